@@ -1,0 +1,865 @@
+"""In-memory cluster state rebuilt from events, with celery's ``State`` API and semantics.
+
+Existing snapshot cameras and scripts are written against ``celery.events.state``; they
+must work unchanged on :class:`State`, so names, return shapes, merge rules for
+out-of-order events and index quirks follow celery (see the wire spec §2). Where celery
+lets memory grow with values an event publisher controls, or lets a hostile field name
+overwrite a method, evtop deliberately differs; each difference is documented where it
+is made. This module does no I/O and never imports a UI library.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
+from typing import Any, ClassVar
+from weakref import WeakSet, ref
+
+from kombu.clocks import timetuple
+
+from evtop.events import states
+from evtop.events.lru import LRUCache
+
+__all__ = ["HEARTBEAT_DRIFT_MAX", "HEARTBEAT_EXPIRE_WINDOW", "State", "Task", "Worker", "heartbeat_expires"]
+
+logger = logging.getLogger(__name__)
+
+#: Percent of a worker's heartbeat frequency after which it counts as offline.
+HEARTBEAT_EXPIRE_WINDOW = 200
+#: Seconds of sender/receiver clock difference worth one warning per worker.
+HEARTBEAT_DRIFT_MAX = 16
+#: How many hostnames the drift warning remembers (celery memoizes 1000 too).
+_DRIFT_MEMORY = 1000
+
+W_DRIFT = "Substantial drift from %s may mean clocks are out of sync. Current drift is %s seconds."
+
+_RECEIVED = states.RECEIVED
+_RETRY = states.RETRY
+_EVENT_TO_STATE = states.TASK_EVENT_TO_STATE
+_rank = states.precedence
+
+
+def heartbeat_expires(
+    timestamp: float, freq: float = 60, expire_window: float = HEARTBEAT_EXPIRE_WINDOW
+) -> float:
+    """Time at which a worker last seen at ``timestamp`` stops counting as alive."""
+    return timestamp + freq * (expire_window / 1e2)
+
+
+class _FieldSetter:
+    """Copies event fields onto a Task/Worker without letting a field name hijack the object.
+
+    celery does ``obj.__dict__.update(event)``, so an event key named ``info`` or
+    ``heartbeats`` replaces a method or an internal list. Here known fields go to their
+    slot, unknown ones to the instance ``__dict__`` (still readable as attributes, as in
+    celery), and names of methods/properties/internal slots are skipped.
+
+    A stream only ever has a handful of key layouts, so each layout is compiled once into
+    a straight-line function: the copy is on the hot path of every event. Attribute names
+    in the generated code come only from the class's own slot names; event keys appear
+    only as string literals (``repr``), so no event can inject code.
+    """
+
+    __slots__ = ("_appliers", "_reserved", "_slots")
+
+    _MAX_LAYOUTS = 512
+
+    def __init__(self, slots: Iterable[str], reserved: Iterable[str]) -> None:
+        self._slots = frozenset(slots)
+        self._reserved = frozenset(reserved) - self._slots
+        self._appliers: dict[tuple[str, ...], Callable[[object, Mapping[str, Any]], None]] = {}
+
+    def _compile(self, keys: tuple[str, ...]) -> Callable[[object, Mapping[str, Any]], None]:
+        lines = ["def apply(obj, f):"]
+        extra = [
+            k
+            for k in keys
+            if k not in self._slots and k not in self._reserved and isinstance(k, str) and k[:1] != "_"
+        ]
+        lines += [f"    obj.{k} = f[{k!r}]" for k in keys if k in self._slots]
+        if extra:
+            lines.append("    d = obj.__dict__")
+            lines += [f"    d[{k!r}] = f[{k!r}]" for k in extra]
+        lines.append("    return None")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines), "<evtop field setter>", "exec"), namespace)
+        applier: Callable[[object, Mapping[str, Any]], None] = namespace["apply"]
+        return applier
+
+    def apply(self, obj: object, fields: Mapping[str, Any]) -> None:
+        keys = tuple(fields)
+        applier = self._appliers.get(keys)
+        if applier is None:
+            applier = self._compile(keys)
+            if len(self._appliers) < self._MAX_LAYOUTS:
+                self._appliers[keys] = applier
+        applier(obj, fields)
+
+    def apply_only(self, obj: object, fields: Mapping[str, Any], keep: Iterable[str]) -> None:
+        """Apply the subset of ``fields`` named in ``keep`` (celery's merge rules)."""
+        self.apply(obj, {key: fields[key] for key in keep if key in fields})
+
+
+class Worker:
+    """One worker node, identified by hostname.
+
+    ``heartbeats`` keeps celery's exact contents (for cameras that read it), but
+    :attr:`alive` is decided from when evtop *received* the worker's last event, never
+    from the sender's clock: a worker whose clock runs two hours fast is still alive.
+    """
+
+    heartbeat_max = 4
+    expire_window = HEARTBEAT_EXPIRE_WINDOW
+
+    _fields: ClassVar[tuple[str, ...]] = tuple(
+        ("hostname pid freq heartbeats clock active processed loadavg sw_ident sw_ver sw_sys").split()
+    )
+    __slots__ = tuple(
+        (
+            "__dict__ __weakref__ _hostname _last_seen _now _origin _pid active clock freq heartbeats "
+            "loadavg local_received processed sw_ident sw_sys sw_ver timestamp type utcoffset"
+        ).split()
+    )
+
+    def __init__(
+        self,
+        hostname: str | None = None,
+        pid: int | None = None,
+        freq: float = 60,
+        heartbeats: list[float] | None = None,
+        clock: int = 0,
+        active: int | None = None,
+        processed: int | None = None,
+        loadavg: list[float] | None = None,
+        sw_ident: str | None = None,
+        sw_ver: str | None = None,
+        sw_sys: str | None = None,
+    ) -> None:
+        self._hostname = hostname
+        self._pid = pid
+        self._origin = f"{hostname}.{pid}"
+        self.freq = freq
+        self.heartbeats: list[float] = [] if heartbeats is None else heartbeats
+        self.clock = clock or 0
+        self.active = active
+        self.processed = processed
+        self.loadavg = loadavg
+        self.sw_ident = sw_ident
+        self.sw_ver = sw_ver
+        self.sw_sys = sw_sys
+        self._last_seen: float | None = self.heartbeats[-1] if self.heartbeats else None
+        self._now: Callable[[], float] = time.time
+
+    # hostname and pid feed the task-heap origin, so keep the cached id in step.
+    @property
+    def hostname(self) -> str | None:
+        return self._hostname
+
+    @hostname.setter
+    def hostname(self, value: str | None) -> None:
+        self._hostname = value
+        self._origin = f"{value}.{self._pid}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    @pid.setter
+    def pid(self, value: int | None) -> None:
+        self._pid = value
+        self._origin = f"{self._hostname}.{value}"
+
+    def event(
+        self,
+        type_: str | None,
+        timestamp: float | None = None,
+        local_received: float | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Apply a ``worker-<type_>`` event: copy its fields, then record the heartbeat."""
+        if fields:
+            _WORKER_FIELDS.apply(self, fields)
+        if type_ == "offline":
+            self.heartbeats[:] = []
+            self._last_seen = None
+            return
+        if not local_received or not timestamp:
+            return
+        self._heartbeat(local_received, timestamp)
+        last = self._last_seen
+        if last is None or local_received > last:
+            self._last_seen = local_received
+
+    def _heartbeat(self, value: float, other: float) -> None:
+        """Insert ``value`` into the heartbeat list exactly as celery does (max 4, sorted)."""
+        drift = abs(int(value) - int(other))
+        if drift > HEARTBEAT_DRIFT_MAX:
+            _warn_drift(self._hostname, drift)
+        heartbeats = self.heartbeats
+        count = len(heartbeats)
+        if count > self.heartbeat_max - 1:
+            heartbeats.pop(0)
+        if count and value > heartbeats[-1]:
+            heartbeats.append(value)
+        else:
+            bisect.insort(heartbeats, value)
+
+    def _task_seen(self, timestamp: float, local_received: float) -> None:
+        """A task event from this worker: celery stores the *sender's* time as a heartbeat."""
+        if not local_received or not timestamp:
+            return
+        self._heartbeat(timestamp, local_received)
+        last = self._last_seen
+        if last is None or local_received > last:
+            self._last_seen = local_received
+
+    def update(self, f: Mapping[str, Any], **kw: Any) -> None:
+        _WORKER_FIELDS.apply(self, dict(f, **kw) if kw else f)
+
+    @property
+    def status_string(self) -> str:
+        return "ONLINE" if self.alive else "OFFLINE"
+
+    @property
+    def heartbeat_expires(self) -> float:
+        last = self._last_seen if self._last_seen is not None else self.heartbeats[-1]
+        return heartbeat_expires(last, self.freq, self.expire_window)
+
+    @property
+    def alive(self) -> bool:
+        return self._last_seen is not None and self._now() < self.heartbeat_expires
+
+    @property
+    def last_seen(self) -> float | None:
+        """Local time the worker's last event arrived (``None`` after worker-offline)."""
+        return self._last_seen
+
+    @property
+    def id(self) -> str:
+        return self._origin
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Worker):
+            return self._hostname == other._hostname
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._hostname)
+
+    def __repr__(self) -> str:
+        return f"<Worker: {self._hostname} ({self.status_string} clock:{self.clock})"
+
+
+class Task:
+    """One task, identified by uuid; fields as celery names them."""
+
+    #: How to merge an event that logically happened before the current state: only
+    #: these fields are taken from a late task-received (celery's rule).
+    merge_rules: ClassVar[dict[str, tuple[str, ...]]] = {
+        states.RECEIVED: ("name", "args", "kwargs", "parent_id", "root_id", "retries", "eta", "expires"),
+    }
+    _fields: ClassVar[tuple[str, ...]] = tuple(
+        (
+            "uuid name state received sent started rejected succeeded failed retried revoked args "
+            "kwargs eta expires retries worker result exception timestamp runtime traceback exchange "
+            "routing_key clock client root root_id parent parent_id children"
+        ).split()
+    )
+    _info_fields: ClassVar[tuple[str, ...]] = tuple(
+        (
+            "args kwargs retries result eta runtime expires exception exchange routing_key root_id parent_id"
+        ).split()
+    )
+    # Fields celery gives a class-level default are always set; fields every event carries
+    # but celery has no default for (hostname, pid, ...) stay unset until an event brings
+    # them, so reading them early raises AttributeError exactly as in celery.
+    __slots__ = tuple(
+        (
+            "__dict__ __weakref__ _children _index_keys _parent _root args client clock cluster_state "
+            "eta exception exchange expired expires failed hostname kwargs local_received name "
+            "parent_id pid queue received rejected requeue result retried retries revoked root_id "
+            "routing_key runtime sent signum started state succeeded terminated timestamp traceback "
+            "type utcoffset uuid worker"
+        ).split()
+    )
+
+    def __init__(
+        self,
+        uuid: str | None = None,
+        cluster_state: State | None = None,
+        children: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.uuid = uuid
+        self.cluster_state = cluster_state
+        self.name = self.received = self.sent = self.started = self.succeeded = None
+        self.failed = self.retried = self.revoked = self.rejected = self.args = None
+        self.kwargs = self.eta = self.expires = self.retries = self.worker = None
+        self.result = self.exception = self.timestamp = self.runtime = None
+        self.traceback = self.exchange = self.routing_key = self.root_id = None
+        self.parent_id = self.client = None
+        self.state = states.PENDING
+        self.clock = 0
+        self._children: WeakSet[Task] | None = None
+        self._index_keys: tuple[str, str] | None = None
+        if children:
+            known = cluster_state.tasks.data if cluster_state is not None else {}
+            self._children = WeakSet(known[i] for i in children if i in known)
+        if kwargs:
+            _TASK_FIELDS.apply(self, kwargs)
+
+    def event(
+        self,
+        type_: str,
+        timestamp: float | None = None,
+        local_received: float | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Apply a ``task-<type_>`` event with celery's precedence and merge rules."""
+        fields = fields or {}
+        state = _EVENT_TO_STATE.get(type_)
+        if state is not None:
+            setattr(self, type_, timestamp)  # e.g. task.succeeded = timestamp
+        else:
+            state = type_.upper()  # custom state, e.g. task-progress → PROGRESS
+        current = self.state
+        if state != _RETRY and current != _RETRY and _rank(state) > _rank(current):
+            # This event logically happened before the current state: keep the state.
+            keep = self.merge_rules.get(state)
+            if keep is not None:
+                _TASK_FIELDS.apply_only(self, fields, keep)
+            else:
+                _TASK_FIELDS.apply(self, fields)
+        else:
+            _TASK_FIELDS.apply(self, fields)
+            self.state = state
+            self.timestamp = timestamp
+
+    @property
+    def children(self) -> WeakSet[Task]:
+        if self._children is None:
+            self._children = WeakSet()
+        return self._children
+
+    def info(self, fields: Iterable[str] | None = None, extra: Iterable[str] | None = None) -> dict[str, Any]:
+        """Non-None fields worth showing on screen (celery's ``_info_fields`` by default)."""
+        names = list(self._info_fields if fields is None else fields) + list(extra or ())
+        result: dict[str, Any] = {}
+        for key in names:
+            value = getattr(self, key, None)
+            if value is not None:
+                result[key] = value
+        return result
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in self._fields:
+            if key == "children":
+                out[key] = [task.uuid for task in (self._children or ())]
+            elif key == "root":
+                out[key] = self.root_id
+            elif key == "parent":
+                out[key] = self.parent_id
+            else:
+                out[key] = getattr(self, key)
+        return out
+
+    @property
+    def id(self) -> str | None:
+        return self.uuid
+
+    @property
+    def origin(self) -> str | None:
+        return self.client if self.worker is None else self.worker.id
+
+    @property
+    def ready(self) -> bool:
+        return self.state in states.READY_STATES
+
+    # celery caches parent/root after the first lookup (None included); so does evtop.
+    @property
+    def parent(self) -> Task | None:
+        try:
+            return self._parent
+        except AttributeError:
+            self._parent = self._lookup(self.parent_id)
+            return self._parent
+
+    @property
+    def root(self) -> Task | None:
+        try:
+            return self._root
+        except AttributeError:
+            self._root = self._lookup(self.root_id)
+            return self._root
+
+    def _lookup(self, task_id: str | None) -> Task | None:
+        if not task_id or self.cluster_state is None:
+            return None
+        return self.cluster_state.tasks.data.get(task_id)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Task):
+            return self.uuid == other.uuid
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)
+
+    def __repr__(self) -> str:
+        return f"<Task: {self.name}({self.uuid}) {self.state} clock:{self.clock}>"
+
+
+def _reserved_names(cls: type, settable: Iterable[str]) -> set[str]:
+    names = {name for klass in cls.__mro__ for name in vars(klass)}
+    return names - set(settable)
+
+
+#: Event fields that may be copied onto a Task slot. ``state`` and ``worker`` are set by
+#: the State itself; an event carrying such keys must not overwrite them.
+_TASK_SETTABLE = frozenset(Task.__slots__) - {
+    "__dict__",
+    "__weakref__",
+    "_children",
+    "_index_keys",
+    "_parent",
+    "_root",
+    "cluster_state",
+    "state",
+    "worker",
+}
+_TASK_FIELDS = _FieldSetter(_TASK_SETTABLE, _reserved_names(Task, _TASK_SETTABLE))
+_WORKER_SETTABLE = (frozenset(Worker.__slots__) | {"hostname", "pid"}) - {
+    "__dict__",
+    "__weakref__",
+    "_hostname",
+    "_last_seen",
+    "_now",
+    "_origin",
+    "_pid",
+    "heartbeats",
+}
+_WORKER_FIELDS = _FieldSetter(_WORKER_SETTABLE, _reserved_names(Worker, _WORKER_SETTABLE))
+
+_drift_warned: OrderedDict[str | None, None] = OrderedDict()
+_drift_lock = threading.Lock()
+
+
+def _warn_drift(hostname: str | None, drift: int) -> None:
+    """Warn once per hostname (bounded memory), as celery does."""
+    with _drift_lock:
+        if hostname in _drift_warned:
+            return
+        _drift_warned[hostname] = None
+        if len(_drift_warned) > _DRIFT_MEMORY:
+            _drift_warned.popitem(last=False)
+    logger.warning(W_DRIFT, hostname, drift)
+
+
+class TaskIndex(Mapping[str, "set[Task]"]):
+    """``tasks_by_type`` / ``tasks_by_worker``: key → live set of tasks, also callable.
+
+    celery uses a defaultdict of WeakSets whose keys are never removed, so a stream of
+    distinct task names or hostnames grows it without bound. Here a task leaves its set
+    when the State forgets it and empty keys are deleted, so the index never holds more
+    keys than there are tasks. Indexing a missing key returns an empty set (celery's
+    defaultdict behaviour) without inserting it.
+    """
+
+    __slots__ = ("_query", "_sets")
+
+    def __init__(self, query: Callable[..., Iterator[tuple[str, Task]]]) -> None:
+        self._sets: dict[str, set[Task]] = {}
+        self._query = query
+
+    def __call__(
+        self, key: str, limit: int | None = None, reverse: bool = True
+    ) -> Iterator[tuple[str, Task]]:
+        return self._query(key, limit=limit, reverse=reverse)
+
+    def __getitem__(self, key: str) -> set[Task]:
+        found = self._sets.get(key)
+        return found if found is not None else set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._sets.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._sets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._sets))
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+    def _add(self, key: str, task: Task) -> None:
+        found = self._sets.get(key)
+        if found is None:
+            self._sets[key] = {task}
+        else:
+            found.add(task)
+
+    def _discard(self, key: str, task: Task) -> None:
+        found = self._sets.get(key)
+        if found is not None:
+            found.discard(task)
+            if not found:
+                del self._sets[key]
+
+    def __repr__(self) -> str:
+        return f"<TaskIndex keys={len(self._sets)}>"
+
+
+_new_timetuple = tuple.__new__
+
+
+class State:
+    """Records cluster state; celery's ``State`` API (see the wire spec §2.4)."""
+
+    Worker = Worker
+    Task = Task
+    heap_multiplier = 4
+
+    def __init__(
+        self,
+        callback: Callable[[State, dict[str, Any]], None] | None = None,
+        workers: Mapping[str, Worker] | None = None,
+        tasks: Mapping[str, Task] | None = None,
+        taskheap: object = None,
+        max_workers_in_memory: int = 5000,
+        max_tasks_in_memory: int = 10000,
+        on_node_join: Callable[[Worker], None] | None = None,
+        on_node_leave: Callable[[Worker], None] | None = None,
+        tasks_by_type: Mapping[str, Iterable[str]] | None = None,
+        tasks_by_worker: Mapping[str, Iterable[str]] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_task_types: int = 10000,
+    ) -> None:
+        # ``taskheap`` is accepted for signature compatibility only: celery rebuilds it too.
+        self.event_callback = callback
+        self.max_workers_in_memory = max_workers_in_memory
+        self.max_tasks_in_memory = max_tasks_in_memory
+        self.max_task_types = max_task_types
+        self.on_node_join = on_node_join
+        self.on_node_leave = on_node_leave
+        self.event_count = 0
+        self.task_count = 0
+        #: Distinct task names forgotten because ``max_task_types`` was reached.
+        self.task_types_dropped = 0
+        #: Reentrant so that code run by :meth:`freeze_while` can iterate the caches.
+        self._mutex = threading.RLock()
+        self._clock = clock
+        self.workers: LRUCache[str, Worker] = LRUCache(max_workers_in_memory, lock=self._mutex)
+        self.tasks: LRUCache[str, Task] = LRUCache(
+            max_tasks_in_memory, lock=self._mutex, on_evict=self._forget_task
+        )
+        self.handlers: dict[str, Callable[[str, dict[str, Any]], Any]] = {}
+        self._seen_types: dict[str, None] = {}
+        self._tasks_to_resolve: LRUCache[str, WeakSet[Task]] = LRUCache(max_tasks_in_memory, lock=self._mutex)
+        heap_limit = max_tasks_in_memory * self.heap_multiplier
+        self._heap_limit = heap_limit or None
+        self._taskheap: deque[timetuple] = deque()
+        self.tasks_by_type = TaskIndex(self._tasks_by_type)
+        self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
+        for hostname, worker in (workers or {}).items():
+            worker._now = clock
+            self.workers[hostname] = worker
+        for uuid, task in (tasks or {}).items():
+            task.cluster_state = self
+            self.tasks[uuid] = task
+        self._restore_index(self.tasks_by_type, tasks_by_type, 0)
+        self._restore_index(self.tasks_by_worker, tasks_by_worker, 1)
+        self.rebuild_taskheap()
+
+    def _restore_index(self, index: TaskIndex, saved: Mapping[str, Iterable[str]] | None, slot: int) -> None:
+        for key, ids in (saved or {}).items():
+            for task_id in ids:
+                task = self.tasks.data.get(task_id)
+                if task is not None:
+                    keys = list(task._index_keys or ("", ""))
+                    keys[slot] = key
+                    task._index_keys = (keys[0], keys[1])
+                    index._add(key, task)
+
+    # -- locking -----------------------------------------------------------------------
+
+    def freeze_while(
+        self, fun: Callable[..., Any], *args: Any, clear_after: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run ``fun`` with event processing blocked (celery semantics, clear included)."""
+        with self._mutex:
+            try:
+                return fun(*args, **kwargs)
+            finally:
+                if clear_after:
+                    self._clear()
+
+    def clear_tasks(self, ready: bool = True) -> None:
+        with self._mutex:
+            self._clear_tasks(ready)
+
+    def _clear_tasks(self, ready: bool = True) -> None:
+        data = self.tasks.data
+        for uuid, task in list(data.items()):
+            if not ready or task.state in states.READY_STATES:
+                del data[uuid]
+                self._forget_task(uuid, task)
+        self._taskheap.clear()
+
+    def _clear(self, ready: bool = True) -> None:
+        self.workers.clear()
+        self._clear_tasks(ready)
+        self.event_count = 0
+        self.task_count = 0
+
+    def clear(self, ready: bool = True) -> None:
+        with self._mutex:
+            self._clear(ready)
+
+    def _forget_task(self, uuid: str, task: Task) -> None:
+        keys = task._index_keys
+        if keys is not None:
+            task._index_keys = None
+            self.tasks_by_type._discard(keys[0], task)
+            self.tasks_by_worker._discard(keys[1], task)
+
+    # -- creation ----------------------------------------------------------------------
+
+    def _new_worker(self, hostname: str) -> Worker:
+        worker = self.Worker(hostname)
+        worker._now = self._clock
+        return worker
+
+    def get_or_create_worker(self, hostname: str, **kwargs: Any) -> tuple[Worker, bool]:
+        with self._mutex:
+            try:
+                worker = self.workers[hostname]
+            except KeyError:
+                worker = self._new_worker(hostname)
+                if kwargs:
+                    worker.update(kwargs)
+                self.workers[hostname] = worker
+                return worker, True
+            if kwargs:
+                worker.update(kwargs)
+            return worker, False
+
+    def get_or_create_task(self, uuid: str) -> tuple[Task, bool]:
+        with self._mutex:
+            try:
+                return self.tasks[uuid], False
+            except KeyError:
+                task = self.tasks[uuid] = self.Task(uuid, cluster_state=self)
+                return task, True
+
+    # -- events ------------------------------------------------------------------------
+
+    def event(self, event: dict[str, Any]) -> Any:
+        """Apply one event dict; returns celery's ``((obj, created), subject)`` or None."""
+        with self._mutex:
+            return self._event(event)
+
+    def task_event(self, type_: str, fields: Mapping[str, Any]) -> Any:
+        """Deprecated in celery; kept for scripts that still call it."""
+        result = self.event(dict(fields, type=f"task-{type_}"))
+        return None if result is None else result[0]
+
+    def worker_event(self, type_: str, fields: Mapping[str, Any]) -> Any:
+        """Deprecated in celery; kept for scripts that still call it."""
+        result = self.event(dict(fields, type=f"worker-{type_}"))
+        return None if result is None else result[0]
+
+    def _event(self, event: dict[str, Any]) -> Any:
+        self.event_count += 1
+        if self.event_callback is not None:
+            self.event_callback(self, event)
+        group, _, subject = event["type"].partition("-")
+        if self.handlers:
+            handler = self.handlers.get(group)
+            if handler is not None:
+                return handler(subject, event), subject
+        if group == "task":
+            return self._task_event(subject, event), subject
+        if group == "worker":
+            result = self._worker_event(subject, event)
+            return None if result is None else (result, subject)
+        return None
+
+    def _worker_event(self, subject: str, event: dict[str, Any]) -> tuple[Worker, bool] | None:
+        try:
+            hostname = event["hostname"]
+            timestamp = event["timestamp"]
+            local_received = event["local_received"]
+        except KeyError:
+            return None
+        is_offline = subject == "offline"
+        worker = self.workers.data.get(hostname)
+        created = False
+        if worker is None:
+            worker = self._new_worker(hostname)
+            if not is_offline:  # celery never stores a worker first seen going offline
+                self.workers[hostname] = worker
+                created = True
+        worker.event(subject, timestamp, local_received, event)
+        if self.on_node_join is not None and (created or subject == "online"):
+            self.on_node_join(worker)
+        if self.on_node_leave is not None and is_offline:
+            self.on_node_leave(worker)
+            self.workers.data.pop(hostname, None)
+        return worker, created
+
+    def _task_event(self, subject: str, event: dict[str, Any]) -> tuple[Task, bool]:
+        uuid = event["uuid"]
+        hostname = event["hostname"]
+        timestamp = event["timestamp"]
+        local_received = event["local_received"]
+        clock = event["clock"]
+        tasks = self.tasks
+        task = tasks.data.get(uuid)
+        created = task is None
+        if task is None:
+            task = self.Task(uuid, cluster_state=self)
+            tasks[uuid] = task
+        if subject == "sent":  # sent by a client, not a worker
+            task.client = hostname
+            origin = hostname
+        else:
+            worker = self.workers.data.get(hostname)
+            if worker is None:
+                worker = self._new_worker(hostname)
+                self.workers[hostname] = worker
+            task.worker = worker
+            worker._task_seen(timestamp, local_received)
+            origin = worker._origin
+        self._push_heap(clock, timestamp, origin, task)
+        if subject == "received":
+            self.task_count += 1
+        task.event(subject, timestamp, local_received, event)
+        name = task.name
+        if name is not None:
+            self._add_type(name)
+            if created:
+                task._index_keys = (name, hostname)
+                self.tasks_by_type._add(name, task)
+                self.tasks_by_worker._add(hostname, task)
+        parent_id = task.parent_id
+        if parent_id:
+            parent = tasks.data.get(parent_id)
+            if parent is None:
+                self._add_pending_child(parent_id, task)
+            else:
+                tasks.data.move_to_end(parent_id)  # celery's lookup refreshes the parent
+                parent.children.add(task)
+        pending = self._tasks_to_resolve.data.pop(uuid, None)
+        if pending is not None:
+            task.children.update(pending)
+        return task, created
+
+    def _push_heap(self, clock: int, timestamp: float, origin: str | None, task: Task) -> None:
+        heap = self._taskheap
+        if self._heap_limit is not None and len(heap) >= self._heap_limit:
+            heap.popleft()
+        entry = _new_timetuple(timetuple, (clock, timestamp, origin, ref(task)))
+        if heap:
+            # Inline of ``entry > heap[-1]`` with kombu's timetuple ordering: most events
+            # are newer than the last one, and this avoids a Python-level __lt__ call.
+            last = heap[-1]
+            last_clock = last[0]
+            if clock and last_clock:
+                newer = last[2] < origin if clock == last_clock else last_clock < clock
+            else:
+                newer = last[1] < timestamp
+            if newer:
+                heap.append(entry)
+                return
+        bisect.insort(heap, entry)  # type: ignore[misc]
+
+    def _add_type(self, name: str) -> None:
+        seen = self._seen_types
+        if name not in seen:
+            seen[name] = None
+            if len(seen) > self.max_task_types:
+                del seen[next(iter(seen))]
+                self.task_types_dropped += 1
+
+    def _add_pending_child(self, parent_id: str, task: Task) -> None:
+        pending = self._tasks_to_resolve.data.get(parent_id)
+        if pending is None:
+            pending = WeakSet()
+            self._tasks_to_resolve[parent_id] = pending
+        pending.add(task)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def rebuild_taskheap(self) -> None:
+        with self._mutex:
+            entries = sorted(
+                _new_timetuple(timetuple, (t.clock, t.timestamp, t.origin, ref(t)))
+                for t in self.tasks.data.values()
+            )
+            self._taskheap = deque(entries)
+
+    def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, Task]]:
+        """``(uuid, task)`` in least-recently-used order."""
+        for index, row in enumerate(self.tasks.items()):
+            yield row
+            if limit and index + 1 >= limit:
+                break
+
+    def tasks_by_time(self, limit: int | None = None, reverse: bool = True) -> Iterator[tuple[str, Task]]:
+        """``(uuid, task)`` newest first; ``limit`` counts events, as in celery."""
+        with self._mutex:
+            entries = list(self._taskheap)
+        if reverse:
+            entries.reverse()
+        seen: set[str] = set()
+        for entry in islice(entries, 0, limit):
+            task = entry[3]()
+            if task is not None:
+                uuid = task.uuid
+                if uuid not in seen:
+                    seen.add(uuid)
+                    yield uuid, task
+
+    tasks_by_timestamp = tasks_by_time
+
+    def _tasks_by_type(
+        self, name: str, limit: int | None = None, reverse: bool = True
+    ) -> Iterator[tuple[str, Task]]:
+        return islice(
+            ((uuid, task) for uuid, task in self.tasks_by_time(reverse=reverse) if task.name == name),
+            0,
+            limit,
+        )
+
+    def _tasks_by_worker(
+        self, hostname: str, limit: int | None = None, reverse: bool = True
+    ) -> Iterator[tuple[str, Task]]:
+        # celery raises AttributeError here for client-only tasks; they are skipped instead.
+        return islice(
+            (
+                (uuid, task)
+                for uuid, task in self.tasks_by_time(reverse=reverse)
+                if task.worker is not None and task.worker.hostname == hostname
+            ),
+            0,
+            limit,
+        )
+
+    def task_types(self) -> list[str]:
+        """Sorted task names seen (bounded by ``max_task_types``, oldest forgotten first)."""
+        with self._mutex:
+            return sorted(self._seen_types)
+
+    def alive_workers(self) -> Iterator[Worker]:
+        return (worker for worker in self.workers.values() if worker.alive)
+
+    def __repr__(self) -> str:
+        return f"<State: events={self.event_count} tasks={self.task_count}>"
