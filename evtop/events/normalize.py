@@ -1,0 +1,384 @@
+"""The one validation boundary every event crosses before anything else sees it.
+
+An event is either returned in normalised form or dropped with a reason from
+:mod:`evtop.events.stats`. After this point consumers may rely on: ``type`` is a
+well-formed ``group-subject`` string; task events have string ``uuid`` and ``hostname``;
+worker events have a string ``hostname``; ``timestamp`` is a finite positive float;
+``clock`` is a non-negative int; ``local_received`` is set; numeric fields the State and
+the UI compute with are numbers; no string exceeds its size cap; field names are plain
+identifiers. Receiver semantics follow celery (wire spec §1.7): task-sent clocks are
+rewritten from the receiver's Lamport clock, missing clocks are filled in.
+
+Deliberate difference: the ``utcoffset`` "adjustment" celery applies to ``timestamp`` is
+not applied. Event timestamps are already UTC epoch seconds; the adjustment only adds
+an error of whole hours when sender and monitor sit in different zones (celery issues
+#2482, #8207). Same-zone streams come out identical to celery's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from evtop.events.stats import (
+    BAD_FIELD,
+    MISSING_FIELD,
+    NOT_AN_OBJECT,
+    UNKNOWN_TYPE,
+    IngestStats,
+)
+
+#: Timestamps outside (0, MAX_TIMESTAMP) are nonsense (MAX is year 2514) and would overflow
+#: datetime conversions downstream.
+MAX_TIMESTAMP: Final = float(2**34)
+MAX_CLOCK: Final = 2**63 - 1
+#: Identity fields: longer values are rejected, because truncating an id could merge two.
+MAX_ID_LENGTH: Final = 255
+MAX_KEYS: Final = 128
+#: Size caps (characters) for string fields; longer values are cut and marked.
+DEFAULT_CAP: Final = 8 * 1024
+FIELD_CAPS: Final[dict[str, int]] = {
+    "traceback": 64 * 1024,
+    "exception": 16 * 1024,
+    "args": 16 * 1024,
+    "kwargs": 16 * 1024,
+    "result": 16 * 1024,
+    "name": MAX_ID_LENGTH,
+    "hostname": MAX_ID_LENGTH,
+}
+#: Containers nested deeper than this are replaced (a 900-deep list breaks repr()).
+MAX_DEPTH: Final = 16
+_SHORT: Final = 256  # strings up to this length never need a cap check
+
+_TYPE_RE: Final = re.compile(r"[A-Za-z0-9_.]{1,32}-[A-Za-z0-9_.-]{1,64}")
+_KEY_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_TASK: Final = "task"
+_WORKER: Final = "worker"
+_KNOWN_TYPES: Final[dict[str, tuple[str, str]]] = {
+    t: (t, t.partition("-")[0])
+    for t in (
+        "task-sent",
+        "task-received",
+        "task-started",
+        "task-succeeded",
+        "task-failed",
+        "task-retried",
+        "task-revoked",
+        "task-rejected",
+        "task-cancelled",
+        "worker-online",
+        "worker-heartbeat",
+        "worker-offline",
+    )
+}
+_INTERN_LIMIT: Final = 4096
+_LAYOUT_LIMIT: Final = 1024
+
+
+def truncate_marked(text: str, cap: int) -> str:
+    """Cut ``text`` to ``cap`` characters and say how much was cut."""
+    return f"{text[:cap]}…[+{len(text) - cap} chars]"
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a JSON number or numeric string, else None (bools excluded)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        result = float(value)
+    elif kind is str:
+        try:
+            result = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _integer(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    number = _number(value)
+    if number is None or not number.is_integer():
+        return None
+    return int(number)
+
+
+def _timestamp(value: Any) -> float | None:
+    number = _number(value)
+    if number is None and type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        number = moment.timestamp()
+    if number is None or not 0 < number < MAX_TIMESTAMP:
+        return None
+    return number
+
+
+def _too_big(value: Any, budget: int, depth: int = 0) -> int:
+    """Remaining budget after walking ``value``; negative means over the cap or too deep."""
+    if depth > MAX_DEPTH:
+        return -1
+    kind = type(value)
+    if kind is str:
+        return budget - len(value)
+    if kind is list or kind is tuple:
+        for item in value:
+            budget = _too_big(item, budget - 1, depth + 1)
+            if budget < 0:
+                return budget
+        return budget
+    if kind is dict:
+        for key, item in value.items():
+            budget = _too_big(item, budget - 1 - len(str(key)), depth + 1)
+            if budget < 0:
+                return budget
+        return budget
+    return budget - 1
+
+
+class _Lamport:
+    """The receiver's logical clock (celery's ``app.clock``); one thread uses it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def adjust(self, other: int) -> int:
+        self.value = max(self.value, other) + 1
+        return self.value
+
+    def forward(self) -> int:
+        self.value += 1
+        return self.value
+
+
+class Normalizer:
+    """Validates and normalises decoded event dicts in place, counting every outcome.
+
+    ``replay=True`` keeps the ``clock`` and ``local_received`` a recording carries
+    instead of assigning live ones, so a replayed stream rebuilds the recorded state.
+    """
+
+    def __init__(self, stats: IngestStats, *, replay: bool = False) -> None:
+        self.stats = stats
+        self.replay = replay
+        self.clock = _Lamport()
+        self._interned: dict[str, str] = {}
+        self._good_layouts: set[tuple[str, ...]] = set()
+
+    def events(self, body: Any, local_received: float) -> list[dict[str, Any]]:
+        """Normalised events from one decoded message body (an object or a list of them)."""
+        stats = self.stats
+        if type(body) is dict:
+            items: list[Any] = [body]
+        elif type(body) is list:
+            items = body
+        else:
+            stats.received += 1
+            stats.drop(NOT_AN_OBJECT)
+            return []
+        stats.received += len(items)
+        accepted = []
+        for event in items:
+            reason = self._normalize(event, local_received) if type(event) is dict else NOT_AN_OBJECT
+            if reason is None:
+                accepted.append(event)
+            else:
+                stats.drop(reason)
+        return accepted
+
+    def _intern(self, text: str) -> str:
+        table = self._interned
+        found = table.get(text)
+        if found is None:
+            if len(table) >= _INTERN_LIMIT:
+                table.clear()
+            table[text] = found = text
+        return found
+
+    def _normalize(self, event: dict[str, Any], local_received: float) -> str | None:
+        type_ = event.get("type")
+        known = _KNOWN_TYPES.get(type_) if type(type_) is str else None
+        if known is not None:
+            type_, group = known
+        elif type(type_) is str and _TYPE_RE.fullmatch(type_):
+            type_ = self._intern(type_)
+            group = type_.partition("-")[0]
+        else:
+            return UNKNOWN_TYPE
+        event["type"] = type_
+
+        layout = tuple(event)
+        if layout not in self._good_layouts:
+            self._check_keys(event, layout)
+
+        reason = self._identity(event, group)
+        if reason is not None:
+            return reason
+
+        stamp = event.get("timestamp")
+        if type(stamp) is not float or not 0.0 < stamp < MAX_TIMESTAMP:
+            if stamp is None:
+                stamp = local_received
+            else:
+                stamp = _timestamp(stamp)
+                if stamp is None:
+                    return BAD_FIELD
+            event["timestamp"] = stamp
+
+        reason = self._clock(event, type_)
+        if reason is not None:
+            return reason
+
+        if not self.replay or type(event.get("local_received")) is not float:
+            event["local_received"] = local_received
+        self._optional_fields(event, group)
+        self._cap_values(event)
+        return None
+
+    def _check_keys(self, event: dict[str, Any], layout: tuple[str, ...]) -> None:
+        bad = [key for key in layout if type(key) is not str or not _KEY_RE.fullmatch(key)]
+        bad += [key for key in layout[MAX_KEYS:] if key not in bad]
+        for key in bad:
+            del event[key]
+        self.stats.fields_removed += len(bad)
+        if not bad and len(self._good_layouts) < _LAYOUT_LIMIT:
+            self._good_layouts.add(layout)
+
+    def _identity(self, event: dict[str, Any], group: str) -> str | None:
+        if group != _TASK and group != _WORKER:
+            hostname = event.get("hostname")
+            if hostname is not None and type(hostname) is not str:
+                event["hostname"] = str(hostname) if type(hostname) in (int, float) else None
+            return None
+        hostname = event.get("hostname")
+        if type(hostname) is not str:
+            if hostname is None:
+                return MISSING_FIELD
+            if type(hostname) not in (int, float):
+                return BAD_FIELD
+            hostname = str(hostname)
+        if not hostname or len(hostname) > MAX_ID_LENGTH:
+            return BAD_FIELD
+        event["hostname"] = self._intern(hostname)
+        if group == _TASK:
+            uuid = event.get("uuid")
+            if type(uuid) is not str:
+                if uuid is None:
+                    return MISSING_FIELD
+                if type(uuid) is not int:
+                    return BAD_FIELD
+                uuid = event["uuid"] = str(uuid)
+            if not uuid or len(uuid) > MAX_ID_LENGTH:
+                return BAD_FIELD
+            if event.get("root_id") == uuid:
+                event["root_id"] = uuid  # share one string object per task
+            name = event.get("name")
+            if type(name) is str:
+                if len(name) <= MAX_ID_LENGTH:
+                    event["name"] = self._intern(name)
+            elif name is not None:  # names are index keys and get sorted: text only
+                if type(name) in (int, float):
+                    event["name"] = str(name)
+                else:
+                    del event["name"]
+                    self.stats.fields_removed += 1
+            for key in ("parent_id", "root_id"):
+                related = event.get(key)
+                if related is not None and (type(related) is not str or len(related) > MAX_ID_LENGTH):
+                    del event[key]  # used as lookup keys: must be hashable, bounded text
+                    self.stats.fields_removed += 1
+        return None
+
+    def _clock(self, event: dict[str, Any], type_: str) -> str | None:
+        clock = self.clock
+        if type_ == "task-sent" and not self.replay:
+            # Clients never sync their clocks; celery places them just before "now".
+            sent_clock = (clock.value or 1) - 1
+            clock.adjust(sent_clock)
+            event["clock"] = sent_clock
+            return None
+        raw = event.get("clock")
+        if raw is None:
+            event["clock"] = clock.forward()
+            return None
+        value: int | None = raw if type(raw) is int else _integer(raw)
+        if value is None or not 0 <= value <= MAX_CLOCK:
+            return BAD_FIELD
+        event["clock"] = value
+        clock.adjust(value)
+        return None
+
+    def _optional_fields(self, event: dict[str, Any], group: str) -> None:
+        """Remove numeric fields the State or UI computes with when they are unusable."""
+        removed = 0
+        offset = event.get("utcoffset")
+        if offset is not None and (type(offset) not in (int, float) or not -24 <= offset <= 24):
+            del event["utcoffset"]
+            removed += 1
+        if group == _WORKER:
+            freq = event.get("freq")
+            if freq is not None and type(freq) is not float:
+                number = _number(freq)
+                if number is None or number <= 0:
+                    del event["freq"]
+                    removed += 1
+                else:
+                    event["freq"] = number
+            elif freq is not None and not 0 < freq < MAX_TIMESTAMP:
+                del event["freq"]
+                removed += 1
+            for key in ("active", "processed", "pid"):
+                removed += self._fix_count(event, key)
+            loadavg = event.get("loadavg")
+            if loadavg is not None and not (
+                type(loadavg) is list and len(loadavg) <= 3 and all(_number(x) is not None for x in loadavg)
+            ):
+                del event["loadavg"]
+                removed += 1
+        elif group == _TASK:
+            for key in ("retries", "pid"):
+                removed += self._fix_count(event, key)
+            runtime = event.get("runtime")
+            if runtime is not None and type(runtime) is not float:
+                number = _number(runtime)
+                if number is None or number < 0:
+                    del event["runtime"]
+                    removed += 1
+                else:
+                    event["runtime"] = number
+        if removed:
+            self.stats.fields_removed += removed
+
+    @staticmethod
+    def _fix_count(event: dict[str, Any], key: str) -> int:
+        value = event.get(key)
+        if value is None or (type(value) is int and value >= 0):
+            return 0
+        number = _integer(value)
+        if number is None or number < 0:
+            del event[key]
+            return 1
+        event[key] = number
+        return 0
+
+    def _cap_values(self, event: dict[str, Any]) -> None:
+        for key, value in event.items():
+            kind = type(value)
+            if kind is str:
+                if len(value) > _SHORT:
+                    cap = FIELD_CAPS.get(key, DEFAULT_CAP)
+                    if len(value) > cap:
+                        event[key] = truncate_marked(value, cap)
+                        self.stats.fields_truncated += 1
+            elif (kind is list or kind is dict) and _too_big(value, DEFAULT_CAP) < 0:
+                event[key] = f"<{kind.__name__} too large or too deep: removed>"
+                self.stats.fields_truncated += 1

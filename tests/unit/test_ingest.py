@@ -1,0 +1,325 @@
+"""The validation boundary: every event is applied or dropped with a reason, never lost."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle  # noqa: TID251 - the test builds a hostile pickle payload
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evtop import State
+from evtop.events.pipeline import Ingest
+from evtop.events.stats import DROP_REASONS
+
+NOW = 1795418542.5
+
+
+def good(type_="task-received", **fields):
+    event = {
+        "type": type_,
+        "hostname": "celery@a",
+        "timestamp": NOW - 0.1,
+        "clock": 3,
+        "utcoffset": 0,
+        "pid": 7,
+    }
+    if type_.startswith("task-"):
+        event["uuid"] = "u-1"
+    event.update(fields)
+    return event
+
+
+def make(handler=None, **kwargs):
+    seen = []
+    ingest = Ingest(handler or seen.append, now=lambda: NOW, **kwargs)
+    return ingest, seen
+
+
+def feed(ingest, body, content_type="application/json"):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    ingest.feed_message(raw, content_type, "utf-8")
+
+
+def test_single_event_and_batches_are_applied():
+    ingest, seen = make()
+    feed(ingest, good())
+    feed(ingest, [good("task-started"), good("task-succeeded", result="4", runtime=0.1)])
+    feed(ingest, [])  # empty task.multi batches are normal from released celery versions
+    assert [e["type"] for e in seen] == ["task-received", "task-started", "task-succeeded"]
+    assert ingest.stats.received == 3 and ingest.stats.applied == 3 and ingest.stats.balanced
+    assert all(e["local_received"] == NOW for e in seen)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({}, "unknown_type"),
+        ({"hostname": "w1"}, "unknown_type"),
+        ({"type": 5}, "unknown_type"),
+        ({"type": "foo"}, "unknown_type"),
+        ({"type": "x" * 10_000 + "-y"}, "unknown_type"),
+        ({"type": "task-\x1b[2J"}, "unknown_type"),
+        ({"type": "task-started", "hostname": "w"}, "missing_field"),
+        ({"type": "task-succeeded", "uuid": "u"}, "missing_field"),
+        ({"type": "worker-heartbeat"}, "missing_field"),
+        ({"type": "worker-heartbeat", "hostname": {"a": 1}}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": ["list"]}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u" * 300}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u", "timestamp": "abc"}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u", "timestamp": 1e20}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u", "timestamp": -5}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u", "clock": "x"}, "bad_field"),
+        ({"type": "task-started", "hostname": "w", "uuid": "u", "clock": -1}, "bad_field"),
+        ("a string", "not_an_object"),
+        (5, "not_an_object"),
+        (None, "not_an_object"),
+    ],
+)
+def test_malformed_events_are_counted_by_reason(body, reason):
+    ingest, seen = make()
+    feed(ingest, body)
+    feed(ingest, good())  # the next valid event still goes through
+    assert ingest.stats.dropped[reason] == 1
+    assert ingest.stats.received == 2 and ingest.stats.applied == 1 and ingest.stats.balanced
+    assert [e["type"] for e in seen] == ["task-received"]
+
+
+def test_mixed_list_applies_the_good_elements():
+    ingest, seen = make()
+    feed(ingest, [good(), 1, {"type": "task-started"}, good("task-started"), [good()]])
+    assert [e["type"] for e in seen] == ["task-received", "task-started"]
+    assert ingest.stats.dropped["not_an_object"] == 2 and ingest.stats.dropped["missing_field"] == 1
+    assert ingest.stats.balanced
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"\xff\xfe{not json", "application/json"),
+        (b'{"type": "task-started", "hostname": "\xff"}', "application/json"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        (b'{"type": "task-x", "n": ' + b"9" * 5000 + b"}", "application/json"),
+        (b"", "application/json"),
+    ],
+)
+def test_undecodable_bodies_are_decode_errors(body, content_type):
+    ingest, seen = make()
+    ingest.feed_message(body, content_type, "utf-8")
+    assert ingest.stats.dropped["decode_error"] == 1 and ingest.stats.balanced and seen == []
+
+
+def test_pickle_yaml_and_trusted_raw_types_are_refused(tmp_path: Path):
+    canary = tmp_path / "canary"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {canary}",))
+
+    ingest, seen = make()
+    ingest.feed_message(pickle.dumps(Exploit()), "application/x-python-serialize", "binary")
+    ingest.feed_message(b"!!python/object/apply:os.system ['true']", "application/x-yaml", "utf-8")
+    ingest.feed_message(json.dumps(good()).encode(), "application/data", "binary")
+    ingest.feed_message(json.dumps(good()).encode(), "application/text", "utf-8")
+    ingest.feed_message(json.dumps(good()).encode(), None, None)
+    assert not canary.exists()
+    assert seen == []
+    assert ingest.stats.dropped["disallowed_content"] == 5 and ingest.stats.balanced
+
+
+def test_msgpack_only_by_opt_in():
+    msgpack = pytest.importorskip("msgpack")
+    body = msgpack.packb(good())
+    ingest, seen = make()
+    ingest.feed_message(body, "application/x-msgpack", "binary")
+    assert seen == [] and ingest.stats.dropped["disallowed_content"] == 1
+    ingest, seen = make(accept_msgpack=True)
+    ingest.feed_message(body, "application/x-msgpack", "binary")
+    assert [e["type"] for e in seen] == ["task-received"]
+
+
+def test_compressed_messages_are_refused():
+    ingest, seen = make()
+    ingest.feed_message(json.dumps(good()).encode(), "application/json", "utf-8", compressed=True)
+    assert seen == [] and ingest.stats.dropped["disallowed_content"] == 1
+
+
+def test_kombu_envelopes_become_plain_values():
+    ingest, seen = make()
+    body = good(
+        "task-received",
+        timestamp={"__type__": "datetime", "__value__": "2026-11-23T07:22:22.329845+00:00"},
+        eta={"__type__": "datetime", "__value__": "2026-11-23T08:00:00"},
+        cost={"__type__": "decimal", "__value__": "1.5"},
+        args="({'__type__': 'x'},)",
+    )
+    feed(ingest, body)
+    (event,) = seen
+    assert event["timestamp"] == pytest.approx(1795418542.329845)
+    assert event["eta"] == "2026-11-23T08:00:00" and event["cost"] == 1.5
+    assert event["args"] == "({'__type__': 'x'},)"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("timestamp", 1795418000, 1795418000.0),
+        ("timestamp", "1795418000.5", 1795418000.5),
+        ("clock", 7.0, 7),
+        ("clock", "12", 12),
+        ("freq", "2", 2.0),
+        ("freq", 0, None),
+        ("freq", -2, None),
+        ("freq", "fast", None),
+        ("active", "3", 3),
+        ("active", -1, None),
+        ("loadavg", "high", None),
+        ("loadavg", [0.1, "x", 3], None),
+        ("utcoffset", None, None),
+        ("utcoffset", 99, None),
+        ("utcoffset", -5.5, -5.5),
+    ],
+)
+def test_field_types_are_coerced_or_removed(field, value, expected):
+    ingest, seen = make()
+    feed(ingest, good("worker-heartbeat", **{field: value}))
+    (event,) = seen
+    assert event.get(field) == expected
+    assert ingest.stats.balanced
+
+
+def test_missing_timestamp_and_clock_are_filled_like_celery():
+    ingest, seen = make()
+    event = good()
+    del event["timestamp"], event["clock"]
+    feed(ingest, event)
+    feed(ingest, good("task-started", clock=None))
+    assert seen[0]["timestamp"] == NOW and seen[0]["clock"] == 1
+    assert seen[1]["clock"] == 2
+
+
+def test_task_sent_clock_is_rewritten_from_the_receiver_clock():
+    ingest, seen = make()
+    feed(ingest, good("task-started", clock=41))  # receiver clock becomes 42
+    feed(ingest, good("task-sent", clock=999_999, name="proj.add"))
+    assert seen[1]["clock"] == 41  # celery: (receiver clock or 1) - 1
+
+
+def test_timestamps_are_not_shifted_by_utcoffset():
+    ingest, seen = make()
+    feed(ingest, good(utcoffset=-8, timestamp=NOW - 1))
+    assert seen[0]["timestamp"] == NOW - 1
+
+
+def test_oversized_strings_are_capped_and_marked():
+    ingest, seen = make()
+    feed(ingest, good("task-failed", traceback="T" * 200_000, exception="E" * 50_000, custom="c" * 20_000))
+    (event,) = seen
+    assert event["traceback"].startswith("T" * 1000) and event["traceback"].endswith("…[+134464 chars]")
+    assert (
+        len(event["traceback"]) < 66_000 and len(event["exception"]) < 17_000 and len(event["custom"]) < 9000
+    )
+    assert ingest.stats.fields_truncated == 3
+
+
+def test_huge_or_deep_containers_are_replaced():
+    ingest, seen = make()
+    deep: list = []
+    for _ in range(200):
+        deep = [deep]
+    feed(ingest, good(big=list(range(100_000)), deep=deep, loadavg=[1.0, 2.0, 3.0]))
+    (event,) = seen
+    assert event["big"].startswith("<list too large") and event["deep"].startswith("<list too large")
+    assert ingest.stats.fields_truncated == 2
+
+
+def test_bad_field_names_are_removed_not_fatal():
+    ingest, seen = make()
+    feed(ingest, {**good(), "__class__": 1, "_private": 2, "bad key": 3, "x" * 100: 4, "fine_key": 5})
+    (event,) = seen
+    assert "fine_key" in event and not {"__class__", "_private", "bad key", "x" * 100} & set(event)
+    assert ingest.stats.fields_removed == 4
+
+
+def test_handler_errors_are_isolated_and_counted():
+    applied = []
+
+    def handler(event):
+        if event.get("poison"):
+            raise RuntimeError("boom")
+        applied.append(event)
+
+    ingest, _ = make(handler)
+    feed(ingest, [good(), good(poison=True), good("task-started")])
+    assert len(applied) == 2 and ingest.stats.dropped["handler_error"] == 1 and ingest.stats.balanced
+
+
+def test_hostile_field_names_cannot_break_state():
+    """Keys that would replace Task/Worker methods or internals are ignored by State."""
+    state = State()
+    ingest, _ = make(state.event)
+    feed(ingest, good(info="x", as_dict="y", ready="z", worker="w", children="c", state="S", name="proj.t"))
+    feed(ingest, good("worker-heartbeat", heartbeats="h", alive="a", id="i", freq=2.0))
+    task = state.tasks["u-1"]
+    assert task.info() == {}  # still the method: an "info" field did not replace it
+    assert task.as_dict()["uuid"] == "u-1" and task.ready is False and task.state == "RECEIVED"
+    assert task.worker.hostname == "celery@a"
+    worker = state.workers["celery@a"]
+    assert isinstance(worker.heartbeats, list) and worker.alive in (True, False) and worker.id == "celery@a.7"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+event_like = st.dictionaries(
+    st.sampled_from(
+        [
+            "type",
+            "uuid",
+            "hostname",
+            "timestamp",
+            "clock",
+            "utcoffset",
+            "freq",
+            "name",
+            "parent_id",
+            "root_id",
+            "active",
+            "loadavg",
+            "runtime",
+            "retries",
+            "pid",
+            "x",
+        ]
+    ),
+    st.one_of(
+        json_values, st.sampled_from(["task-received", "task-started", "worker-heartbeat", "task-sent"])
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(event_like, json_values), max_size=6))
+def test_any_json_never_raises_and_always_balances(bodies):
+    """Whatever JSON arrives, State ingests it or it is counted; nothing raises."""
+    state = State(max_tasks_in_memory=3)
+    ingest, _ = make(state.event)
+    for body in bodies:
+        raw = json.dumps(body, allow_nan=True).encode()
+        ingest.feed_message(raw, "application/json", "utf-8")
+    assert ingest.stats.balanced
+    assert ingest.stats.dropped["handler_error"] == 0
+    assert set(ingest.stats.dropped) == set(DROP_REASONS)
+    for task in state.tasks.values():  # everything the UI will compute with is well-typed
+        assert isinstance(task.uuid, str) and (task.name is None or isinstance(task.name, str))
+        assert task.timestamp is None or (isinstance(task.timestamp, float) and math.isfinite(task.timestamp))
+    for worker in state.workers.values():
+        assert isinstance(worker.freq, (int, float)) and worker.alive in (True, False)
