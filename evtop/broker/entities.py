@@ -1,0 +1,54 @@
+"""Exchange and queue declarations that must match Celery's exactly.
+
+A mismatch in type or flags makes RabbitMQ refuse the declaration (406), and on Redis a
+wrong exchange type means listening on a list nobody writes to. See wire spec §1.1,
+§1.5, §6.1 and gotchas 2-4.
+"""
+
+from __future__ import annotations
+
+from kombu import Connection, Exchange, Queue
+
+from evtop.broker.config import BrokerConfig
+
+#: Transports on which Celery switches the event exchange from topic to fanout (pub/sub).
+FANOUT_DRIVERS = frozenset({"redis", "gcpubsub"})
+
+
+def event_exchange(connection: Connection, name: str) -> Exchange:
+    kind = "fanout" if connection.transport.driver_type in FANOUT_DRIVERS else "topic"
+    return Exchange(name, type=kind)  # kombu defaults: durable, not auto-delete (as Celery)
+
+
+def event_queue(connection: Connection, config: BrokerConfig, node_id: str) -> Queue:
+    """evtop's own queue: exclusive, so RabbitMQ 4.3 (no transient non-exclusive queues)
+    accepts it and it disappears with the connection; bound with ``#`` so batched
+    ``task.multi`` messages arrive too."""
+    return Queue(
+        f"{config.event_queue_prefix}.{node_id}",
+        exchange=event_exchange(connection, config.event_exchange),
+        routing_key="#",
+        durable=False,
+        auto_delete=True,
+        exclusive=True,
+        message_ttl=config.event_queue_ttl,
+        expires=config.event_queue_expires,
+    )
+
+
+def pidbox_exchange(namespace: str) -> Exchange:
+    """Broadcast exchange of remote control requests (``celery.pidbox``)."""
+    return Exchange(
+        f"{namespace}.pidbox", type="fanout", durable=False, auto_delete=False, delivery_mode="transient"
+    )
+
+
+def reply_exchange(namespace: str) -> Exchange:
+    """Direct exchange workers publish control replies to (``reply.celery.pidbox``)."""
+    return Exchange(
+        f"reply.{namespace}.pidbox",
+        type="direct",
+        durable=False,
+        auto_delete=False,
+        delivery_mode="transient",
+    )

@@ -1,0 +1,208 @@
+"""evtop's Receiver + State against real brokers and real ``celery worker -E`` processes.
+
+celery's own receiver and State (the oracle) listen on the same broker at the same time;
+both must end with the same tasks, states and fields. Set EVTOP_CAPTURE_DIR to also save
+the stream evtop received (tests/data/captured-*.jsonl come from such runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from evtop.events.states import READY_STATES
+from tests.support.live import LiveReceiver, wait_until
+from tests.support.oracle import CeleryOracle
+from tests.support.publish import EventPublisher, task_event
+from tests.support.workers import app_for, send_task
+
+pytestmark = [pytest.mark.broker]
+
+#: Fields that legitimately differ between two receivers: receive times, and the clock
+#: the receiver assigns to client (task-sent) events from its own Lamport clock.
+RECEIVER_LOCAL = {"clock", "local_received"}
+WORKER_FIELDS = ("hostname", "pid", "freq", "active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys")
+
+
+def task_fields(task) -> dict:
+    view = {k: v for k, v in task.as_dict().items() if k not in RECEIVER_LOCAL}
+    view["worker"] = task.worker.hostname if task.worker is not None else None
+    view["children"] = sorted(view["children"])
+    for extra in ("hostname", "pid", "utcoffset", "type", "queue", "terminated", "signum", "expired"):
+        view[extra] = getattr(task, extra, "<unset>")
+    return view
+
+
+def capture(live: LiveReceiver, name: str) -> None:
+    target = os.environ.get("EVTOP_CAPTURE_DIR")
+    if not target:
+        return
+    path = Path(target) / f"captured-{name}.jsonl"
+    with path.open("w") as handle:
+        for event in live.events:
+            handle.write(
+                json.dumps(
+                    {"v": 1, "kind": "event", "received": event["local_received"], "event": event},
+                    ensure_ascii=True,
+                )
+                + "\n"
+            )
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool, start_worker):
+    with CeleryOracle(broker_url) as oracle, LiveReceiver(broker_url) as live:
+        worker = start_worker(broker_url, pool=pool, concurrency=2 if pool == "prefork" else None)
+        app = app_for(broker_url)
+        ids = [
+            send_task(broker_url, "evtop_test.add", (2, 2)),
+            send_task(broker_url, "evtop_test.fail", ("boom",)),
+            send_task(broker_url, "evtop_test.flaky", (2,)),
+            send_task(broker_url, "evtop_test.spawn_children", (2,)),
+            send_task(broker_url, "evtop_test.echo", ("unicode ✓ \u202e text",)),
+        ]
+        doomed = send_task(broker_url, "evtop_test.sleep", (5,), countdown=3)
+        oracle.wait_task(doomed, "RECEIVED", timeout=20)
+        app.control.revoke(doomed)
+        ids.append(doomed)
+
+        def all_ready(state) -> bool:
+            tasks = [state.tasks.get(i) for i in ids]
+            if any(t is None or t.state not in READY_STATES for t in tasks):
+                return False
+            children = list(tasks[3].children)  # spawn_children's; a retried task is its own child
+            return len(children) == 2 and all(c.state == "SUCCESS" for c in children)
+
+        oracle.wait_for(all_ready, timeout=60, message="oracle never saw every task finish")
+        wait_until(lambda: all_ready(live.state), 20, "evtop never saw every task finish")
+
+        def views() -> tuple[dict, dict]:
+            with oracle.lock:
+                expected = {uuid_: task_fields(task) for uuid_, task in oracle.state.tasks.items()}
+            with live.lock:
+                actual = {uuid_: task_fields(task) for uuid_, task in live.state.tasks.items()}
+            return expected, actual
+
+        # Late events of a batch may still be in flight on one side.
+        wait_until(lambda: views()[0] == views()[1], 10, "evtop's tasks never matched the oracle's")
+        expected, actual = views()
+        assert actual == expected
+        with oracle.lock:
+            oracle_workers = {
+                h: {f: getattr(w, f, None) for f in WORKER_FIELDS} for h, w in oracle.state.workers.items()
+            }
+        assert live.state.tasks[ids[0]].result == "4"
+        assert "ValueError" in live.state.tasks[ids[1]].exception and live.state.tasks[ids[1]].traceback
+        assert live.state.tasks[ids[2]].retries == 2 and live.state.tasks[ids[2]].state == "SUCCESS"
+        assert live.state.tasks[doomed].state == "REVOKED"
+        assert live.state.task_types() == oracle.state.task_types()
+        host = worker.nodename
+        assert {f: getattr(live.state.workers[host], f, None) for f in WORKER_FIELDS} == oracle_workers[host]
+        assert live.state.workers[host].alive
+        stats = live.ingest.stats
+        assert stats.balanced and stats.dropped_total == 0
+        assert live.status.snapshot().reconnects == 0
+        capture(live, f"{broker_kind}-{pool}")
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(90)
+def test_poison_on_the_wire_is_counted_without_reconnecting(
+    broker_url, broker_kind, broker_server, start_worker
+):
+    with LiveReceiver(broker_url) as live:
+        start_worker(broker_url, pool="solo")
+        with EventPublisher(broker_url) as publisher:
+            for _ in range(10):
+                publisher.publish_raw(b"{not json", "application/json")
+                publisher.publish_raw(b"\x80\x04K\x01.", "application/x-python-serialize")
+                publisher.publish([{"type": 1}, "x", task_event("task-started", "ok-between-poison")])
+        if broker_kind == "redis":  # payloads kombu itself cannot unpack
+            for payload in ("not an envelope", "5", "[" * 50_000, '{"properties": 5}'):
+                broker_server.cli("PUBLISH", "/0.celeryev/task.multi", payload)
+        done = send_task(broker_url, "evtop_test.add", (1, 1))
+        wait_until(lambda: done in live.state.tasks and live.state.tasks[done].state == "SUCCESS", 30)
+        stats = live.ingest.stats
+        assert stats.dropped["decode_error"] >= 10 and stats.dropped["disallowed_content"] == 10
+        assert stats.dropped["unknown_type"] == 10 and stats.dropped["not_an_object"] == 10
+        if broker_kind == "redis":
+            assert stats.dropped["decode_error"] == 14
+        assert "ok-between-poison" in live.state.tasks
+        assert stats.balanced
+        assert live.status.snapshot().reconnects == 0
+
+
+@pytest.mark.timeout(120)
+def test_reconnects_after_a_broker_restart(broker_url, broker_server):
+    with LiveReceiver(broker_url) as live:
+        broker_server.restart()
+        wait_until(lambda: live.status.snapshot().reconnects >= 1, 60, "evtop did not reconnect")
+        live.wait_flowing(timeout=20)
+        with EventPublisher(broker_url) as publisher:
+            publisher.publish(task_event("task-received", "after-restart", name="proj.add"))
+        wait_until(lambda: "after-restart" in live.state.tasks, 10)
+        outage = live.status.snapshot().outages[-1]
+        assert outage.ended is not None and outage.ended >= outage.started
+        assert live.ingest.stats.balanced
+
+
+@pytest.mark.timeout(60)
+def test_rabbitmq_queue_is_exclusive_with_celerys_ttl_and_expiry(rabbitmq_server):
+    with LiveReceiver(rabbitmq_server.url):
+        rows = [
+            r
+            for r in rabbitmq_server.list_queues(
+                "name", "durable", "auto_delete", "exclusive", "arguments", "consumers"
+            )
+            if r[0].startswith("celeryev.")
+        ]
+        assert len(rows) == 1
+        _name, durable, auto_delete, exclusive, arguments, consumers = rows[0]
+        assert (durable, auto_delete, exclusive, consumers) == ("false", "true", "true", "1")
+        assert "x-message-ttl" in arguments and "5000" in arguments
+        assert "x-expires" in arguments and "60000" in arguments
+    wait_until(
+        lambda: not [r for r in rabbitmq_server.list_queues("name") if r[0].startswith("celeryev.")], 20
+    )
+
+
+@pytest.mark.timeout(60)
+def test_read_only_publishes_nothing(broker_url):
+    """A pidbox listener (standing in for a worker) hears only the non-read-only wakeup."""
+    heard: list[dict] = []
+    exchange = Exchange("celery.pidbox", type="fanout", durable=False, auto_delete=False)
+    with Connection(broker_url) as listener:
+        queue = Queue(f"listener.{uuid.uuid4().hex}", exchange=exchange, auto_delete=True, exclusive=True)
+        consumer = listener.Consumer(queue, callbacks=[lambda body, msg: heard.append(body)], accept=["json"])
+        consumer.consume()
+
+        def drained() -> list[dict]:
+            with contextlib.suppress(TimeoutError):
+                listener.drain_events(timeout=0.1)
+            return heard
+
+        def drain_until_idle() -> None:
+            """Deliver everything already sent: stop after 0.5 s without a message."""
+            count = -1
+            while count != len(heard):
+                count = len(heard)
+                for _ in range(5):
+                    drained()
+
+        drained()  # on Redis the listener's PSUBSCRIBE is sent by its first drain
+        with LiveReceiver(broker_url, wakeup=False):  # what --read-only builds
+            # It is subscribed and events flow: a wakeup would have been published by now.
+            drain_until_idle()
+            assert heard == []
+            with LiveReceiver(broker_url, wakeup=True):  # proves the listener hears wakeups
+                wait_until(drained, 20, "the non-read-only receiver's wakeup never arrived")
+            drain_until_idle()
+        assert [body["method"] for body in heard] == ["heartbeat"]

@@ -1,0 +1,99 @@
+"""Run evtop's Receiver in-process against a live broker, for integration tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from evtop import State
+from evtop.broker.config import BrokerConfig
+from evtop.broker.status import Backoff
+from evtop.events.pipeline import Ingest
+from evtop.events.receiver import Receiver
+from tests.support.publish import EventPublisher
+
+PROBE = "evtop-probe"
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, message: str = "", interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(message or f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class LiveReceiver:
+    """evtop's Receiver + Ingest + State in a thread; ``start()`` returns once events flow.
+
+    Readiness is proven, not assumed: probe events are published until one comes back.
+    Probes are counted by the ingest stats but kept out of ``state`` and ``events``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        wakeup: bool = True,
+        state: State | None = None,
+        config: BrokerConfig | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.url = url
+        self.state = state if state is not None else State()
+        self.events: list[dict[str, Any]] = []
+        self.probes = 0
+        self.lock = threading.Lock()
+        self.ingest = Ingest(self._handle)
+        self.config = config if config is not None else BrokerConfig(url=url)
+        self.receiver = Receiver(
+            self.config, self.ingest, wakeup=wakeup, backoff=backoff or Backoff(base=0.2, cap=1.0)
+        )
+        self.status = self.receiver.status
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.receiver.run, args=(self.stop_event,), daemon=True)
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        if event["type"] == PROBE:
+            self.probes += 1
+            return
+        with self.lock:
+            self.events.append(dict(event))
+            self.state.event(event)
+
+    def wait_flowing(self, timeout: float = 20.0) -> None:
+        before = self.probes
+        with EventPublisher(self.url, self.config.event_exchange) as publisher:
+
+            def probe() -> bool:
+                publisher.publish(
+                    {"type": PROBE, "hostname": "probe@test", "id": uuid.uuid4().hex},
+                    routing_key="evtop.probe",
+                )
+                return self.probes > before
+
+            wait_until(probe, timeout, "evtop's receiver never saw its probe event", interval=0.2)
+
+    def start(self, timeout: float = 20.0) -> LiveReceiver:
+        self.thread.start()
+        self.wait_flowing(timeout)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> LiveReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
