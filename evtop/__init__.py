@@ -9,6 +9,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from evtop.events.state import State, Task, Worker  # noqa: E402
+from evtop.events.state import State, Task, Worker
 
 __all__ = ["State", "Task", "Worker", "__version__"]

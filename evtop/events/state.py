@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 from weakref import WeakSet, ref
 
 from kombu.clocks import timetuple
@@ -121,8 +121,9 @@ class Worker:
     )
     __slots__ = tuple(
         (
-            "__dict__ __weakref__ _hostname _last_seen _now _origin _pid active clock freq heartbeats "
-            "loadavg local_received processed sw_ident sw_sys sw_ver timestamp type utcoffset"
+            "__dict__ __weakref__ _hostname _last_seen _now _origin _pid active clock freq "
+            "heartbeats loadavg local_received processed sw_ident sw_sys sw_ver timestamp type "
+            "utcoffset"
         ).split()
     )
 
@@ -266,8 +267,8 @@ class Task:
     _fields: ClassVar[tuple[str, ...]] = tuple(
         (
             "uuid name state received sent started rejected succeeded failed retried revoked args "
-            "kwargs eta expires retries worker result exception timestamp runtime traceback exchange "
-            "routing_key clock client root root_id parent parent_id children"
+            "kwargs eta expires retries worker result exception timestamp runtime traceback "
+            "exchange routing_key clock client root root_id parent parent_id children"
         ).split()
     )
     _info_fields: ClassVar[tuple[str, ...]] = tuple(
@@ -280,13 +281,46 @@ class Task:
     # them, so reading them early raises AttributeError exactly as in celery.
     __slots__ = tuple(
         (
-            "__dict__ __weakref__ _children _index_keys _parent _root args client clock cluster_state "
-            "eta exception exchange expired expires failed hostname kwargs local_received name "
-            "parent_id pid queue received rejected requeue result retried retries revoked root_id "
-            "routing_key runtime sent signum started state succeeded terminated timestamp traceback "
-            "type utcoffset uuid worker"
+            "__dict__ __weakref__ _children _index_keys _parent _root args client clock "
+            "cluster_state eta exception exchange expired expires failed hostname kwargs "
+            "local_received name parent_id pid queue received rejected requeue result retried "
+            "retries revoked root_id routing_key runtime sent signum started state succeeded "
+            "terminated timestamp traceback type utcoffset uuid worker"
         ).split()
     )
+
+    # Types of the always-set fields (values are assigned in __init__; slots hold them).
+    uuid: str | None
+    cluster_state: State | None
+    name: str | None
+    state: str
+    clock: int
+    worker: Worker | None
+    client: str | None
+    parent_id: str | None
+    root_id: str | None
+    timestamp: float | None
+    received: float | None
+    sent: float | None
+    started: float | None
+    succeeded: float | None
+    failed: float | None
+    retried: float | None
+    revoked: float | None
+    rejected: float | None
+    runtime: float | None
+    retries: int | None
+    args: Any
+    kwargs: Any
+    result: Any
+    exception: Any
+    traceback: Any
+    eta: Any
+    expires: Any
+    exchange: Any
+    routing_key: Any
+    _parent: Task | None
+    _root: Task | None
 
     def __init__(
         self,
@@ -306,7 +340,7 @@ class Task:
         self.state = states.PENDING
         self.clock = 0
         self._children: WeakSet[Task] | None = None
-        self._index_keys: tuple[str, str] | None = None
+        self._index_keys: tuple[str, str] | None = None  # (task name, hostname) it is indexed under
         if children:
             known = cluster_state.tasks.data if cluster_state is not None else {}
             self._children = WeakSet(known[i] for i in children if i in known)
@@ -517,6 +551,10 @@ class TaskIndex(Mapping[str, "set[Task]"]):
 
 
 _new_timetuple = tuple.__new__
+# State has class attributes named Task and Worker (celery's extension hook), which hide
+# the classes inside its body; annotations there use these aliases.
+_Task: TypeAlias = Task
+_Worker: TypeAlias = Worker
 
 
 class State:
@@ -529,13 +567,13 @@ class State:
     def __init__(
         self,
         callback: Callable[[State, dict[str, Any]], None] | None = None,
-        workers: Mapping[str, Worker] | None = None,
-        tasks: Mapping[str, Task] | None = None,
+        workers: Mapping[str, _Worker] | None = None,
+        tasks: Mapping[str, _Task] | None = None,
         taskheap: object = None,
         max_workers_in_memory: int = 5000,
         max_tasks_in_memory: int = 10000,
-        on_node_join: Callable[[Worker], None] | None = None,
-        on_node_leave: Callable[[Worker], None] | None = None,
+        on_node_join: Callable[[_Worker], None] | None = None,
+        on_node_leave: Callable[[_Worker], None] | None = None,
         tasks_by_type: Mapping[str, Iterable[str]] | None = None,
         tasks_by_worker: Mapping[str, Iterable[str]] | None = None,
         *,
@@ -556,13 +594,15 @@ class State:
         #: Reentrant so that code run by :meth:`freeze_while` can iterate the caches.
         self._mutex = threading.RLock()
         self._clock = clock
-        self.workers: LRUCache[str, Worker] = LRUCache(max_workers_in_memory, lock=self._mutex)
-        self.tasks: LRUCache[str, Task] = LRUCache(
+        self.workers: LRUCache[str, _Worker] = LRUCache(max_workers_in_memory, lock=self._mutex)
+        self.tasks: LRUCache[str, _Task] = LRUCache(
             max_tasks_in_memory, lock=self._mutex, on_evict=self._forget_task
         )
         self.handlers: dict[str, Callable[[str, dict[str, Any]], Any]] = {}
         self._seen_types: dict[str, None] = {}
-        self._tasks_to_resolve: LRUCache[str, WeakSet[Task]] = LRUCache(max_tasks_in_memory, lock=self._mutex)
+        self._tasks_to_resolve: LRUCache[str, WeakSet[_Task]] = LRUCache(
+            max_tasks_in_memory, lock=self._mutex
+        )
         heap_limit = max_tasks_in_memory * self.heap_multiplier
         self._heap_limit = heap_limit or None
         self._taskheap: deque[timetuple] = deque()
@@ -623,7 +663,7 @@ class State:
         with self._mutex:
             self._clear(ready)
 
-    def _forget_task(self, uuid: str, task: Task) -> None:
+    def _forget_task(self, uuid: str, task: _Task) -> None:
         keys = task._index_keys
         if keys is not None:
             task._index_keys = None
@@ -632,12 +672,12 @@ class State:
 
     # -- creation ----------------------------------------------------------------------
 
-    def _new_worker(self, hostname: str) -> Worker:
+    def _new_worker(self, hostname: str) -> _Worker:
         worker = self.Worker(hostname)
         worker._now = self._clock
         return worker
 
-    def get_or_create_worker(self, hostname: str, **kwargs: Any) -> tuple[Worker, bool]:
+    def get_or_create_worker(self, hostname: str, **kwargs: Any) -> tuple[_Worker, bool]:
         with self._mutex:
             try:
                 worker = self.workers[hostname]
@@ -651,7 +691,7 @@ class State:
                 worker.update(kwargs)
             return worker, False
 
-    def get_or_create_task(self, uuid: str) -> tuple[Task, bool]:
+    def get_or_create_task(self, uuid: str) -> tuple[_Task, bool]:
         with self._mutex:
             try:
                 return self.tasks[uuid], False
@@ -692,7 +732,7 @@ class State:
             return None if result is None else (result, subject)
         return None
 
-    def _worker_event(self, subject: str, event: dict[str, Any]) -> tuple[Worker, bool] | None:
+    def _worker_event(self, subject: str, event: dict[str, Any]) -> tuple[_Worker, bool] | None:
         try:
             hostname = event["hostname"]
             timestamp = event["timestamp"]
@@ -715,7 +755,7 @@ class State:
             self.workers.data.pop(hostname, None)
         return worker, created
 
-    def _task_event(self, subject: str, event: dict[str, Any]) -> tuple[Task, bool]:
+    def _task_event(self, subject: str, event: dict[str, Any]) -> tuple[_Task, bool]:
         uuid = event["uuid"]
         hostname = event["hostname"]
         timestamp = event["timestamp"]
@@ -762,7 +802,7 @@ class State:
             task.children.update(pending)
         return task, created
 
-    def _push_heap(self, clock: int, timestamp: float, origin: str | None, task: Task) -> None:
+    def _push_heap(self, clock: int, timestamp: float, origin: str | None, task: _Task) -> None:
         heap = self._taskheap
         if self._heap_limit is not None and len(heap) >= self._heap_limit:
             heap.popleft()
@@ -779,7 +819,7 @@ class State:
             if newer:
                 heap.append(entry)
                 return
-        bisect.insort(heap, entry)  # type: ignore[misc]
+        bisect.insort(heap, entry)
 
     def _add_type(self, name: str) -> None:
         seen = self._seen_types
@@ -789,7 +829,7 @@ class State:
                 del seen[next(iter(seen))]
                 self.task_types_dropped += 1
 
-    def _add_pending_child(self, parent_id: str, task: Task) -> None:
+    def _add_pending_child(self, parent_id: str, task: _Task) -> None:
         pending = self._tasks_to_resolve.data.get(parent_id)
         if pending is None:
             pending = WeakSet()
@@ -806,14 +846,14 @@ class State:
             )
             self._taskheap = deque(entries)
 
-    def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, Task]]:
+    def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, _Task]]:
         """``(uuid, task)`` in least-recently-used order."""
         for index, row in enumerate(self.tasks.items()):
             yield row
             if limit and index + 1 >= limit:
                 break
 
-    def tasks_by_time(self, limit: int | None = None, reverse: bool = True) -> Iterator[tuple[str, Task]]:
+    def tasks_by_time(self, limit: int | None = None, reverse: bool = True) -> Iterator[tuple[str, _Task]]:
         """``(uuid, task)`` newest first; ``limit`` counts events, as in celery."""
         with self._mutex:
             entries = list(self._taskheap)
@@ -832,7 +872,7 @@ class State:
 
     def _tasks_by_type(
         self, name: str, limit: int | None = None, reverse: bool = True
-    ) -> Iterator[tuple[str, Task]]:
+    ) -> Iterator[tuple[str, _Task]]:
         return islice(
             ((uuid, task) for uuid, task in self.tasks_by_time(reverse=reverse) if task.name == name),
             0,
@@ -841,7 +881,7 @@ class State:
 
     def _tasks_by_worker(
         self, hostname: str, limit: int | None = None, reverse: bool = True
-    ) -> Iterator[tuple[str, Task]]:
+    ) -> Iterator[tuple[str, _Task]]:
         # celery raises AttributeError here for client-only tasks; they are skipped instead.
         return islice(
             (
@@ -858,7 +898,7 @@ class State:
         with self._mutex:
             return sorted(self._seen_types)
 
-    def alive_workers(self) -> Iterator[Worker]:
+    def alive_workers(self) -> Iterator[_Worker]:
         return (worker for worker in self.workers.values() if worker.alive)
 
     def __repr__(self) -> str:
