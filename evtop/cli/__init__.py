@@ -1,0 +1,81 @@
+"""The ``evtop`` command: parse, validate, set up logging, run the chosen mode.
+
+Failures end here as one line on stderr with an exit status, never a traceback: bad
+arguments exit 2, runtime errors exit 1. Whatever is printed passes the redactor, so a
+broker password cannot leak through an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from evtop.broker.urls import Redactor, url_secrets
+from evtop.cli.options import Mode, Options, resolve
+from evtop.cli.parser import ParserExit, build_parser
+from evtop.env import Environment
+from evtop.errors import EvtopError, ExitStatus, UsageError
+from evtop.logs import setup_logging
+from evtop.pidfile import PidFile
+from evtop.text.sanitize import sanitize
+
+logger = logging.getLogger("evtop")
+
+NOT_YET = {
+    Mode.TUI: "the live TUI is not available yet in this version; use --dump (try: evtop --demo --dump)",
+    Mode.CAMERA: "camera mode (-c/--camera) is not available yet in this version",
+}
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    import sys
+
+    env = env if env is not None else Environment()
+    redactor = Redactor()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    for word in arguments:  # mask passwords even in messages about a URL that fails to parse
+        if "://" in word:
+            for secret in url_secrets(word.partition("=")[2] if word.startswith("-") else word):
+                redactor.add(secret)
+    parser = build_parser()
+    parser.out, parser.err = env.stdout, env.stderr
+    try:
+        options = resolve(parser.parse_args(arguments), env.environ)
+        for secret in url_secrets(options.broker.url):
+            redactor.add(secret)
+        setup_logging(options.loglevel, options.logfile, redactor, env.stderr)
+        return int(_run(options, env))
+    except ParserExit as exc:
+        return exc.status
+    except UsageError as exc:
+        _fail(env, redactor, f"error: {exc}")
+        return ExitStatus.USAGE
+    except EvtopError as exc:
+        _fail(env, redactor, str(exc))
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:
+        logger.debug("internal error", exc_info=True)
+        _fail(env, redactor, f"internal error: {type(exc).__name__}: {exc} (run with -l DEBUG for details)")
+        return ExitStatus.ERROR
+
+
+def _fail(env: Environment, redactor: Redactor, message: str) -> None:
+    env.stderr.write(f"evtop: {sanitize(redactor.redact(message))}\n")
+    env.stderr.flush()
+
+
+def _run(options: Options, env: Environment) -> int:
+    if options.mode in NOT_YET:
+        raise UsageError(NOT_YET[options.mode])
+    if options.mode is Mode.CONTROL:
+        from evtop.control.cli import run_control
+
+        return run_control(options, env)
+    from evtop.dump.mode import run_dump
+
+    if options.pidfile:
+        with PidFile(options.pidfile):
+            return run_dump(options, env)
+    return run_dump(options, env)

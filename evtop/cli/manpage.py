@@ -1,0 +1,72 @@
+"""Render ``man/evtop.1`` from the argument parser, so the page cannot drift from ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+
+from evtop import __version__
+from evtop.cli.parser import DESCRIPTION, EPILOG, build_parser
+
+EXIT_STATUS = (
+    ("0", "success; after Ctrl-C, SIGTERM or the end of a replayed file"),
+    ("1", "a runtime error; for evtop control: no worker replied ok"),
+    ("2", "a bad command line: one line on stderr, nothing started"),
+)
+ENVIRONMENT = (
+    ("EVTOP_BROKER_URL", "broker URL when -b/--broker is not given"),
+    ("CELERY_BROKER_URL", "broker URL when neither -b nor EVTOP_BROKER_URL is given"),
+    ("NO_COLOR", "disable colour in --dump output"),
+)
+SECURITY = (
+    "evtop accepts JSON event bodies only (msgpack with --accept-msgpack); pickle, yaml and kombu's raw "
+    "content types are refused and counted. Every string taken from the event stream is sanitized before "
+    "it reaches the terminal, a log or a file: control characters and escape sequences are shown as "
+    "visible symbols, bidirectional and invisible characters as <U+XXXX>. Broker passwords are masked in "
+    "all output. With --read-only evtop publishes nothing at all."
+)
+
+
+def _escape(text: str) -> str:
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join("\\&" + line if line.startswith((".", "'")) else line for line in text.splitlines())
+
+
+def _option_lines(actions: Iterable[argparse.Action]) -> list[str]:
+    lines: list[str] = []
+    for action in actions:
+        if action.help == argparse.SUPPRESS or not action.option_strings:
+            continue
+        names = ", ".join(f"\\fB{_escape(name)}\\fR" for name in action.option_strings)
+        if action.metavar:
+            names += f" \\fI{_escape(str(action.metavar))}\\fR"
+        lines += [".TP", names, _escape(action.help or "")]
+    return lines
+
+
+def render() -> str:
+    parser = build_parser()
+    out = [
+        f'.TH EVTOP 1 "" "evtop {__version__}" "User Commands"',
+        ".SH NAME",
+        "evtop \\- monitor a Celery cluster through its event stream",
+        ".SH SYNOPSIS",
+        "\\fBevtop\\fR [\\fIoptions\\fR]",
+        ".SH DESCRIPTION",
+        _escape(" ".join(DESCRIPTION.split())),
+        ".SH OPTIONS",
+    ]
+    for group in parser._action_groups:
+        lines = _option_lines(group._group_actions)
+        if lines:
+            out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
+    out.append(".SH EXIT STATUS")
+    for code, meaning in EXIT_STATUS:
+        out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]
+    out.append(".SH ENVIRONMENT")
+    for name, meaning in ENVIRONMENT:
+        out += [".TP", f"\\fB{name}\\fR", _escape(meaning)]
+    out += [".SH SECURITY", _escape(SECURITY), ".SH EXAMPLES", ".nf"]
+    out += [_escape(line) for line in EPILOG.split("environment:")[0].splitlines()[1:] if line]
+    out += [".fi", ".SH SEE ALSO", "\\fBcelery\\fR(1)"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,165 @@
+"""From parsed arguments and the environment to one validated :class:`Options` value.
+
+All cross-option rules live here (which modes combine, where the broker URL comes
+from), so every mode starts from a consistent, already-checked configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
+from evtop.broker.urls import BrokerURLError, validate_broker_url
+from evtop.cli.celery_app import load_app_settings
+from evtop.demo.cluster import demo_config
+from evtop.errors import UsageError
+
+DEFAULT_FREQUENCY = 1.0
+
+
+class Mode(str, Enum):
+    TUI = "tui"
+    DUMP = "dump"
+    CAMERA = "camera"
+    CONTROL = "control"
+
+
+class Source(str, Enum):
+    BROKER = "broker"
+    DEMO = "demo"
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode
+    source: Source
+    broker: BrokerConfig
+    read_only: bool = False
+    json: bool = False
+    color: bool = True
+    camera: str | None = None
+    frequency: float = DEFAULT_FREQUENCY
+    maxrate: str | None = None
+    replay: str | None = None
+    speed: float = 1.0
+    record: str | None = None
+    loglevel: str = "WARNING"
+    logfile: str | None = None
+    pidfile: str | None = None
+    detach: bool = False
+
+
+def _mode(args: argparse.Namespace) -> Mode:
+    if getattr(args, "command", None) == "control":
+        return Mode.CONTROL
+    if args.dump and args.camera:
+        raise UsageError("--dump and --camera are different modes: choose one")
+    if args.dump:
+        return Mode.DUMP
+    if args.camera:
+        return Mode.CAMERA
+    return Mode.TUI
+
+
+def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
+    broker_given = args.broker is not None or args.app is not None or bool(args.transport_options)
+    rules = (
+        (args.json and mode is not Mode.DUMP, "--json only applies to --dump"),
+        (args.demo and args.replay is not None, "--demo and --replay are both event sources: choose one"),
+        (args.demo and broker_given, "--demo runs its own in-memory cluster: drop -b/-A/--transport-option"),
+        (args.replay is not None and broker_given, "--replay reads a file: drop -b/-A/--transport-option"),
+        (
+            args.record is not None and args.replay is not None,
+            "--replay already reads a recording: drop --record",
+        ),
+        (args.speed is not None and args.replay is None, "--speed only applies to --replay"),
+        (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
+        (args.frequency is not None and mode is not Mode.CAMERA, "--frequency only applies to --camera"),
+        (args.maxrate is not None and mode is not Mode.CAMERA, "--maxrate only applies to --camera"),
+        (
+            mode is Mode.CONTROL and (args.demo or args.replay is not None),
+            "control commands need a real broker",
+        ),
+    )
+    for broken, message in rules:
+        if broken:
+            raise UsageError(message)
+
+
+def _broker(args: argparse.Namespace, environ: Mapping[str, str]) -> BrokerConfig:
+    settings = load_app_settings(args.app) if args.app else None
+    candidates = (
+        ("-b/--broker", args.broker),
+        ("-A/--app broker_url", settings.broker_url if settings else None),
+        ("$EVTOP_BROKER_URL", environ.get("EVTOP_BROKER_URL")),
+        ("$CELERY_BROKER_URL", environ.get("CELERY_BROKER_URL")),
+        ("default", DEFAULT_BROKER_URL),
+    )
+    origin, url = next((name, value) for name, value in candidates if value)
+    try:
+        validate_broker_url(url)
+    except BrokerURLError as exc:
+        raise UsageError(f"{origin}: {exc}") from None
+    config = BrokerConfig(url=url, accept_msgpack=args.accept_msgpack)
+    if settings is not None:
+        serializer = str(settings.event_serializer).lower()
+        if serializer in ("msgpack", "application/x-msgpack") and not args.accept_msgpack:
+            raise UsageError("the app's event_serializer is msgpack: add --accept-msgpack to read its events")
+        if serializer not in ("json", "application/json", "msgpack", "application/x-msgpack"):
+            raise UsageError(
+                f"the app's event_serializer is {serializer!r}: evtop reads JSON events only "
+                "(msgpack with --accept-msgpack) and never pickle or yaml"
+            )
+        config = replace(
+            config,
+            transport_options=settings.transport_options,
+            event_exchange=settings.event_exchange,
+            event_queue_prefix=settings.event_queue_prefix,
+            event_queue_ttl=settings.event_queue_ttl,
+            event_queue_expires=settings.event_queue_expires,
+            control_exchange=settings.control_exchange,
+        )
+    if args.transport_options:
+        config = replace(
+            config, transport_options={**config.transport_options, **dict(args.transport_options)}
+        )
+    try:
+        config.connection()  # kombu parses the URL and options here; it does not connect yet
+    except Exception as exc:
+        raise UsageError(
+            f"{origin}: kombu cannot use {config.masked_url} ({type(exc).__name__}: {exc})"
+        ) from None
+    return config
+
+
+def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
+    mode = _mode(args)
+    _check_combinations(args, mode)
+    if args.demo:
+        source, broker = Source.DEMO, demo_config()
+    elif args.replay is not None:
+        source, broker = Source.REPLAY, BrokerConfig(url="memory://")
+    else:
+        source, broker = Source.BROKER, _broker(args, environ)
+    return Options(
+        mode=mode,
+        source=source,
+        broker=broker,
+        read_only=args.read_only,
+        json=args.json,
+        color=not args.no_color and "NO_COLOR" not in environ,
+        camera=args.camera,
+        frequency=args.frequency if args.frequency is not None else DEFAULT_FREQUENCY,
+        maxrate=args.maxrate,
+        replay=args.replay,
+        speed=args.speed if args.speed is not None else 1.0,
+        record=args.record,
+        loglevel=args.loglevel,
+        logfile=args.logfile,
+        pidfile=args.pidfile,
+        detach=args.detach,
+    )

@@ -1,0 +1,250 @@
+"""The argument parser: the single source for ``evtop --help`` and the man page's options.
+
+Option names follow ``celery events`` so its users feel at home, minus its traps: ``-d``
+means ``--dump`` only (celery 5 silently binds it to ``--detach``), and every value is
+validated here so a bad one is a one-line error before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from evtop import __version__
+from evtop.errors import UsageError
+from evtop.logs import LEVELS
+from evtop.rates import parse_rate
+
+DESCRIPTION = """\
+Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event
+dump (--dump), or a snapshot camera (--camera). evtop talks to the broker with kombu and
+never needs celery installed."""
+
+EPILOG = """\
+examples:
+  evtop --demo --dump                      simulated cluster, one line per event
+  evtop -b redis://localhost:6379/0 --dump --json | jq .
+  evtop -b amqp://guest@rabbit// --dump --record events.jsonl.gz
+  evtop --replay events.jsonl.gz --dump --speed max
+
+environment:
+  EVTOP_BROKER_URL, CELERY_BROKER_URL   broker URL when -b/--broker is not given
+  NO_COLOR                              disable colour (same as --no-color)"""
+
+MIN_FREQUENCY = 0.01
+MAX_FREQUENCY = 86400.0
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ParserExit(Exception):
+    """argparse wants to exit (after --help/--version) with this status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class EvtopArgumentParser(argparse.ArgumentParser):
+    """argparse that reports errors in one line and never calls ``sys.exit`` itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out: IO[str] | None = None
+        self.err: IO[str] | None = None
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(_suggest(message, self))
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, self.err)
+        raise ParserExit(status)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        import sys
+
+        target = self.out if file is None or file is sys.stdout else self.err
+        if message and target is not None:
+            target.write(message)
+
+
+def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
+    """Add "did you mean --x?" to an unknown-option error."""
+    prefix = "unrecognized arguments: "
+    if not message.startswith(prefix):
+        return message
+    unknown = message[len(prefix) :].split()[0].split("=")[0]
+    options = [s for action in parser._actions for s in action.option_strings]
+    close = difflib.get_close_matches(unknown, options, n=1)
+    return f"{message} (did you mean {close[0]}?)" if close else message
+
+
+def frequency(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not MIN_FREQUENCY <= value <= MAX_FREQUENCY:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid interval: give seconds between {MIN_FREQUENCY} and {MAX_FREQUENCY:g}"
+        )
+    return value
+
+
+def rate(text: str) -> str:
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def speed(text: str) -> float:
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid speed: give a positive factor or 'max'")
+    return value
+
+
+def transport_option(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it parses (numbers, true, "..."), else text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not _KEY_RE.fullmatch(key):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. global_keyprefix=myapp:)")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def loglevel(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level: choose from {', '.join(LEVELS)}")
+    return level
+
+
+def build_parser() -> EvtopArgumentParser:
+    parser = EvtopArgumentParser(
+        prog="evtop",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+
+    broker = parser.add_argument_group("broker")
+    broker.add_argument(
+        "-b",
+        "--broker",
+        metavar="URL",
+        help="broker URL; default $EVTOP_BROKER_URL, then $CELERY_BROKER_URL, then amqp://guest@localhost//",
+    )
+    broker.add_argument(
+        "-A",
+        "--app",
+        metavar="APP",
+        help="Celery app (module or module:attribute); when celery is importable, take the broker URL, "
+        "transport options and exchange names from it",
+    )
+    broker.add_argument(
+        "--transport-option",
+        metavar="KEY=VALUE",
+        type=transport_option,
+        action="append",
+        default=[],
+        dest="transport_options",
+        help="kombu transport option, repeatable; must match the workers' (e.g. global_keyprefix=app:)",
+    )
+    broker.add_argument(
+        "--accept-msgpack",
+        action="store_true",
+        help="also accept msgpack event bodies (JSON only by default; pickle and yaml never)",
+    )
+    broker.add_argument(
+        "--read-only",
+        action="store_true",
+        help="never publish anything: no worker wake-up, every control command refused",
+    )
+
+    modes = parser.add_argument_group("modes (default: the live TUI)")
+    modes.add_argument("-d", "--dump", action="store_true", help="print every event, one line each")
+    modes.add_argument(
+        "--json", action="store_true", help="with --dump: one JSON object per line (schema v1)"
+    )
+    modes.add_argument("--no-color", action="store_true", help="no colour in --dump output (also: $NO_COLOR)")
+    modes.add_argument(
+        "-c", "--camera", metavar="CLASS", help="run a snapshot camera (module.Class or module:Class)"
+    )
+    modes.add_argument(
+        "-F",
+        "--frequency",
+        "--freq",
+        metavar="SECONDS",
+        type=frequency,
+        default=None,
+        help="camera: seconds between snapshots (default 1.0)",
+    )
+    modes.add_argument(
+        "-r", "--maxrate", metavar="RATE", type=rate, help="camera: at most RATE snapshots (N, N/s, N/m, N/h)"
+    )
+    modes.add_argument("--demo", action="store_true", help="watch a simulated cluster instead of a broker")
+    modes.add_argument("--replay", metavar="FILE", help="read events from a recording instead of a broker")
+    modes.add_argument(
+        "--speed",
+        metavar="N|max",
+        type=speed,
+        default=None,
+        help="with --replay: N times real time (default 1), or max for as fast as possible",
+    )
+    modes.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also write every received event to FILE as JSON lines (.gz compresses)",
+    )
+
+    daemon = parser.add_argument_group("logging and daemon")
+    daemon.add_argument(
+        "-l",
+        "--loglevel",
+        metavar="LEVEL",
+        type=loglevel,
+        default="WARNING",
+        help="DEBUG, INFO, WARNING (default), ERROR",
+    )
+    daemon.add_argument("-f", "--logfile", metavar="FILE", help="log to FILE instead of stderr")
+    daemon.add_argument(
+        "--pidfile", metavar="FILE", help="write the process id to FILE; refuse to start if it is held"
+    )
+    daemon.add_argument("--detach", action="store_true", help="camera: run in the background")
+    return parser
+
+
+def version_text() -> str:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in ("kombu", "urwid", "blessed"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} missing")
+    return f"evtop {__version__} ({', '.join(parts)}, Python {platform.python_version()})"
+
+
+def parse(parser: EvtopArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    return parser.parse_args(list(argv))

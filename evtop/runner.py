@@ -1,0 +1,107 @@
+"""Shared plumbing of the streaming modes: pick the event source, run it, stop cleanly.
+
+Every mode (dump, camera, TUI) consumes the same sources through the same
+:class:`~evtop.events.pipeline.Ingest` boundary; this module is the one place that knows
+how to build them from :class:`~evtop.cli.options.Options`. Modes get their events
+through :func:`event_stream`, which also wires ``--record`` in, so no mode can forget it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from evtop.broker.status import ConnectionStatus
+from evtop.broker.urls import url_secrets
+from evtop.cli.options import Options, Source
+from evtop.events.pipeline import Handler, Ingest
+from evtop.events.receiver import Receiver
+
+
+class EventSource(Protocol):
+    status: ConnectionStatus
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver events until ``stop`` is set (or, for a file, until it ends)."""
+
+
+def make_ingest(options: Options, handler: Handler) -> Ingest:
+    return Ingest(
+        handler, accept_msgpack=options.broker.accept_msgpack, replay=options.source is Source.REPLAY
+    )
+
+
+def open_source(options: Options, ingest: Ingest) -> EventSource:
+    if options.source is Source.DEMO:
+        from evtop.demo.source import DemoSource
+
+        return DemoSource(ingest, wakeup=not options.read_only)
+    if options.source is Source.REPLAY:
+        from evtop.record.replay import ReplaySource
+
+        assert options.replay is not None
+        return ReplaySource(options.replay, ingest, speed=options.speed)
+    return Receiver(options.broker, ingest, wakeup=not options.read_only)
+
+
+@contextmanager
+def event_stream(options: Options, handler: Handler) -> Iterator[tuple[Ingest, EventSource]]:
+    """The ingest boundary and source for ``options``, recording with ``--record``.
+
+    The recording file is opened first, so a refused path fails before anything starts;
+    it is finished when the block ends.
+    """
+    recorder = None
+    if options.record is not None:
+        from evtop.record.recorder import Recorder
+
+        recorder = Recorder(options.record, secrets=url_secrets(options.broker.url))
+        handler = recorder.wrap(handler)
+    try:
+        ingest = make_ingest(options, handler)
+        source = open_source(options, ingest)
+        if recorder is not None:
+            recorder.follow(source.status)
+        yield ingest, source
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGHUP set ``stop`` (SIGINT arrives as KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_source(source: EventSource, stop: threading.Event) -> bool:
+    """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C.
+
+    True when the source ended by itself (the end of a replayed file) rather than being
+    stopped, so a mode knows whether to finish its output or to exit promptly.
+    """
+    thread = threading.Thread(target=source.run, args=(stop,), name="evtop-source", daemon=True)
+    ended = False
+    with stop_on_signals(stop):
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(0.2)
+            ended = not stop.is_set()
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    return ended

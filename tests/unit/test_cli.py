@@ -1,0 +1,179 @@
+"""The command line: every bad value is one line on stderr, exit 2, no traceback, no secret."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evtop.cli import main
+from evtop.cli.options import Mode, Source, resolve
+from evtop.cli.parser import build_parser
+from evtop.env import Environment
+from evtop.pidfile import PidFile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(list(argv), Environment(stdout=out, stderr=err, stdin=io.StringIO(), environ=environ or {}))
+    return status, out.getvalue(), err.getvalue()
+
+
+def options(*argv: str, environ: dict[str, str] | None = None):
+    return resolve(build_parser().parse_args(list(argv)), environ or {})
+
+
+BAD = [
+    (["--frequency", "0"], "--frequency"),
+    (["--frequency", "-1"], "--frequency"),
+    (["--frequency", "nan"], "--frequency"),
+    (["--frequency", "inf"], "--frequency"),
+    (["--frequency", "1e-9"], "--frequency"),
+    (["--frequency", "abc"], "--frequency"),
+    (["-c", "m.C", "--maxrate", "10/x"], "unknown unit"),
+    (["-c", "m.C", "--maxrate", "-1/s"], "--maxrate"),
+    (["-c", "m.C", "--maxrate", "nan/s"], "--maxrate"),
+    (["-b", "foo://x"], "unsupported scheme"),
+    (["-b", "redis://h:99999"], "port"),
+    (["-b", "amqp://u:p#ss@h//"], "%23"),
+    (["-b", "amqp://u:p@ss@h//"], "@"),
+    (["-b", "rediss://h/0?password=pw"], "kombu cannot use"),
+    (["--dump", "--camera", "m.C"], "choose one"),
+    (["--json"], "--json only applies to --dump"),
+    (["--demo", "--replay", "f.jsonl"], "choose one"),
+    (["--demo", "-b", "redis://localhost"], "--demo"),
+    (["--replay", "f", "--record", "g"], "--record"),
+    (["--speed", "2", "--dump"], "--speed only applies to --replay"),
+    (["--detach", "--dump"], "--detach"),
+    (["--dump", "--frequency", "2"], "--frequency only applies"),
+    (["--transport-option", "novalue"], "KEY=VALUE"),
+    (["-l", "LOUD"], "log level"),
+    (["--dumpp"], "did you mean --dump"),
+    (["--replay", "f", "--speed", "0"], "speed"),
+]
+
+
+@pytest.mark.parametrize(("argv", "hint"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_arguments_are_one_line_exit_2(argv, hint):
+    status, out, err = run(*argv)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("evtop: error: ")
+    assert hint in err
+    assert "Traceback" not in err
+
+
+def test_not_yet_available_modes_say_so():
+    for argv in ([], ["-c", "myapp.Camera"]):
+        status, _, err = run(*argv)
+        assert status == 2 and "not available yet" in err and err.count("\n") == 1
+
+
+SECRETS = [
+    ("amqp://user:p%23ss@h//", "p#ss"),
+    ("amqp://user:hunter2@h:99999//", "hunter2"),
+    ("redis://:s3cr3t@h1:6379/0;redis://:s3cr3t@h2:6379/0", "s3cr3t"),
+    ("amqp://u:p#ss@h//", "p#ss"),
+    ("amqp://u:p@ss@h//", "p@ss"),
+    ("rediss://h/0?password=topsecret", "topsecret"),
+]
+
+
+@pytest.mark.parametrize(("url", "secret"), SECRETS)
+def test_passwords_never_appear_in_errors(url, secret):
+    for argv, environ in (
+        (["-b", url, "--dump", "--json", "--camera", "x.Y"], {}),
+        (["-b", url, "--frequency", "0"], {}),
+        (["--dump", "--camera", "x.Y"], {"EVTOP_BROKER_URL": url}),
+        (["-b", url], {}),
+    ):
+        status, out, err = run(*argv, environ=environ)
+        assert status == 2
+        assert secret not in out + err
+
+
+def test_broker_url_precedence():
+    env = {"EVTOP_BROKER_URL": "redis://evtop-env//", "CELERY_BROKER_URL": "redis://celery-env//"}
+    assert options("--dump", "-b", "redis://flag/0", environ=env).broker.url == "redis://flag/0"
+    assert options("--dump", environ=env).broker.url == "redis://evtop-env//"
+    assert options("--dump", environ={"CELERY_BROKER_URL": "redis://celery-env//"}).broker.url == "redis://celery-env//"
+    assert options("--dump").broker.url == "amqp://guest@localhost//"
+    status, _, err = run("--dump", environ={"EVTOP_BROKER_URL": "nope://x"})
+    assert status == 2 and "$EVTOP_BROKER_URL" in err
+
+
+def test_transport_options_are_parsed_as_json_or_text():
+    opts = options("--dump", "--transport-option", "global_keyprefix=app:", "--transport-option",
+                   "visibility_timeout=30", "--transport-option", "fanout_patterns=true")
+    assert dict(opts.broker.transport_options) == {"global_keyprefix": "app:", "visibility_timeout": 30,
+                                                   "fanout_patterns": True}
+
+
+def test_app_settings_are_taken_from_a_celery_app(monkeypatch):
+    monkeypatch.setenv("EVTOP_TEST_BROKER", "redis://from-app:6379/3")
+    opts = options("--dump", "-A", "tests.support.celery_app")
+    assert opts.broker.url == "redis://from-app:6379/3"
+    status, _, err = run("--dump", "-A", "no_such_module_xyz")
+    assert status == 2 and "cannot load the app" in err
+
+
+def test_modes_and_sources():
+    assert options("--demo", "--dump").source is Source.DEMO
+    assert options("--replay", "x.jsonl", "--dump", "--speed", "max").speed == float("inf")
+    assert options("--dump").mode is Mode.DUMP and options().mode is Mode.TUI
+    assert options("-c", "m.C", "-F", "2.5", "-r", "10/m").frequency == 2.5
+    assert options("--dump", "--no-color").color is False
+    assert options("--dump", environ={"NO_COLOR": "1"}).color is False
+
+
+def test_version_and_help_go_to_stdout():
+    status, out, err = run("--version")
+    assert status == 0 and out.startswith("evtop ") and "kombu" in out and err == ""
+    status, out, err = run("--help")
+    assert status == 0 and "--dump" in out and "EVTOP_BROKER_URL" in out and err == ""
+
+
+def test_installed_script_and_module_agree():
+    for cmd in (["evtop", "--version"], [sys.executable, "-m", "evtop", "--version"]):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert result.returncode == 0 and result.stdout.startswith("evtop ")
+    result = subprocess.run([sys.executable, "-m", "evtop", "-F", "0"], capture_output=True, text=True,
+                            timeout=30, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_pidfile_is_exclusive_and_stale_ones_are_replaced(tmp_path):
+    path = tmp_path / "evtop.pid"
+    with PidFile(str(path)):
+        assert path.read_text().strip() == str(os.getpid())
+        other = subprocess.run(
+            [sys.executable, "-c", f"from evtop.pidfile import PidFile; PidFile({str(path)!r}).acquire()"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert other.returncode != 0 and "held by running process" in other.stderr
+    assert not path.exists()
+    path.write_text("999999\n")  # a pid that is not running
+    with PidFile(str(path)):
+        assert path.read_text().strip() == str(os.getpid())
+
+
+def test_pidfile_refuses_a_planted_symlink(tmp_path):
+    canary = tmp_path / "canary"
+    canary.write_text("keep")
+    link = tmp_path / "evtop.pid"
+    link.symlink_to(canary)
+    with PidFile(str(link)):
+        pass  # the symlink is treated as a stale file and replaced, never written through
+    assert canary.read_text() == "keep"
+
+
+def test_man_page_is_current():
+    from evtop.cli.manpage import render
+
+    assert (ROOT / "man" / "evtop.1").read_text() == render(), "run: python tools/gen_man.py"
