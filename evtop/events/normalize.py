@@ -165,6 +165,9 @@ class Normalizer:
 
     ``replay=True`` keeps the ``clock`` and ``local_received`` a recording carries
     instead of assigning live ones, so a replayed stream rebuilds the recorded state.
+
+    This runs for every event, so the common case (a well-formed event of a known type)
+    is straight-line code; anything unusual falls through to the slower helpers.
     """
 
     def __init__(self, stats: IngestStats, *, replay: bool = False) -> None:
@@ -174,8 +177,13 @@ class Normalizer:
         self._interned: dict[str, str] = {}
         self._good_layouts: set[tuple[str, ...]] = set()
 
-    def events(self, body: Any, local_received: float) -> list[dict[str, Any]]:
-        """Normalised events from one decoded message body (an object or a list of them)."""
+    def events(self, body: Any, local_received: float, *, small: bool = False) -> list[dict[str, Any]]:
+        """Normalised events from one decoded message body (an object or a list of them).
+
+        ``small`` promises the encoded message was shorter than every size cap and had few
+        brackets, so no value can be oversized or deeply nested and the per-value scan is
+        skipped.
+        """
         stats = self.stats
         if type(body) is dict:
             items: list[Any] = [body]
@@ -188,7 +196,7 @@ class Normalizer:
         stats.received += len(items)
         accepted = []
         for event in items:
-            reason = self._normalize(event, local_received) if type(event) is dict else NOT_AN_OBJECT
+            reason = self._normalize(event, local_received, small) if type(event) is dict else NOT_AN_OBJECT
             if reason is None:
                 accepted.append(event)
             else:
@@ -204,7 +212,7 @@ class Normalizer:
             table[text] = found = text
         return found
 
-    def _normalize(self, event: dict[str, Any], local_received: float) -> str | None:
+    def _normalize(self, event: dict[str, Any], local_received: float, small: bool) -> str | None:
         type_ = event.get("type")
         known = _KNOWN_TYPES.get(type_) if type(type_) is str else None
         if known is not None:
@@ -220,9 +228,20 @@ class Normalizer:
         if layout not in self._good_layouts:
             self._check_keys(event, layout)
 
-        reason = self._identity(event, group)
-        if reason is not None:
-            return reason
+        hostname = event.get("hostname")
+        if type(hostname) is str and 0 < len(hostname) <= MAX_ID_LENGTH:
+            found = self._interned.get(hostname)
+            event["hostname"] = found if found is not None else self._intern(hostname)
+        else:
+            reason = self._odd_hostname(event, hostname, group)
+            if reason is not None:
+                return reason
+        if group == _TASK:
+            reason = self._task_fields(event)
+            if reason is not None:
+                return reason
+        elif group == _WORKER:
+            self._worker_fields(event)
 
         stamp = event.get("timestamp")
         if type(stamp) is not float or not 0.0 < stamp < MAX_TIMESTAMP:
@@ -234,14 +253,33 @@ class Normalizer:
                     return BAD_FIELD
             event["timestamp"] = stamp
 
-        reason = self._clock(event, type_)
-        if reason is not None:
-            return reason
+        clock = self.clock
+        raw_clock = event.get("clock")
+        if type_ == "task-sent" and not self.replay:
+            # Clients never sync their clocks; celery places them just before "now".
+            sent_clock = (clock.value or 1) - 1
+            clock.adjust(sent_clock)
+            event["clock"] = sent_clock
+        elif type(raw_clock) is int and 0 <= raw_clock <= MAX_CLOCK:
+            current = clock.value
+            clock.value = (raw_clock if raw_clock > current else current) + 1
+        elif raw_clock is None:
+            event["clock"] = clock.forward()
+        else:
+            value = _integer(raw_clock)
+            if value is None or not 0 <= value <= MAX_CLOCK:
+                return BAD_FIELD
+            event["clock"] = value
+            clock.adjust(value)
 
         if not self.replay or type(event.get("local_received")) is not float:
             event["local_received"] = local_received
-        self._optional_fields(event, group)
-        self._cap_values(event)
+        offset = event.get("utcoffset")
+        if offset is not None and (type(offset) not in (int, float) or not -24 <= offset <= 24):
+            del event["utcoffset"]
+            self.stats.fields_removed += 1
+        if not small:
+            self._cap_values(event)
         return None
 
     def _check_keys(self, event: dict[str, Any], layout: tuple[str, ...]) -> None:
@@ -253,122 +291,94 @@ class Normalizer:
         if not bad and len(self._good_layouts) < _LAYOUT_LIMIT:
             self._good_layouts.add(layout)
 
-    def _identity(self, event: dict[str, Any], group: str) -> str | None:
-        if group != _TASK and group != _WORKER:
-            hostname = event.get("hostname")
+    def _odd_hostname(self, event: dict[str, Any], hostname: Any, group: str) -> str | None:
+        """A hostname that is missing, too long or not text (identity of workers)."""
+        if group != _TASK and group != _WORKER:  # optional elsewhere, but text if present
             if hostname is not None and type(hostname) is not str:
                 event["hostname"] = str(hostname) if type(hostname) in (int, float) else None
             return None
-        hostname = event.get("hostname")
-        if type(hostname) is not str:
-            if hostname is None:
+        if hostname is None:
+            return MISSING_FIELD
+        if type(hostname) in (int, float):
+            event["hostname"] = self._intern(str(hostname))
+            return None
+        return BAD_FIELD
+
+    def _task_fields(self, event: dict[str, Any]) -> str | None:
+        """Identity and the typed fields of a task event; None when it may be applied."""
+        uuid = event.get("uuid")
+        if type(uuid) is not str:
+            if uuid is None:
                 return MISSING_FIELD
-            if type(hostname) not in (int, float):
+            if type(uuid) is not int:
                 return BAD_FIELD
-            hostname = str(hostname)
-        if not hostname or len(hostname) > MAX_ID_LENGTH:
+            uuid = event["uuid"] = str(uuid)
+        if not uuid or len(uuid) > MAX_ID_LENGTH:
             return BAD_FIELD
-        event["hostname"] = self._intern(hostname)
-        if group == _TASK:
-            uuid = event.get("uuid")
-            if type(uuid) is not str:
-                if uuid is None:
-                    return MISSING_FIELD
-                if type(uuid) is not int:
-                    return BAD_FIELD
-                uuid = event["uuid"] = str(uuid)
-            if not uuid or len(uuid) > MAX_ID_LENGTH:
-                return BAD_FIELD
-            if event.get("root_id") == uuid:
-                event["root_id"] = uuid  # share one string object per task
-            name = event.get("name")
-            if type(name) is str:
-                if len(name) <= MAX_ID_LENGTH:
-                    event["name"] = self._intern(name)
-            elif name is not None:  # names are index keys and get sorted: text only
-                if type(name) in (int, float):
-                    event["name"] = str(name)
-                else:
-                    del event["name"]
-                    self.stats.fields_removed += 1
-            for key in ("parent_id", "root_id"):
-                related = event.get(key)
-                if related is not None and (type(related) is not str or len(related) > MAX_ID_LENGTH):
-                    del event[key]  # used as lookup keys: must be hashable, bounded text
-                    self.stats.fields_removed += 1
-        return None
-
-    def _clock(self, event: dict[str, Any], type_: str) -> str | None:
-        clock = self.clock
-        if type_ == "task-sent" and not self.replay:
-            # Clients never sync their clocks; celery places them just before "now".
-            sent_clock = (clock.value or 1) - 1
-            clock.adjust(sent_clock)
-            event["clock"] = sent_clock
-            return None
-        raw = event.get("clock")
-        if raw is None:
-            event["clock"] = clock.forward()
-            return None
-        value: int | None = raw if type(raw) is int else _integer(raw)
-        if value is None or not 0 <= value <= MAX_CLOCK:
-            return BAD_FIELD
-        event["clock"] = value
-        clock.adjust(value)
-        return None
-
-    def _optional_fields(self, event: dict[str, Any], group: str) -> None:
-        """Remove numeric fields the State or UI computes with when they are unusable."""
         removed = 0
-        offset = event.get("utcoffset")
-        if offset is not None and (type(offset) not in (int, float) or not -24 <= offset <= 24):
-            del event["utcoffset"]
+        root_id = event.get("root_id")
+        if root_id is not None:
+            if root_id == uuid:
+                event["root_id"] = uuid  # share one string object per task
+            elif type(root_id) is not str or len(root_id) > MAX_ID_LENGTH:
+                del event["root_id"]  # a lookup key: must be hashable, bounded text
+                removed += 1
+        parent_id = event.get("parent_id")
+        if parent_id is not None and (type(parent_id) is not str or len(parent_id) > MAX_ID_LENGTH):
+            del event["parent_id"]
             removed += 1
-        if group == _WORKER:
-            freq = event.get("freq")
-            if freq is not None and type(freq) is not float:
-                number = _number(freq)
-                if number is None or number <= 0:
-                    del event["freq"]
-                    removed += 1
-                else:
-                    event["freq"] = number
-            elif freq is not None and not 0 < freq < MAX_TIMESTAMP:
-                del event["freq"]
+        name = event.get("name")
+        if name is not None:
+            if type(name) is str:
+                event["name"] = (
+                    self._intern(name) if len(name) <= MAX_ID_LENGTH else truncate_marked(name, MAX_ID_LENGTH)
+                )
+            elif type(name) in (int, float):  # names are index keys and get sorted: text only
+                event["name"] = str(name)
+            else:
+                del event["name"]
                 removed += 1
-            for key in ("active", "processed", "pid"):
-                removed += self._fix_count(event, key)
-            loadavg = event.get("loadavg")
-            if loadavg is not None and not (
-                type(loadavg) is list and len(loadavg) <= 3 and all(_number(x) is not None for x in loadavg)
-            ):
-                del event["loadavg"]
+        retries = event.get("retries")
+        if retries is not None and not (type(retries) is int and retries >= 0):
+            removed += _fix_count(event, "retries")
+        pid = event.get("pid")
+        if pid is not None and not (type(pid) is int and pid >= 0):
+            removed += _fix_count(event, "pid")
+        runtime = event.get("runtime")
+        if runtime is not None and type(runtime) is not float:
+            number = _number(runtime)
+            if number is None or number < 0:
+                del event["runtime"]
                 removed += 1
-        elif group == _TASK:
-            for key in ("retries", "pid"):
-                removed += self._fix_count(event, key)
-            runtime = event.get("runtime")
-            if runtime is not None and type(runtime) is not float:
-                number = _number(runtime)
-                if number is None or number < 0:
-                    del event["runtime"]
-                    removed += 1
-                else:
-                    event["runtime"] = number
+            else:
+                event["runtime"] = number
         if removed:
             self.stats.fields_removed += removed
+        return None
 
-    @staticmethod
-    def _fix_count(event: dict[str, Any], key: str) -> int:
-        value = event.get(key)
-        if value is None or (type(value) is int and value >= 0):
-            return 0
-        number = _integer(value)
-        if number is None or number < 0:
-            del event[key]
-            return 1
-        event[key] = number
-        return 0
+    def _worker_fields(self, event: dict[str, Any]) -> None:
+        """Remove numeric worker fields the State or UI computes with when unusable."""
+        removed = 0
+        freq = event.get("freq")
+        if freq is not None and not (type(freq) is float and 0 < freq < MAX_TIMESTAMP):
+            number = _number(freq)
+            if number is None or not 0 < number < MAX_TIMESTAMP:
+                del event["freq"]
+                removed += 1
+            else:
+                event["freq"] = number
+        for key in ("active", "processed", "pid"):
+            value = event.get(key)
+            if value is not None and not (type(value) is int and value >= 0):
+                removed += _fix_count(event, key)
+        loadavg = event.get("loadavg")
+        if loadavg is not None and not (
+            type(loadavg) is list and len(loadavg) <= 3 and all(_number(x) is not None for x in loadavg)
+        ):
+            del event["loadavg"]
+            removed += 1
+        if removed:
+            self.stats.fields_removed += removed
 
     def _cap_values(self, event: dict[str, Any]) -> None:
         for key, value in event.items():
@@ -382,3 +392,18 @@ class Normalizer:
             elif (kind is list or kind is dict) and _too_big(value, DEFAULT_CAP) < 0:
                 event[key] = f"<{kind.__name__} too large or too deep: removed>"
                 self.stats.fields_truncated += 1
+
+
+def _fix_count(event: dict[str, Any], key: str) -> int:
+    """Coerce a count to a non-negative int, or remove it; returns fields removed."""
+    number = _integer(event[key])
+    if number is None or number < 0:
+        del event[key]
+        return 1
+    event[key] = number
+    return 0
+
+
+def is_small(raw: bytes) -> bool:
+    """True when no value in this encoded message can exceed a cap or nest deeply."""
+    return len(raw) < DEFAULT_CAP and raw.count(b"[") + raw.count(b"{") < MAX_DEPTH * 4

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evtop.events.decode import BodyDecodeError, BodyDecoder, DisallowedContent
-from evtop.events.normalize import Normalizer
+from evtop.events.normalize import Normalizer, is_small
 from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger
 
@@ -53,15 +53,18 @@ class Ingest:
         """One broker message: decode it (JSON only unless msgpack was opted in) and apply."""
         stats = self.stats
         stats.messages += 1
+        raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
         try:
-            decoded = self.decoder.decode(body, content_type, content_encoding, compressed)
+            decoded = self.decoder.decode(raw, content_type, content_encoding, compressed)
         except DisallowedContent as exc:
             self._count_undecodable(DISALLOWED_CONTENT, f"refused a message with content type {exc}")
             return
         except BodyDecodeError as exc:
             self._count_undecodable(DECODE_ERROR, f"could not decode a message body ({exc})")
             return
-        self.feed_decoded(decoded)
+        events = self.normalizer.events(decoded, self._now(), small=is_small(raw))
+        if events:
+            self._deliver(events)
 
     def feed_decoded(self, body: Any, local_received: float | None = None) -> None:
         """One decoded body (an event object or a list of them)."""

@@ -41,7 +41,17 @@ W_DRIFT = "Substantial drift from %s may mean clocks are out of sync. Current dr
 _RECEIVED = states.RECEIVED
 _RETRY = states.RETRY
 _EVENT_TO_STATE = states.TASK_EVENT_TO_STATE
-_rank = states.precedence
+_rank = states.RANKS.get  # inlined states.precedence(): this runs for every task event
+_CUSTOM = states.CUSTOM_RANK
+_SUBJECTS = {
+    t: t.partition("-")
+    for t in (
+        *(f"task-{subject}" for subject in (*states.TASK_EVENT_TO_STATE, "cancelled")),
+        "worker-online",
+        "worker-heartbeat",
+        "worker-offline",
+    )
+}
 
 
 def heartbeat_expires(
@@ -199,7 +209,7 @@ class Worker:
     def _heartbeat(self, value: float, other: float) -> None:
         """Insert ``value`` into the heartbeat list exactly as celery does (max 4, sorted)."""
         drift = abs(int(value) - int(other))
-        if drift > HEARTBEAT_DRIFT_MAX:
+        if drift > HEARTBEAT_DRIFT_MAX and self._hostname not in _drift_warned:
             _warn_drift(self._hostname, drift)
         heartbeats = self.heartbeats
         count = len(heartbeats)
@@ -209,15 +219,6 @@ class Worker:
             heartbeats.append(value)
         else:
             bisect.insort(heartbeats, value)
-
-    def _task_seen(self, timestamp: float, local_received: float) -> None:
-        """A task event from this worker: celery stores the *sender's* time as a heartbeat."""
-        if not local_received or not timestamp:
-            return
-        self._heartbeat(timestamp, local_received)
-        last = self._last_seen
-        if last is None or local_received > last:
-            self._last_seen = local_received
 
     def update(self, f: Mapping[str, Any], **kw: Any) -> None:
         _WORKER_FIELDS.apply(self, dict(f, **kw) if kw else f)
@@ -329,16 +330,12 @@ class Task:
         children: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # Only what the State reads on every event is set here; the other celery
+        # defaults come from __getattr__ until an event sets them (cheaper per task).
         self.uuid = uuid
         self.cluster_state = cluster_state
-        self.name = self.received = self.sent = self.started = self.succeeded = None
-        self.failed = self.retried = self.revoked = self.rejected = self.args = None
-        self.kwargs = self.eta = self.expires = self.retries = self.worker = None
-        self.result = self.exception = self.timestamp = self.runtime = None
-        self.traceback = self.exchange = self.routing_key = self.root_id = None
-        self.parent_id = self.client = None
+        self.name = self.parent_id = self.worker = self.client = None
         self.state = states.PENDING
-        self.clock = 0
         self._children: WeakSet[Task] | None = None
         self._index_keys: tuple[str, str] | None = None  # (task name, hostname) it is indexed under
         if children:
@@ -346,6 +343,13 @@ class Task:
             self._children = WeakSet(known[i] for i in children if i in known)
         if kwargs:
             _TASK_FIELDS.apply(self, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        """celery's class-level defaults for fields no event has set yet."""
+        try:
+            return _TASK_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def event(
         self,
@@ -362,7 +366,7 @@ class Task:
         else:
             state = type_.upper()  # custom state, e.g. task-progress → PROGRESS
         current = self.state
-        if state != _RETRY and current != _RETRY and _rank(state) > _rank(current):
+        if state != _RETRY and current != _RETRY and _rank(state, _CUSTOM) > _rank(current, _CUSTOM):
             # This event logically happened before the current state: keep the state.
             keep = self.merge_rules.get(state)
             if keep is not None:
@@ -447,6 +451,15 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task: {self.name}({self.uuid}) {self.state} clock:{self.clock}>"
+
+
+#: What celery's Task has as class attributes: every field of ``_fields`` defaults to
+#: None except ``state`` and ``clock``.
+_TASK_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(set(Task._fields) - {"root", "parent", "children"}, None),
+    "state": states.PENDING,
+    "clock": 0,
+}
 
 
 def _reserved_names(cls: type, settable: Iterable[str]) -> set[str]:
@@ -605,7 +618,8 @@ class State:
         )
         heap_limit = max_tasks_in_memory * self.heap_multiplier
         self._heap_limit = heap_limit or None
-        self._taskheap: deque[timetuple] = deque()
+        #: (clock, timestamp, origin, ref(task)) entries in kombu timetuple order.
+        self._taskheap: deque[tuple[Any, ...]] = deque()
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
         for hostname, worker in (workers or {}).items():
@@ -704,7 +718,21 @@ class State:
     def event(self, event: dict[str, Any]) -> Any:
         """Apply one event dict; returns celery's ``((obj, created), subject)`` or None."""
         with self._mutex:
-            return self._event(event)
+            self.event_count += 1
+            if self.event_callback is not None:
+                self.event_callback(self, event)
+            type_ = event["type"]
+            group, _, subject = _SUBJECTS.get(type_) or type_.partition("-")
+            if self.handlers:
+                handler = self.handlers.get(group)
+                if handler is not None:
+                    return handler(subject, event), subject
+            if group == "task":
+                return self._task_event(subject, event), subject
+            if group == "worker":
+                result = self._worker_event(subject, event)
+                return None if result is None else (result, subject)
+            return None
 
     def task_event(self, type_: str, fields: Mapping[str, Any]) -> Any:
         """Deprecated in celery; kept for scripts that still call it."""
@@ -715,22 +743,6 @@ class State:
         """Deprecated in celery; kept for scripts that still call it."""
         result = self.event(dict(fields, type=f"worker-{type_}"))
         return None if result is None else result[0]
-
-    def _event(self, event: dict[str, Any]) -> Any:
-        self.event_count += 1
-        if self.event_callback is not None:
-            self.event_callback(self, event)
-        group, _, subject = event["type"].partition("-")
-        if self.handlers:
-            handler = self.handlers.get(group)
-            if handler is not None:
-                return handler(subject, event), subject
-        if group == "task":
-            return self._task_event(subject, event), subject
-        if group == "worker":
-            result = self._worker_event(subject, event)
-            return None if result is None else (result, subject)
-        return None
 
     def _worker_event(self, subject: str, event: dict[str, Any]) -> tuple[_Worker, bool] | None:
         try:
@@ -762,11 +774,14 @@ class State:
         local_received = event["local_received"]
         clock = event["clock"]
         tasks = self.tasks
-        task = tasks.data.get(uuid)
+        data = tasks.data
+        task = data.get(uuid)
         created = task is None
         if task is None:
             task = self.Task(uuid, cluster_state=self)
-            tasks[uuid] = task
+            if tasks.limit and len(data) >= tasks.limit:  # LRU insert, inlined: we hold the lock
+                self._forget_task(*data.popitem(last=False))
+            data[uuid] = task
         if subject == "sent":  # sent by a client, not a worker
             task.client = hostname
             origin = hostname
@@ -776,7 +791,25 @@ class State:
                 worker = self._new_worker(hostname)
                 self.workers[hostname] = worker
             task.worker = worker
-            worker._task_seen(timestamp, local_received)
+            if local_received and timestamp:
+                # celery records the *sender's* time as a heartbeat here; the common case
+                # (newer than the last, no drift) is inlined, the rest is Worker._heartbeat.
+                heartbeats = worker.heartbeats
+                count = len(heartbeats)
+                if count and timestamp > heartbeats[-1]:
+                    if (
+                        abs(int(timestamp) - int(local_received)) > HEARTBEAT_DRIFT_MAX
+                        and worker._hostname not in _drift_warned
+                    ):
+                        _warn_drift(worker._hostname, abs(int(timestamp) - int(local_received)))
+                    if count >= worker.heartbeat_max:
+                        del heartbeats[0]
+                    heartbeats.append(timestamp)
+                else:
+                    worker._heartbeat(timestamp, local_received)
+                last_seen = worker._last_seen
+                if last_seen is None or local_received > last_seen:
+                    worker._last_seen = local_received
             origin = worker._origin
         self._push_heap(clock, timestamp, origin, task)
         if subject == "received":
@@ -784,7 +817,8 @@ class State:
         task.event(subject, timestamp, local_received, event)
         name = task.name
         if name is not None:
-            self._add_type(name)
+            if name not in self._seen_types:
+                self._add_type(name)
             if created:
                 task._index_keys = (name, hostname)
                 self.tasks_by_type._add(name, task)
@@ -797,19 +831,20 @@ class State:
             else:
                 tasks.data.move_to_end(parent_id)  # celery's lookup refreshes the parent
                 parent.children.add(task)
-        pending = self._tasks_to_resolve.data.pop(uuid, None)
-        if pending is not None:
-            task.children.update(pending)
+        waiting = self._tasks_to_resolve.data
+        if waiting:
+            pending = waiting.pop(uuid, None)
+            if pending is not None:
+                task.children.update(pending)
         return task, created
 
     def _push_heap(self, clock: int, timestamp: float, origin: str | None, task: _Task) -> None:
         heap = self._taskheap
         if self._heap_limit is not None and len(heap) >= self._heap_limit:
             heap.popleft()
-        entry = _new_timetuple(timetuple, (clock, timestamp, origin, ref(task)))
         if heap:
             # Inline of ``entry > heap[-1]`` with kombu's timetuple ordering: most events
-            # are newer than the last one, and this avoids a Python-level __lt__ call.
+            # are newer than the last one, and for those a plain tuple is enough.
             last = heap[-1]
             last_clock = last[0]
             if clock and last_clock:
@@ -817,9 +852,10 @@ class State:
             else:
                 newer = last[1] < timestamp
             if newer:
-                heap.append(entry)
+                heap.append((clock, timestamp, origin, ref(task)))
                 return
-        bisect.insort(heap, entry)
+        # Out of order: insert where kombu's timetuple ordering puts it, as celery does.
+        bisect.insort(heap, _new_timetuple(timetuple, (clock, timestamp, origin, ref(task))))
 
     def _add_type(self, name: str) -> None:
         seen = self._seen_types

@@ -41,13 +41,13 @@ PRECEDENCE: Final[tuple[str | None, ...]] = (
     RETRY,
     PENDING,
 )
-_RANK: Final[dict[str | None, int]] = {state: index for index, state in enumerate(PRECEDENCE)}
-_CUSTOM_RANK: Final = _RANK[None]
+RANKS: Final[dict[str | None, int]] = {state: index for index, state in enumerate(PRECEDENCE)}
+CUSTOM_RANK: Final = RANKS[None]
 
 
 def precedence(state: str | None) -> int:
     """Rank of ``state``: lower is better; unknown states share the custom rank."""
-    return _RANK.get(state, _CUSTOM_RANK)
+    return RANKS.get(state, CUSTOM_RANK)
 
 
 READY_STATES: Final = frozenset({SUCCESS, FAILURE, REVOKED})

@@ -106,6 +106,7 @@ def test_mixed_list_applies_the_good_elements():
         (b'{"type": "task-x", "n": ' + b"9" * 5000 + b"}", "application/json"),
         (b"", "application/json"),
     ],
+    ids=["bad-utf8-and-json", "bad-utf8-in-string", "nested-100k", "5000-digit-int", "empty"],
 )
 def test_undecodable_bodies_are_decode_errors(body, content_type):
     ingest, seen = make()
@@ -323,3 +324,31 @@ def test_any_json_never_raises_and_always_balances(bodies):
         assert task.timestamp is None or (isinstance(task.timestamp, float) and math.isfinite(task.timestamp))
     for worker in state.workers.values():
         assert isinstance(worker.freq, (int, float)) and worker.alive in (True, False)
+
+
+HOSTILE_BODIES = [
+    b'{"type": "task-started", "hostname": "w", "uuid": "\\ud800"}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": NaN}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 123456789012345678901234567890}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 18446744073709551616}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 9223372036854775808}',
+    b"[" * 600 + b"]" * 600,
+    b"[" * 5000 + b"]" * 5000,
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 1e400}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "a": 1, "a": 2}',
+    b'\xef\xbb\xbf{"type": "task-started", "hostname": "w", "uuid": "u"}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
+def test_fast_and_stdlib_decoders_agree(body):
+    """With orjson installed, decoding must give exactly what stdlib json gives."""
+    from evtop.events.decode import BodyDecodeError, BodyDecoder
+
+    def outcome(decoder):
+        try:
+            return ("ok", repr(decoder.decode(body, "application/json", "utf-8"))[:2000])
+        except BodyDecodeError:
+            return ("error",)
+
+    assert outcome(BodyDecoder(fast=True)) == outcome(BodyDecoder(fast=False))
