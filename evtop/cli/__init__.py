@@ -55,10 +55,25 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return ExitStatus.ERROR
     except KeyboardInterrupt:
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # e.g. `evtop control stats | head -1`: the reader is done
+        _silence_stdout(env)
+        return ExitStatus.OK
     except Exception as exc:
         logger.debug("internal error", exc_info=True)
         _fail(env, redactor, f"internal error: {type(exc).__name__}: {exc} (run with -l DEBUG for details)")
         return ExitStatus.ERROR
+
+
+def _silence_stdout(env: Environment) -> None:
+    """Point the real stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+    import sys
+
+    if env.stdout is sys.stdout:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def _fail(env: Environment, redactor: Redactor, message: str) -> None:

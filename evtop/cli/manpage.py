@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Iterable
 
 from evtop import __version__
-from evtop.cli.parser import DESCRIPTION, EPILOG, build_parser
+from evtop.cli.parser import CONTROL_DESCRIPTION, DESCRIPTION, EPILOG, build_parser, control_parser
+from evtop.control.commands import COMMANDS, Command, Kind
 
 EXIT_STATUS = (
     ("0", "success; after Ctrl-C, SIGTERM or the end of a replayed file"),
@@ -44,6 +45,36 @@ def _option_lines(actions: Iterable[argparse.Action]) -> list[str]:
     return lines
 
 
+def _command_usage(command: Command) -> str:
+    parts = [f"\\fB{_escape(command.cli_name)}\\fR"]
+    for param in command.params:
+        if param.option:
+            item = f"\\fB{_escape(param.option)}\\fR"
+            if not param.flag:
+                item += f" \\fI{_escape(param.metavar)}\\fR"
+        else:
+            item = f"\\fI{_escape(param.metavar)}\\fR" + ("..." if param.many else "")
+        parts.append(item if param.required else f"[{item}]")
+    return " ".join(parts)
+
+
+def _control_lines(parser: argparse.ArgumentParser) -> list[str]:
+    """The CONTROL COMMANDS section, from the same table and parser as ``--help``."""
+    paragraphs = [_escape(" ".join(text.split())) for text in CONTROL_DESCRIPTION.split("\n\n")]
+    out = [".SH CONTROL COMMANDS", "\n.PP\n".join(paragraphs)]
+    common = control_parser(parser, "ping")
+    for group in common._action_groups:
+        if group.title == "control options":
+            out += [".SS Options of every control command", *_option_lines(group._group_actions)]
+    for kind, title in ((Kind.CONTROL, "Control commands"), (Kind.INSPECT, "Inspect commands")):
+        out.append(f".SS {title}")
+        for command in (c for c in COMMANDS.values() if c.kind is kind):
+            text = [f"{command.summary}.", command.note]
+            text += [f"{p.label}: {p.help}." for p in command.params]
+            out += [".TP", _command_usage(command), "\n.br\n".join(_escape(t) for t in text if t)]
+    return out
+
+
 def render() -> str:
     parser = build_parser()
     out = [
@@ -52,6 +83,10 @@ def render() -> str:
         "evtop \\- monitor a Celery cluster through its event stream",
         ".SH SYNOPSIS",
         "\\fBevtop\\fR [\\fIoptions\\fR]",
+        ".br",
+        "\\fBevtop\\fR [\\fIoptions\\fR] \\fBcontrol\\fR \\fICOMMAND\\fR [\\fIARGS\\fR...] "
+        "[\\fB\\-\\-destination\\fR \\fIW1,W2\\fR] [\\fB\\-\\-timeout\\fR \\fIS\\fR] [\\fB\\-\\-json\\fR] "
+        "[\\fB\\-\\-yes\\fR]",
         ".SH DESCRIPTION",
         _escape(" ".join(DESCRIPTION.split())),
         ".SH OPTIONS",
@@ -60,6 +95,7 @@ def render() -> str:
         lines = _option_lines(group._group_actions)
         if lines:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
+    out += _control_lines(parser)
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]

@@ -14,10 +14,14 @@ from enum import Enum
 from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
 from evtop.broker.urls import BrokerURLError, validate_broker_url
 from evtop.cli.celery_app import load_app_settings
+from evtop.cli.parser import CONTROL_DEST
+from evtop.control import arguments
+from evtop.control.commands import Request, command
 from evtop.demo.cluster import demo_config
 from evtop.errors import UsageError
 
 DEFAULT_FREQUENCY = 1.0
+DEFAULT_CONTROL_TIMEOUT = 1.0
 
 
 class Mode(str, Enum):
@@ -31,6 +35,17 @@ class Source(str, Enum):
     BROKER = "broker"
     DEMO = "demo"
     REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class ControlOptions:
+    """``evtop control``: the validated request and how to send it."""
+
+    request: Request
+    destination: tuple[str, ...] | None = None
+    timeout: float = DEFAULT_CONTROL_TIMEOUT
+    #: Skip the confirmation of a destructive command.
+    yes: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class Options:
     logfile: str | None = None
     pidfile: str | None = None
     detach: bool = False
+    control: ControlOptions | None = None
 
 
 def _mode(args: argparse.Namespace) -> Mode:
@@ -68,7 +84,7 @@ def _mode(args: argparse.Namespace) -> Mode:
 def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
     broker_given = args.broker is not None or args.app is not None or bool(args.transport_options)
     rules = (
-        (args.json and mode is not Mode.DUMP, "--json only applies to --dump"),
+        (args.json and mode not in (Mode.DUMP, Mode.CONTROL), "--json only applies to --dump"),
         (args.demo and args.replay is not None, "--demo and --replay are both event sources: choose one"),
         (args.demo and broker_given, "--demo runs its own in-memory cluster: drop -b/-A/--transport-option"),
         (args.replay is not None and broker_given, "--replay reads a file: drop -b/-A/--transport-option"),
@@ -83,6 +99,10 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         (
             mode is Mode.CONTROL and (args.demo or args.replay is not None),
             "control commands need a real broker",
+        ),
+        (
+            mode is Mode.CONTROL and (args.dump or args.camera or args.record is not None or args.pidfile),
+            "control commands do not combine with --dump, --camera, --record or --pidfile",
         ),
     )
     for broken, message in rules:
@@ -136,6 +156,27 @@ def _broker(args: argparse.Namespace, environ: Mapping[str, str]) -> BrokerConfi
     return config
 
 
+def _control(args: argparse.Namespace) -> ControlOptions:
+    """Validate the control command's values; a bad one is a usage error (exit 2)."""
+    values = vars(args)
+    chosen = command(args.control_command)
+    given = {param.name: values[CONTROL_DEST + param.name] for param in chosen.params}
+    try:
+        request = chosen.request(given)
+        destination = values[CONTROL_DEST + "destination"]
+        timeout = values[CONTROL_DEST + "timeout"]
+        return ControlOptions(
+            request=request,
+            destination=tuple(arguments.names(destination, "--destination")) if destination else None,
+            timeout=arguments.seconds(timeout, "--timeout")
+            if timeout is not None
+            else DEFAULT_CONTROL_TIMEOUT,
+            yes=values[CONTROL_DEST + "yes"],
+        )
+    except ValueError as exc:
+        raise UsageError(f"control {chosen.cli_name}: {exc}") from None
+
+
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
     mode = _mode(args)
     _check_combinations(args, mode)
@@ -150,7 +191,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         source=source,
         broker=broker,
         read_only=args.read_only,
-        json=args.json,
+        json=args.json or getattr(args, CONTROL_DEST + "json", False),
         color=not args.no_color and "NO_COLOR" not in environ,
         camera=args.camera,
         frequency=args.frequency if args.frequency is not None else DEFAULT_FREQUENCY,
@@ -162,4 +203,5 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         logfile=args.logfile,
         pidfile=args.pidfile,
         detach=args.detach,
+        control=_control(args) if mode is Mode.CONTROL else None,
     )

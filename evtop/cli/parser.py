@@ -12,10 +12,12 @@ import difflib
 import json
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from evtop import __version__
+from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import UsageError
 from evtop.logs import LEVELS
 from evtop.rates import parse_rate
@@ -31,6 +33,8 @@ examples:
   evtop -b redis://localhost:6379/0 --dump --json | jq .
   evtop -b amqp://guest@rabbit// --dump --record events.jsonl.gz
   evtop --replay events.jsonl.gz --dump --speed max
+  evtop -b redis://localhost:6379/0 control ping
+  evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
 
 environment:
   EVTOP_BROKER_URL, CELERY_BROKER_URL   broker URL when -b/--broker is not given
@@ -52,10 +56,12 @@ class ParserExit(Exception):
 class EvtopArgumentParser(argparse.ArgumentParser):
     """argparse that reports errors in one line and never calls ``sys.exit`` itself."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, root: EvtopArgumentParser | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.out: IO[str] | None = None
         self.err: IO[str] | None = None
+        #: Subcommand parsers print through the top-level parser's streams.
+        self.root = root
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(_suggest(message, self))
@@ -68,7 +74,8 @@ class EvtopArgumentParser(argparse.ArgumentParser):
     def _print_message(self, message: str, file: Any = None) -> None:
         import sys
 
-        target = self.out if file is None or file is sys.stdout else self.err
+        streams = self.root if self.root is not None else self
+        target = streams.out if file is None or file is sys.stdout else streams.err
         if message and target is not None:
             target.write(message)
 
@@ -79,9 +86,18 @@ def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
     if not message.startswith(prefix):
         return message
     unknown = message[len(prefix) :].split()[0].split("=")[0]
-    options = [s for action in parser._actions for s in action.option_strings]
+    options = _option_strings(parser)
     close = difflib.get_close_matches(unknown, options, n=1)
     return f"{message} (did you mean {close[0]}?)" if close else message
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of ``parser`` and its subcommands: argparse reports a subcommand's
+    unknown option through the top-level parser."""
+    found = [s for action in parser._actions for s in action.option_strings]
+    for sub in _subparsers(parser).values():
+        found += _option_strings(sub)
+    return list(dict.fromkeys(found))
 
 
 def frequency(text: str) -> float:
@@ -230,7 +246,98 @@ def build_parser() -> EvtopArgumentParser:
         "--pidfile", metavar="FILE", help="write the process id to FILE; refuse to start if it is held"
     )
     daemon.add_argument("--detach", action="store_true", help="camera: run in the background")
+    _add_control(parser)
     return parser
+
+
+CONTROL_DESCRIPTION = f"""\
+Send a remote-control command to the Celery workers (all of them, or the --destination
+ones) and print each worker's reply. Exit status 0 when at least one worker replied ok,
+1 when none did, 2 on a bad command line.
+
+{textwrap.fill(CONFIRM_NOTE, 88)}"""
+
+#: Prefix of the argparse destinations of control values, apart from the global options.
+CONTROL_DEST = "ctl_"
+
+
+def _add_control(parser: EvtopArgumentParser) -> None:
+    """``evtop control COMMAND ...``: one subparser per entry of the command table."""
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    control = subcommands.add_parser(
+        "control",
+        help="send a remote-control command to the workers (evtop control --help)",
+        description=CONTROL_DESCRIPTION,
+        epilog="examples:\n" + "\n".join(f"  {c.example}" for c in COMMANDS.values() if c.example),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        root=parser,
+        allow_abbrev=False,
+    )
+    actions = control.add_subparsers(
+        dest="control_command", metavar="COMMAND", title="commands", required=True
+    )
+    for command in COMMANDS.values():
+        aliases = [command.name] if command.name != command.cli_name else []
+        sub = actions.add_parser(
+            command.cli_name,
+            aliases=aliases,
+            help=command.summary,
+            description=f"{command.summary}. {command.note}".strip(),
+            root=parser,
+            allow_abbrev=False,
+        )
+        for param in command.params:
+            _add_param(sub, param)
+        _add_control_options(sub)
+
+
+def _add_param(parser: argparse.ArgumentParser, param: Param) -> None:
+    dest = CONTROL_DEST + param.name
+    if param.flag:
+        parser.add_argument(param.option or "", dest=dest, action="store_true", help=param.help)
+    elif param.option:
+        parser.add_argument(param.option, dest=dest, metavar=param.metavar, help=param.help)
+    else:
+        nargs = ("+" if param.required else "*") if param.many else (None if param.required else "?")
+        parser.add_argument(dest, metavar=param.metavar, nargs=nargs, help=param.help)
+
+
+def _add_control_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("control options")
+    group.add_argument(
+        "--destination",
+        metavar="W1,W2",
+        action="append",
+        dest=CONTROL_DEST + "destination",
+        help="only these workers (nodenames, comma-separated, repeatable); default: all workers",
+    )
+    group.add_argument(
+        "--timeout",
+        metavar="S",
+        dest=CONTROL_DEST + "timeout",
+        help="seconds to wait for replies in total (default 1.0)",
+    )
+    group.add_argument(
+        "--json", action="store_true", dest=CONTROL_DEST + "json", help="print the result as one JSON object"
+    )
+    group.add_argument(
+        "--yes",
+        action="store_true",
+        dest=CONTROL_DEST + "yes",
+        help="do not ask before a destructive command (needed when stdin is not a terminal)",
+    )
+
+
+def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of ``evtop control NAME`` (the man page reads its options)."""
+    return _subparsers(_subparsers(parser)["control"])[name]
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def version_text() -> str:

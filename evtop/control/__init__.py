@@ -1,0 +1,36 @@
+"""Remote control of Celery workers without celery: the pidbox client and command table.
+
+Used by ``evtop control`` and the TUI alike::
+
+    control = Control(config, read_only=False)
+    request = build_request("rate_limit", task_name="proj.tasks.add", rate="10/m")
+    result = control.send(request, destination=["celery@host1"], timeout=1.0)
+    result.summary()   # "1 of 1 worker replied within 0.02 s"
+
+Nothing here prints; errors are :class:`ControlError` (broker unreachable, not sent),
+:class:`ReadOnlyError` (``--read-only``) or ValueError (a value failed validation).
+"""
+
+from __future__ import annotations
+
+from evtop.control.client import Control, ControlError
+from evtop.control.commands import COMMANDS, Command, Kind, Param, Request, build_request, command
+from evtop.control.mailbox import Mailbox, ReadOnlyError
+from evtop.control.replies import BroadcastResult, Reply, Status
+
+__all__ = [
+    "COMMANDS",
+    "BroadcastResult",
+    "Command",
+    "Control",
+    "ControlError",
+    "Kind",
+    "Mailbox",
+    "Param",
+    "ReadOnlyError",
+    "Reply",
+    "Request",
+    "Status",
+    "build_request",
+    "command",
+]
