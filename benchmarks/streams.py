@@ -26,8 +26,12 @@ TRACEBACK = (
 )
 
 
-def make_stream(tasks: int, seed: int = 1, start: float | None = None) -> list[dict[str, Any]]:
-    """~4.2 events per task: sent/received/started/finished, some retries, heartbeats.
+def make_stream(
+    tasks: int, seed: int = 1, start: float | None = None, sent: bool = False
+) -> list[dict[str, Any]]:
+    """~3.2 events per task: received/started/finished, some retries, heartbeats; plus a
+    client ``task-sent`` per task when ``sent`` (celery's ``task_send_sent_event``, off by
+    default in celery and here).
 
     Timestamps start at ``start`` (default: now) 0.1 ms apart, so that a consumer run
     right away sees realistic sender/receiver clock differences (under celery's 16 s
@@ -56,23 +60,24 @@ def make_stream(tasks: int, seed: int = 1, start: float | None = None) -> list[d
         host = rng.choice(HOSTS)
         name = rng.choice(NAMES)
         args = f"({rng.randrange(1000)}, {rng.randrange(1000)})"
-        events.append(
-            dict(
-                base("task-sent", "gen4242@web-1"),
-                uuid=task_id,
-                root_id=task_id,
-                parent_id=None,
-                name=name,
-                args=args,
-                kwargs="{}",
-                retries=0,
-                eta=None,
-                expires=None,
-                queue="celery",
-                exchange="",
-                routing_key="celery",
+        if sent:
+            events.append(
+                dict(
+                    base("task-sent", "gen4242@web-1"),
+                    uuid=task_id,
+                    root_id=task_id,
+                    parent_id=None,
+                    name=name,
+                    args=args,
+                    kwargs="{}",
+                    retries=0,
+                    eta=None,
+                    expires=None,
+                    queue="celery",
+                    exchange="",
+                    routing_key="celery",
+                )
             )
-        )
         events.append(
             dict(
                 base("task-received", host),

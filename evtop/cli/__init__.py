@@ -7,6 +7,7 @@ broker password cannot leak through an error message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -70,10 +71,8 @@ def _silence_stdout(env: Environment) -> None:
     import sys
 
     if env.stdout is sys.stdout:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
 
 
 def _fail(env: Environment, redactor: Redactor, message: str) -> None:

@@ -203,10 +203,13 @@ class DemoCluster:
         *,
         seed: int | None = None,
         rate: float = 6.0,
+        pace: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config if config is not None else demo_config()
         self.rate = rate
+        #: Multiplies every simulated delay: tests run the same story 20x faster with 0.05.
+        self.pace = pace
         self._rng = random.Random(seed)
         self._time = clock
         self._lamport = itertools.count(1)
@@ -273,7 +276,7 @@ class DemoCluster:
     # -- simulation ----------------------------------------------------------------------
 
     def _at(self, delay: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._agenda, (self._time() + delay, next(self._order), action))
+        heapq.heappush(self._agenda, (self._time() + delay * self.pace, next(self._order), action))
 
     def _pick_worker(self) -> _Worker | None:
         online = [w for w in self._workers if w.online and w.active < w.concurrency]
@@ -404,4 +407,4 @@ class DemoCluster:
                 while self._agenda and self._agenda[0][0] <= now:
                     heapq.heappop(self._agenda)[2]()
                 self._flush()
-                stop.wait(FLUSH_INTERVAL)
+                stop.wait(FLUSH_INTERVAL * min(1.0, self.pace))

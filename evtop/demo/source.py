@@ -13,9 +13,11 @@ from evtop.events.receiver import Receiver
 class DemoSource:
     """Publishes simulated events on ``memory://`` and consumes them like a broker stream."""
 
-    def __init__(self, ingest: Ingest, *, wakeup: bool = True, seed: int | None = None) -> None:
+    def __init__(
+        self, ingest: Ingest, *, wakeup: bool = True, seed: int | None = None, pace: float = 1.0
+    ) -> None:
         config = demo_config()
-        self.cluster = DemoCluster(config, seed=seed)
+        self.cluster = DemoCluster(config, seed=seed, pace=pace)
         self.receiver = Receiver(config, ingest, wakeup=wakeup)
         self.status: ConnectionStatus = self.receiver.status
 

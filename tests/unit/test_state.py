@@ -1,0 +1,168 @@
+"""State's public API, liveness and memory bounds (behaviour shared with celery is in
+test_state_differential.py; this file covers the API surface and evtop's deliberate
+differences)."""
+
+from __future__ import annotations
+
+import logging
+
+from evtop import State, Task, Worker
+from evtop.events.state import HEARTBEAT_DRIFT_MAX
+
+T0 = 1_795_418_542.0
+
+
+def task_event(type_, uuid, clock, *, host="celery@a", ts=None, received=None, **fields):
+    ts = T0 + clock if ts is None else ts
+    return {
+        "type": type_,
+        "uuid": uuid,
+        "hostname": host,
+        "clock": clock,
+        "timestamp": ts,
+        "local_received": ts if received is None else received,
+        "pid": 42,
+        "utcoffset": 0,
+        **fields,
+    }
+
+
+def worker_event(type_, host, at, *, sent=None, **fields):
+    return {
+        "type": type_,
+        "hostname": host,
+        "clock": 1,
+        "timestamp": at if sent is None else sent,
+        "local_received": at,
+        "freq": 2.0,
+        "pid": 42,
+        **fields,
+    }
+
+
+def test_task_api():
+    state = State()
+    state.event(task_event("task-received", "p", 1, name="proj.parent", args="(1,)", kwargs="{}", retries=0))
+    state.event(task_event("task-received", "c", 2, name="proj.child", parent_id="p", root_id="p"))
+    state.event(task_event("task-started", "c", 3))
+    state.event(task_event("task-succeeded", "c", 4, result="'ok'", runtime=0.25))
+    child, parent = state.tasks["c"], state.tasks["p"]
+    assert isinstance(child, Task) and child.id == "c" and child.ready and child.state == "SUCCESS"
+    assert child.parent is parent and child.root is parent and list(parent.children) == [child]
+    assert child.info() == {"result": "'ok'", "runtime": 0.25, "root_id": "p", "parent_id": "p"}
+    assert child.info(fields=["runtime"], extra=["hostname"]) == {"runtime": 0.25, "hostname": "celery@a"}
+    assert child.origin == "celery@a.None"  # as in celery: task events never set the worker pid
+    assert child.worker is state.workers["celery@a"]
+    assert child.succeeded == T0 + 4 and child.started == T0 + 3 and child.received == T0 + 2
+    assert child.as_dict()["children"] == [] and parent.as_dict()["children"] == ["c"]
+    assert repr(child) == "<Task: proj.child(c) SUCCESS clock:4>"
+    assert parent.exception is None and parent.eta is None and parent.clock == 1  # celery's defaults
+    assert child == Task("c") and hash(child) == hash(Task("c"))
+    assert [uuid for uuid, _ in state.tasks_by_time()] == ["c", "p"]
+    assert [uuid for uuid, _ in state.tasks_by_type("proj.child")] == ["c"]
+    assert [uuid for uuid, _ in state.tasks_by_worker("celery@a")] == ["c", "p"]
+    assert {t.uuid for t in state.tasks_by_type["proj.parent"]} == {"p"}
+    assert state.tasks_by_type["never.seen"] == set() and "never.seen" not in state.tasks_by_type
+    assert state.task_types() == ["proj.child", "proj.parent"]
+    assert state.task_count == 2 and state.event_count == 4
+    assert [uuid for uuid, _ in state.itertasks()] == ["p", "c"]
+    assert state.get_or_create_task("c") == (child, False)
+    new, created = state.get_or_create_task("n")
+    assert created and new.state == "PENDING"
+
+
+def test_worker_liveness_uses_local_receive_time_not_the_senders_clock():
+    now = [T0]
+    state = State(clock=lambda: now[0])
+    two_hours = 7200
+    state.event(worker_event("worker-online", "celery@fast", T0, sent=T0 + two_hours))
+    state.event(worker_event("worker-online", "celery@slow", T0, sent=T0 - 600))
+    now[0] = T0 + 3.9  # within 2 x freq of the last *received* heartbeat
+    assert {w.hostname for w in state.alive_workers()} == {"celery@fast", "celery@slow"}
+    worker = state.workers["celery@fast"]
+    assert isinstance(worker, Worker) and worker.status_string == "ONLINE" and worker.last_seen == T0
+    assert worker.heartbeat_expires == T0 + 4.0
+    now[0] = T0 + 4.1
+    assert list(state.alive_workers()) == [] and worker.status_string == "OFFLINE"
+    state.event(task_event("task-started", "t", 5, host="celery@fast", ts=T0 + two_hours, received=T0 + 4.2))
+    assert worker.alive  # a task event proves life, at its local receive time
+    state.event(worker_event("worker-offline", "celery@fast", T0 + 4.3))
+    assert not worker.alive and worker.heartbeats == []
+    assert "celery@fast" in state.workers  # celery keeps it listed without on_node_leave
+
+
+def test_drift_is_warned_once_per_worker(caplog):
+    state = State()
+    caplog.set_level(logging.WARNING, logger="evtop.events.state")
+    far = T0 + HEARTBEAT_DRIFT_MAX + 100
+    for clock in range(1, 6):
+        state.event(
+            task_event(
+                "task-started",
+                f"t{clock}",
+                clock,
+                host="celery@drifty-1",
+                ts=far + clock,
+                received=T0 + clock,
+            )
+        )
+    warnings = [r for r in caplog.records if "drifty-1" in r.getMessage()]
+    assert len(warnings) == 1 and "drift" in warnings[0].getMessage()
+
+
+def test_indexes_and_task_types_stay_bounded_under_a_cardinality_attack():
+    state = State(max_tasks_in_memory=50, max_workers_in_memory=20, max_task_types=100)
+    for i in range(5000):
+        state.event(
+            task_event(
+                "task-received",
+                f"u{i}",
+                i + 1,
+                host=f"celery@h{i}",
+                name=f"name.{i}",
+                parent_id=f"orphan-parent-{i}",
+            )
+        )
+    assert len(state.tasks) == 50 and len(state.workers) == 20
+    assert len(state.tasks_by_type) == 50 and len(state.tasks_by_worker) == 50
+    assert len(state.task_types()) == 100 and state.task_types_dropped == 4900
+    assert len(state._tasks_to_resolve) <= 50
+    assert len(state._taskheap) <= 200
+    assert sum(len(s) for s in state.tasks_by_type.values()) == 50  # evicted tasks left their sets
+
+
+def test_offline_worker_is_removed_with_a_leave_callback():
+    left = []
+    state = State(on_node_leave=lambda w: left.append(w.hostname))
+    state.event(worker_event("worker-online", "celery@a", T0))
+    state.event(worker_event("worker-offline", "celery@a", T0 + 1))
+    assert left == ["celery@a"] and "celery@a" not in state.workers
+
+
+def test_freeze_while_and_clear():
+    state = State()
+    state.event(task_event("task-received", "done", 1, name="a"))
+    state.event(task_event("task-succeeded", "done", 2))
+    state.event(task_event("task-started", "busy", 3))
+    assert state.freeze_while(lambda: sorted(state.tasks)) == ["busy", "done"]
+    state.clear_tasks(ready=True)
+    assert list(state.tasks) == ["busy"] and list(state.tasks_by_time()) == []
+    state.clear(ready=False)
+    assert len(state.tasks) == 0 and state.event_count == 0 and len(state.workers) == 0
+    assert len(state.tasks_by_type) == 0  # forgotten tasks leave the indexes too
+
+
+def test_custom_group_handlers_and_callbacks():
+    seen = []
+    state = State(callback=lambda st, event: seen.append(event["type"]))
+    state.handlers["beat"] = lambda subject, event: ("handled", subject)
+    assert state.event({"type": "beat-tick", "hostname": "b"}) == (("handled", "tick"), "tick")
+    assert state.event({"type": "other-thing"}) is None
+    assert seen == ["beat-tick", "other-thing"] and state.event_count == 2
+
+
+def test_deprecated_event_helpers_still_work():
+    state = State()
+    task = state.task_event("received", task_event("x", "t", 1, name="n"))
+    worker = state.worker_event("online", worker_event("x", "celery@w", T0))
+    assert task[0].name == "n" and worker[0].hostname == "celery@w"
