@@ -102,17 +102,30 @@ def test_broker_url_precedence():
     env = {"EVTOP_BROKER_URL": "redis://evtop-env//", "CELERY_BROKER_URL": "redis://celery-env//"}
     assert options("--dump", "-b", "redis://flag/0", environ=env).broker.url == "redis://flag/0"
     assert options("--dump", environ=env).broker.url == "redis://evtop-env//"
-    assert options("--dump", environ={"CELERY_BROKER_URL": "redis://celery-env//"}).broker.url == "redis://celery-env//"
+    assert (
+        options("--dump", environ={"CELERY_BROKER_URL": "redis://celery-env//"}).broker.url
+        == "redis://celery-env//"
+    )
     assert options("--dump").broker.url == "amqp://guest@localhost//"
     status, _, err = run("--dump", environ={"EVTOP_BROKER_URL": "nope://x"})
     assert status == 2 and "$EVTOP_BROKER_URL" in err
 
 
 def test_transport_options_are_parsed_as_json_or_text():
-    opts = options("--dump", "--transport-option", "global_keyprefix=app:", "--transport-option",
-                   "visibility_timeout=30", "--transport-option", "fanout_patterns=true")
-    assert dict(opts.broker.transport_options) == {"global_keyprefix": "app:", "visibility_timeout": 30,
-                                                   "fanout_patterns": True}
+    opts = options(
+        "--dump",
+        "--transport-option",
+        "global_keyprefix=app:",
+        "--transport-option",
+        "visibility_timeout=30",
+        "--transport-option",
+        "fanout_patterns=true",
+    )
+    assert dict(opts.broker.transport_options) == {
+        "global_keyprefix": "app:",
+        "visibility_timeout": 30,
+        "fanout_patterns": True,
+    }
 
 
 def test_app_settings_are_taken_from_a_celery_app(monkeypatch):
@@ -143,8 +156,9 @@ def test_installed_script_and_module_agree():
     for cmd in (["evtop", "--version"], [sys.executable, "-m", "evtop", "--version"]):
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=ROOT)
         assert result.returncode == 0 and result.stdout.startswith("evtop ")
-    result = subprocess.run([sys.executable, "-m", "evtop", "-F", "0"], capture_output=True, text=True,
-                            timeout=30, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "evtop", "-F", "0"], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -154,7 +168,9 @@ def test_pidfile_is_exclusive_and_stale_ones_are_replaced(tmp_path):
         assert path.read_text().strip() == str(os.getpid())
         other = subprocess.run(
             [sys.executable, "-c", f"from evtop.pidfile import PidFile; PidFile({str(path)!r}).acquire()"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert other.returncode != 0 and "held by running process" in other.stderr
     assert not path.exists()
