@@ -25,7 +25,7 @@ from kombu import Connection, Exchange, Producer
 
 from evtop.broker.config import BrokerConfig
 
-DEMO_URL = "memory://"
+DEMO_URL = "memory://localhost/"
 #: The memory transport otherwise sleeps a whole second whenever its queue is empty.
 DEMO_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
 HEARTBEAT_INTERVAL = 2.0

@@ -1,0 +1,170 @@
+"""``evtop --dump``: every event as one line on stdout, and nothing else there.
+
+stdout carries data only (celery's text lines, or schema-v1 JSON records with
+``--json``), so it can be piped, grepped and parsed. Everything about the stream itself
+goes to stderr: a banner, reconnections (connection errors are logged by the receiver),
+dropped events and lines, all rate-limited, and a summary at the end.
+
+Exit status 0 when the replayed file ends (after stdout is flushed, however long that
+takes), on Ctrl-C/SIGTERM (after at most :data:`GRACE` seconds of flushing), and when
+the reader of stdout goes away (``evtop --dump | head -1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from evtop.broker.status import Outage
+from evtop.broker.urls import url_secrets
+from evtop.cli.options import Options
+from evtop.dump.format import STYLES, TextFormatter
+from evtop.dump.writer import LineWriter, stream_sink
+from evtop.env import Environment
+from evtop.errors import ExitStatus
+from evtop.events.pipeline import Event
+from evtop.events.stats import IngestStats
+from evtop.record.recorder import EndedOutages, outage_markers
+from evtop.record.replay import ReplaySource
+from evtop.record.schema import event_line
+from evtop.runner import event_stream, run_source, stop_on_signals
+from evtop.text.sanitize import sanitize
+
+logger = logging.getLogger(__name__)
+
+#: Seconds stdout may take to drain after Ctrl-C; a reader that stopped reading gets no more.
+GRACE = 2.0
+#: Seconds between two reports of dropped events.
+REPORT_INTERVAL = 10.0
+
+
+def terminal_styles(env: Environment) -> Mapping[str, Callable[[str], str]]:
+    """blessed formatters per event type when stdout is a colour terminal, else none.
+
+    evtop decides what a terminal is (a TTY whose ``TERM`` is not dumb) and asks blessed
+    only for the sequences, through a throwaway stream: given the real stdout, blessed
+    would query the terminal, and the replies would arrive on stdin.
+    """
+    kind = env.environ.get("TERM", "")
+    if not env.stdout_isatty or kind in ("", "dumb"):
+        return {}
+    from blessed import Terminal
+
+    term = Terminal(kind=kind, stream=io.StringIO(), force_styling=True)
+    if term.number_of_colors < 8:
+        return {}
+    return {type_: getattr(term, style) for type_, style in STYLES.items()}
+
+
+def text_renderer(styles: Mapping[str, Callable[[str], str]]) -> Callable[[Event], str]:
+    """Event → dump line, with the event kind coloured by ``styles`` when there are any."""
+    formatter = TextFormatter()
+    if not styles:
+        return formatter.line
+
+    def render(event: Mapping[str, Any]) -> str:
+        head, human, tail = formatter.parts(event)
+        style = styles.get(str(event["type"]).lower())
+        return f"{head}{style(human) if style else human}{tail}"
+
+    return render
+
+
+def _say(env: Environment, message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # a stderr that went away cannot be told
+        env.stderr.write(f"evtop: {sanitize(message)}\n")
+        env.stderr.flush()
+
+
+class Reporter:
+    """stderr news about the stream: resumed connections and dropped events, rate-limited."""
+
+    def __init__(self, stats: IngestStats, url: str, interval: float = REPORT_INTERVAL) -> None:
+        self.stats = stats
+        self.url = url
+        self.interval = interval
+        self.on_status = EndedOutages(self._resumed)
+        self._reported = dict(stats.dropped)
+
+    def _resumed(self, outage: Outage) -> None:
+        assert outage.ended is not None
+        logger.warning(
+            "%s: event stream resumed after a %.1f s outage (%s); events published meanwhile were missed",
+            self.url,
+            outage.ended - outage.started,
+            outage.reason,
+        )
+
+    def report_drops(self) -> None:
+        now = dict(self.stats.dropped)
+        new = {reason: n - self._reported.get(reason, 0) for reason, n in now.items()}
+        self._reported = now
+        if sum(new.values()):
+            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(new.items()) if n)
+            logger.warning("dropped %d events that failed validation (%s)", sum(new.values()), reasons)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Report drops every ``interval`` seconds while the block runs, and once at its end."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(self.interval):
+                self.report_drops()
+
+        thread = threading.Thread(target=watch, name="evtop-reporter", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.report_drops()
+
+
+def _finish(writer: LineWriter, ended: bool) -> None:
+    """Flush stdout: completely after the end of a file, within :data:`GRACE` otherwise."""
+    abort = threading.Event()
+    with stop_on_signals(abort):
+        try:
+            done = writer.close(None if ended else GRACE, abort)
+        except KeyboardInterrupt:
+            done = False
+    losses = writer.losses(done)
+    if losses and not writer.broken:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in losses.items())
+        logger.warning("%d lines were not written to stdout (%s)", sum(losses.values()), reasons)
+
+
+def run_dump(options: Options, env: Environment) -> int:
+    stop = threading.Event()
+    writer = LineWriter(stream_sink(env.stdout), label="stdout", on_broken=stop.set)
+    put = writer.put
+    if options.json:
+        render: Callable[[Event], str] = event_line
+    else:
+        render = text_renderer(terminal_styles(env) if options.color else {})
+
+    def dump(event: Event) -> None:
+        put(render(event))
+
+    ended = False
+    try:
+        with event_stream(options, dump) as (ingest, source):
+            status = source.status
+            reporter = Reporter(ingest.stats, status.snapshot().url)
+            status.subscribe(reporter.on_status)
+            if options.json:
+                status.subscribe(outage_markers(put, url_secrets(options.broker.url)))
+            _say(env, f"dumping events from {status.snapshot().url} (Ctrl-C to stop)")
+            with reporter.running():
+                ended = run_source(source, stop)
+    finally:
+        _finish(writer, ended)
+    if isinstance(source, ReplaySource) and not writer.broken:
+        _say(env, source.summary())
+    return ExitStatus.OK

@@ -1,0 +1,148 @@
+"""The one versioned JSON-lines schema of ``--dump --json``, ``--record`` and ``--replay``.
+
+Every line is one JSON object with ``"v": 1`` and a ``"kind"``:
+
+``event``
+    ``{"v": 1, "kind": "event", "received": <local_received>, "event": {...}}``: the event
+    as it left evtop's validation boundary (:mod:`evtop.events.normalize`), including
+    ``local_received`` and ``clock``.
+``outage``
+    ``{"v": 1, "kind": "outage", "started": t, "ended": t, "reason": "..."}``: evtop was not
+    subscribed between ``started`` and ``ended`` (``null`` if unknown), so events published
+    meanwhile were missed. Written once the outage is over. ``reason`` has broker secrets
+    masked and control characters made visible. Recordings and ``--dump --json`` both carry it.
+``session``
+    ``{"v": 1, "kind": "session", "started": t, "source": "<masked url>", "evtop": "0.1.0"}``:
+    a recording session began (recordings only). Sessions appended to one file stay
+    distinguishable, and replay neither waits out nor hides the gap between them.
+
+Times are epoch seconds. Lines are ``ensure_ascii`` JSON, hence pure ASCII: hostile
+strings appear escaped (``\\u001b``), lone surrogates survive exactly, and the file is
+safe to ``cat`` on a terminal. Non-finite floats, which JSON cannot express but a
+publisher's ``NaN`` literal can produce, are written as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"`` so that every line stays valid JSON for ``jq``.
+
+Readers ignore fields they do not know and skip (and count) kinds they do not know, so a
+later version can add both without breaking this one; ``v`` above :data:`VERSION` means
+the meaning of known fields may have changed, and is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+VERSION: Final = 1
+EVENT: Final = "event"
+OUTAGE: Final = "outage"
+SESSION: Final = "session"
+
+_encode = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode
+_NON_FINITE: Final = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by their JSON-ish names (rare path)."""
+    if type(value) is float and not math.isfinite(value):
+        return _NON_FINITE.get(value, "NaN")
+    if type(value) is list:
+        return [_finite(item) for item in value]
+    if type(value) is dict:
+        return {key: _finite(item) for key, item in value.items()}
+    return value
+
+
+def dumps(record: Mapping[str, Any]) -> str:
+    """One record as one line of ASCII JSON (no newline)."""
+    try:
+        return _encode(record)
+    except ValueError:  # a NaN or infinity somewhere: allow_nan=False refused it
+        return _encode(_finite(dict(record)))
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    return dumps({"v": VERSION, "kind": EVENT, "received": event.get("local_received"), "event": event})
+
+
+def outage_line(started: float, ended: float | None, reason: str) -> str:
+    return dumps({"v": VERSION, "kind": OUTAGE, "started": started, "ended": ended, "reason": reason})
+
+
+def session_line(started: float, source: str, version: str) -> str:
+    return dumps({"v": VERSION, "kind": SESSION, "started": started, "source": source, "evtop": version})
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    received: float
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutageRecord:
+    started: float
+    ended: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    started: float
+    source: str
+    evtop: str
+
+
+Record = EventRecord | OutageRecord | SessionRecord
+
+
+class BadRecord(ValueError):
+    """A line that is not a usable record; ``str(exc)`` is a short category for counting."""
+
+
+class NewerSchema(BadRecord):
+    """A record written by a newer evtop (``v`` > :data:`VERSION`)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"written by a newer evtop (schema v{version})")
+        self.version = version
+
+
+def _time(value: Any) -> float | None:
+    if type(value) is float or type(value) is int:
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def parse(line: bytes | str) -> Record:
+    """The record on one line, or :class:`BadRecord` saying why it is unusable."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        raise BadRecord("not JSON") from None
+    if type(obj) is not dict or type(obj.get("v")) is not int or obj["v"] < 1:
+        raise BadRecord("not an evtop record")
+    if obj["v"] > VERSION:
+        raise NewerSchema(obj["v"])
+    kind = obj.get("kind")
+    if kind == EVENT:
+        received, event = _time(obj.get("received")), obj.get("event")
+        if received is not None and type(event) is dict:
+            return EventRecord(received, event)
+    elif kind == OUTAGE:
+        started, ended, reason = _time(obj.get("started")), obj.get("ended"), obj.get("reason")
+        if started is not None and (ended is None or _time(ended) is not None):
+            return OutageRecord(started, _time(ended), reason if type(reason) is str else "")
+    elif kind == SESSION:
+        started = _time(obj.get("started"))
+        if started is not None:
+            source, version = obj.get("source"), obj.get("evtop")
+            return SessionRecord(
+                started, source if type(source) is str else "", version if type(version) is str else ""
+            )
+    else:
+        raise BadRecord("unknown kind")
+    raise BadRecord(f"incomplete {kind} record")

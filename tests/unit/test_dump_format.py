@@ -1,0 +1,313 @@
+"""The ``--dump`` line is celery's own, byte for byte on benign input, and always terminal-safe.
+
+The oracle is celery's ``Dumper`` (celery is a test dependency) fed deep copies of the same
+normalised events evtop's formatter sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import threading
+import time
+import unicodedata
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from celery.events import dumper as celery_dumper
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evtop.demo.source import DemoSource
+from evtop.dump.format import TASK_CACHE_SIZE, TextFormatter, utc_time
+from evtop.events.pipeline import Ingest
+from evtop.text.sanitize import sanitize
+
+NOW = 1795418542.5
+
+
+def celery_lines(events: list[dict[str, Any]]) -> list[str]:
+    """What ``celery events --dump`` prints for ``events``, one string per event.
+
+    celery prints multi-line values raw, so each event gets its own output buffer; the
+    task-name cache (a celery module global) is shared across them, as in a real run.
+    """
+    celery_dumper.TASK_NAMES.clear()
+    lines = []
+    for event in events:
+        out = io.StringIO()
+        celery_dumper.Dumper(out=out).on_event(copy.deepcopy(event))
+        lines.append(out.getvalue().removesuffix("\n"))
+    return lines
+
+
+def evtop_lines(events: list[dict[str, Any]]) -> list[str]:
+    formatter = TextFormatter()
+    return [formatter.line(event) for event in events]
+
+
+def normalised(*bodies: Any) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    ingest = Ingest(seen.append, now=lambda: NOW)
+    for body in bodies:
+        ingest.feed_decoded(copy.deepcopy(body))
+    return seen
+
+
+def worker(type_: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "hostname": "celery@box",
+        "timestamp": NOW - 1,
+        "utcoffset": 0,
+        "pid": 11923,
+        "clock": 1,
+        "freq": 2.0,
+        "active": 0,
+        "processed": 0,
+        "loadavg": [0.1, 0.2, 0.3],
+        "sw_ident": "py-celery",
+        "sw_ver": "5.6.3",
+        "sw_sys": "Linux",
+        **fields,
+    }
+
+
+def task(type_: str, uuid: str = "d9b0c3c6-0000-4000-8000-000000000001", **fields: Any) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "hostname": "celery@box",
+        "timestamp": NOW - 0.5,
+        "utcoffset": 0,
+        "pid": 11923,
+        "clock": 2,
+        "uuid": uuid,
+        **fields,
+    }
+
+
+RECEIVED = {
+    "name": "proj.tasks.add",
+    "args": "(2, 2)",
+    "kwargs": "{}",
+    "root_id": "d9b0c3c6-0000-4000-8000-000000000001",
+    "parent_id": None,
+    "retries": 0,
+    "eta": None,
+    "expires": None,
+}
+
+LIFECYCLE = [
+    worker("worker-online"),
+    task("task-received", **RECEIVED),
+    task("task-started"),
+    task("task-succeeded", result="4", runtime=0.0012),
+    task("task-failed", uuid="unknown-uuid", exception="ZeroDivisionError('division by zero')"),
+    task("task-retried", exception="Retry in 1s", traceback="Traceback (most recent call last): ..."),
+    task("task-revoked", terminated=True, signum="15", expired=False),
+    task("task-rejected", requeue=False),
+    task("task-cancelled"),
+    worker("worker-heartbeat", active=1),
+    worker("worker-offline"),
+    {"type": "foo-bar", "hostname": "celery@box", "timestamp": NOW, "answer": 42},
+    {"type": "custom-nofields", "hostname": "celery@box", "timestamp": NOW},
+    task("Task-Received", uuid="mixed-case", **RECEIVED),
+    task("task-progress", current=3, total=10),
+]
+
+
+def test_the_lifecycle_prints_exactly_as_celery_does():
+    events = normalised(*LIFECYCLE)
+    assert len(events) == len(LIFECYCLE)
+    assert evtop_lines(events) == celery_lines(events)
+
+
+def test_line_shapes_from_the_spec():
+    formatter = TextFormatter()
+    events = normalised(worker("worker-online"), task("task-received", **RECEIVED), task("task-failed", "u2"))
+    online, received, failed = (formatter.line(e) for e in events)
+    stamp = utc_time(NOW - 1)
+    assert online.startswith(f"celery@box [{stamp}] started: active=0, clock=1, freq=2.0, loadavg=[0.1, 0.2")
+    assert stamp.endswith("+00:00")
+    assert received.startswith(
+        "celery@box [2026-11-23 07:22:22+00:00] task received: "
+        "proj.tasks.add(d9b0c3c6-0000-4000-8000-000000000001) args=(2, 2) kwargs={} clock="
+    )
+    assert " task failed:  clock=" in failed  # unknown task: two spaces, as celery prints
+
+
+def test_a_line_without_fields_keeps_celerys_trailing_space():
+    event = {"type": "custom-nofields", "hostname": "h", "timestamp": NOW, "clock": 1, "local_received": NOW}
+    bare = {k: v for k, v in event.items() if k in ("type", "hostname", "timestamp")}
+    assert TextFormatter().line(bare) == f"h [{utc_time(NOW)}] custom nofields "
+    assert TextFormatter().line(bare) == celery_lines([bare])[0]
+
+
+def test_microseconds_zero_and_utc_rendering():
+    assert utc_time(0.5) == "1970-01-01 00:00:00.500000+00:00"
+    assert utc_time(1795418542.0) == "2026-11-23 07:22:22+00:00"
+
+
+def test_the_event_is_not_mutated_and_the_cache_is_per_formatter():
+    events = normalised(task("task-received", **RECEIVED), task("task-succeeded", result="4"))
+    before = copy.deepcopy(events)
+    first = TextFormatter()
+    lines = [first.line(e) for e in events]
+    assert events == before
+    assert "proj.tasks.add(" in lines[1]
+    assert "proj.tasks.add(" not in TextFormatter().line(events[1])  # a new formatter knows nothing
+
+
+def test_the_task_cache_is_a_bounded_lru():
+    formatter = TextFormatter(task_cache_size=2)
+    names = {u: f"t.{u}" for u in ("a", "b", "c")}
+    for uuid, name in names.items():
+        formatter.line(task("task-received", uuid, **{**RECEIVED, "name": name}))
+        formatter.line(task("task-started", "a"))  # keeps "a" recent
+    assert "t.a(" in formatter.line(task("task-started", "a"))
+    assert "t.b(" not in formatter.line(task("task-started", "b"))  # evicted
+    assert "t.c(" in formatter.line(task("task-started", "c"))
+    assert celery_dumper.TASK_NAMES.limit == TASK_CACHE_SIZE
+
+
+def test_multiline_traceback_stays_on_one_line_with_visible_breaks():
+    tb = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom\r\n'
+    (event,) = normalised(task("task-failed", exception="ValueError('boom')", traceback=tb))
+    line = TextFormatter().line(event)
+    assert "\n" not in line and "\r" not in line
+    assert "last):␊  File" in line and "boom␍␊" in line
+    assert line == sanitize(celery_lines([event])[0])
+
+
+def collect_demo_events(minimum: int = 30, timeout: float = 4.0) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    source = DemoSource(Ingest(lambda e: events.append(copy.deepcopy(e))), wakeup=False, seed=7)
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while len(events) < minimum and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    return events
+
+
+def test_events_of_the_demo_cluster_print_as_celery_prints_them():
+    events = collect_demo_events()
+    assert len(events) >= 20
+    assert {e["type"] for e in events} >= {"worker-online", "task-sent", "task-received"}
+    # Demo tracebacks hold newlines, which evtop shows as ␊: compare with celery's line made safe.
+    assert evtop_lines(events) == [sanitize(line) for line in celery_lines(events)]
+
+
+# --- property tests ------------------------------------------------------------------------
+
+KEYS = st.sampled_from(
+    "args kwargs result exception traceback name retries runtime eta queue".split()
+    + "freq active loadavg sw_ver pid a zz x_1 current total".split()
+)
+BENIGN = st.text(
+    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs", "Mn", "Mc", "Me")),
+    max_size=30,
+)
+ANY_TEXT = st.text(max_size=30)
+
+
+def values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.floats(allow_nan=False), text
+    )
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+TYPES = st.sampled_from(
+    "task-received task-sent task-started task-succeeded task-failed task-retried task-progress".split()
+    + "Task-Succeeded TASK-RECEIVED worker-online worker-heartbeat worker-offline worker-custom".split()
+    + "foo-bar x-y.z my_app-progress-update".split()
+)
+
+
+@st.composite
+def events(draw: st.DrawFn, text: st.SearchStrategy[str]) -> dict[str, Any]:
+    type_ = draw(TYPES)
+    event: dict[str, Any] = {
+        "type": type_,
+        "hostname": draw(text.filter(bool)),
+        "timestamp": draw(st.floats(1.0, 2.0**33)),
+        **draw(st.dictionaries(KEYS, values(text), max_size=5)),
+    }
+    if type_.lower().startswith("task-"):
+        event["uuid"] = draw(st.sampled_from(["u1", "u2", "u3"]))
+    if type_.lower() in ("task-received", "task-sent"):
+        event.update(name=draw(text), args=draw(text), kwargs=draw(text))
+    return event
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(events(BENIGN), min_size=1, max_size=8))
+def test_benign_events_print_exactly_as_celery_does(bodies):
+    events = normalised(*bodies)
+    assert evtop_lines(events) == celery_lines(events)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(events(ANY_TEXT), min_size=1, max_size=8))
+def test_any_event_prints_as_celerys_line_made_safe(bodies):
+    events = normalised(*bodies)
+    lines = evtop_lines(events)
+    assert lines == [sanitize(line) for line in celery_lines(events)]
+    for line in lines:
+        assert_terminal_safe(line)
+
+
+def assert_terminal_safe(text: str) -> None:
+    """Nothing a terminal acts on: no control, format, surrogate or line-separator character."""
+    for ch in text:
+        assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"), repr(ch)
+
+
+#: Strings a publisher controls that a terminal would act on (reliability.md cases 9-13).
+HOSTILE = [
+    "\x1b[2J\x1b[H",  # clear screen, cursor home
+    "\x1b[31mred\x1b[8mhidden",
+    "\x1b[?1049h",  # alternate screen
+    "\x1b]0;pwned\x07",  # OSC title ended by BEL
+    "\x1b]2;pwned\x1b\\",  # ... by ST
+    "\x1b]52;c;ZXZpbA==\x07",  # clipboard write
+    "\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\",  # hyperlink
+    "\x1bP+q544e\x1b\\",  # DCS
+    "\x9b2J\x9d0;c1 title\x9c",  # C1 CSI / OSC / ST
+    "over\rwrite" + "\b" * 20,
+    "nul\x00del\x7ftab\tvt\x0b",
+    "line1\nline2\r\nline3",
+    "\u202eevil\u2066\u200b\ufeff\u2028\u2029",
+    "e" + "\u0301" * 500,
+    "lone \ud800 surrogate \udfff",
+]
+
+
+@pytest.mark.parametrize("field", ["hostname", "name", "args", "kwargs", "result", "exception", "traceback"])
+def test_hostile_strings_in_any_field_never_reach_the_line_raw(field):
+    formatter = TextFormatter()
+    for hostile in HOSTILE:
+        base = (
+            task("task-received", **RECEIVED) if field in ("name", "args", "kwargs") else task("task-failed")
+        )
+        base[field] = hostile[:200] if field in ("hostname", "name") else hostile
+        for event in normalised(base):
+            assert_terminal_safe(formatter.line(event))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(1e-6, 2.0**34, exclude_max=True),
+        st.integers(1, 2**34).map(lambda s: s - 0.0000005),  # rounds half-even up to the next second
+        st.integers(1, 2**34).map(lambda s: s + 0.0000005),
+        st.integers(1, 2**34).map(float),
+    )
+)
+def test_utc_time_is_datetimes_rendering(timestamp):
+    assert utc_time(timestamp) == str(datetime.fromtimestamp(timestamp, timezone.utc))

@@ -1,0 +1,207 @@
+"""The output thread: never blocks the consumer, counts what it drops, survives broken pipes."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import os
+import threading
+import time
+
+import pytest
+
+from evtop.dump.writer import FdSink, GzipSink, LineWriter, TextSink, stream_sink
+from evtop.record.replay import gunzip
+from tests.support.live import wait_until
+
+
+class GatedSink:
+    """Records writes; blocks while the gate is closed (a stdout nobody reads)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.writes: list[str] = []
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        self.gate.wait()
+        self.writes.append(text)
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def lines(self) -> list[str]:
+        return "".join(self.writes).splitlines()
+
+
+class FailingSink(GatedSink):
+    def __init__(self, error: OSError, times: int = 1) -> None:
+        super().__init__()
+        self.error = error
+        self.times = times
+
+    def write(self, text: str) -> None:
+        if self.times:
+            self.times -= 1
+            raise self.error
+        super().write(text)
+
+
+def test_lines_come_out_in_order_and_close_finishes_the_sink():
+    sink = GatedSink()
+    writer = LineWriter(sink, label="test")
+    for i in range(1000):
+        assert writer.put(f"line {i}")
+    assert writer.close(timeout=5)
+    assert sink.lines == [f"line {i}" for i in range(1000)]
+    assert sink.closed and writer.written == 1000 and writer.dropped == 0
+
+
+def test_a_stuck_sink_never_blocks_put_and_overflow_is_counted(caplog):
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, label="stuck", max_lines=100)
+    writer.put("first")  # taken by the writer thread, which then blocks in write()
+    wait_until(lambda: writer.pending == 0, 5)
+    began = time.monotonic()
+    accepted = sum(writer.put(f"x{i}") for i in range(5000))
+    assert time.monotonic() - began < 1.0
+    assert accepted == 100 and writer.dropped == 4900
+    assert "stuck is not keeping up: 1 lines dropped so far" in caplog.text
+    assert caplog.text.count("not keeping up") == 1  # rate-limited
+    sink.gate.set()
+    assert writer.close(timeout=5)
+    assert sink.lines == ["first"] + [f"x{i}" for i in range(100)]
+
+
+def test_the_queue_is_bounded_in_characters_too():
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, label="big", max_chars=1000)
+    writer.put("a")
+    wait_until(lambda: writer.pending == 0, 5)
+    assert writer.put("x" * 600) and not writer.put("y" * 600) and writer.put("z" * 400)
+    sink.gate.set()
+    writer.close(timeout=5)
+    assert writer.dropped == 1
+
+
+def test_a_close_that_cannot_finish_gives_up_after_its_timeout():
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, label="stuck")
+    writer.put("a")
+    abort = threading.Event()
+    threading.Timer(0.2, abort.set).start()
+    began = time.monotonic()
+    assert not writer.close(timeout=None, abort=abort)
+    assert time.monotonic() - began < 2
+    assert not writer.close(timeout=0.1)
+    sink.gate.set()
+
+
+def test_broken_pipe_stops_the_writer_for_good():
+    broken = threading.Event()
+    writer = LineWriter(
+        FailingSink(BrokenPipeError(errno.EPIPE, "Broken pipe")), label="p", on_broken=broken.set
+    )
+    writer.put("a")
+    assert broken.wait(5)
+    assert writer.broken and not writer.put("b")
+    assert writer.close(timeout=5)
+
+
+def test_other_write_errors_are_counted_and_writing_goes_on(caplog):
+    sink = FailingSink(OSError(errno.ENOSPC, "No space left on device"))
+    writer = LineWriter(sink, label="disk")
+    writer.put("lost")
+    wait_until(lambda: writer.failed == 1, 5)
+    writer.put("kept")
+    assert writer.close(timeout=5)
+    assert sink.lines == ["kept"] and writer.written == 1
+    assert "cannot write to disk (No space left on device): 1 lines lost so far" in caplog.text
+
+
+def test_disk_full_on_a_real_descriptor_is_counted():
+    fd = os.open("/dev/full", os.O_WRONLY)
+    writer = LineWriter(FdSink(fd, owned=True), label="/dev/full")
+    writer.put("x")
+    assert writer.close(timeout=5)
+    assert writer.failed == 1 and writer.written == 0
+
+
+def test_each_line_reaches_the_pipe_without_waiting_for_the_next():
+    read, write = os.pipe()
+    try:
+        writer = LineWriter(FdSink(write), label="pipe")
+        writer.put("one")
+        os.set_blocking(read, False)
+        assert wait_until(lambda: _read(read), 5) == b"one\n"
+        writer.close(timeout=5)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 100)
+    except BlockingIOError:
+        return b""
+
+
+def test_epipe_on_a_real_pipe_silences_the_descriptor():
+    read, write = os.pipe()
+    os.close(read)
+    broken = threading.Event()
+    writer = LineWriter(FdSink(write), label="pipe", on_broken=broken.set)
+    writer.put("nobody reads this")
+    assert broken.wait(5)
+    os.write(write, b"now /dev/null: no EPIPE\n")  # would raise BrokenPipeError without the redirect
+    os.close(write)
+
+
+def test_ascii_output_escapes_instead_of_raising(tmp_path):
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    sink = FdSink(fd, "ascii", owned=True)
+    sink.write("caf\u00e9 \u240a \U0001f600 \ud800\n")
+    sink.close()
+    assert path.read_bytes() == b"caf\\xe9 \\u240a \\U0001f600 \\ud800\n"
+
+
+def test_text_streams_without_descriptor_are_written_safely():
+    out = io.StringIO()
+    assert isinstance(stream_sink(out), TextSink)
+    stream_sink(out).write("\u240a \ud800\n")
+    assert out.getvalue() == "\u240a \ud800\n"
+    raw = io.BytesIO()
+    ascii_stream = io.TextIOWrapper(raw, encoding="ascii")
+    stream_sink(ascii_stream).write("\u00e9\n")
+    assert raw.getvalue() == b"\\xe9\n"
+
+
+def test_stream_sink_uses_the_descriptor_and_flushes_earlier_text(tmp_path):
+    with open(tmp_path / "f", "w", encoding="utf-8") as stream:
+        stream.write("before\n")
+        sink = stream_sink(stream)
+        assert isinstance(sink, FdSink)
+        sink.write("after\n")
+    assert (tmp_path / "f").read_text() == "before\nafter\n"
+
+
+def test_gzip_output_is_readable_after_every_write_and_valid_when_closed(tmp_path):
+    path = tmp_path / "r.gz"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    sink = GzipSink(fd)
+    sink.write("a\n")
+    sink.write("b\n")
+    crashed = path.read_bytes()  # what a kill -9 here would leave: no gzip trailer
+    assert b"".join(gunzip([crashed], pytest.fail)) == b"a\nb\n"
+    with pytest.raises(EOFError):
+        gzip.decompress(crashed)
+    sink.close()
+    assert gzip.decompress(path.read_bytes()) == b"a\nb\n"
