@@ -1,6 +1,6 @@
 """evtop's ingest path next to celery's, on the same generated stream, in one run.
 
-    python benchmarks/bench_state.py [--tasks N] [--repeat R]
+    python benchmarks/bench_state.py [--tasks N] [--repeat R] [--sent-events]
 
 1. State ingest of pre-parsed event dicts: ``State.event`` (events/s).
 2. The whole receive path from JSON bytes: decode, receiver normalisation, State
@@ -8,8 +8,9 @@
    evtop: ``Ingest.feed_message``, which also validates, caps and counts).
 3. Memory retained per task once the default 10 000-task LRU is full (tracemalloc).
 
-Each timing is the best of R runs (CPU time of this process), so load from other processes
-on the machine disturbs it less. Ratios are what the README quotes.
+Each measurement runs in a fresh interpreter that imports only the implementation under
+test, so neither pays for the other's objects in garbage-collector passes; timings are
+the best of R runs (CPU time). The ratios are what the README quotes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -24,156 +26,151 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from streams import make_stream, messages
+from streams import make_stream, messages  # noqa: E402
 
-from evtop import State
-from evtop.events.pipeline import Ingest
+Feed = Callable[[bytes], None]
 
 
-def celery_parts() -> tuple[type, Callable[[], Any]]:
+def celery_feed() -> tuple[Feed, Any]:
+    """celery's receive path: what ``EventReceiver._receive`` does after kombu decoded."""
     from celery import Celery
-    from celery.events.state import State as CeleryState
+    from celery.events.state import State
     from kombu.serialization import loads
 
-    app = Celery("bench", broker="memory://", set_as_current=False)
-    connection = app.connection_for_read()
+    app = Celery("bench", broker="memory://localhost/", set_as_current=False)
+    state = State()
+    receiver = app.events.Receiver(app.connection_for_read(), handlers={"*": state.event})
 
-    def make_path() -> Callable[[bytes], None]:
-        state = CeleryState()
-        receiver = app.events.Receiver(connection, handlers={"*": state.event})
+    def feed(body: bytes) -> None:
+        decoded = loads(body, "application/json", "utf-8", accept={"application/json"})
+        for event in decoded if isinstance(decoded, list) else (decoded,):
+            receiver.process(*receiver.event_from_message(event))
 
-        def feed(body: bytes) -> None:
-            # What EventReceiver._receive does after kombu decoded the message.
-            decoded = loads(body, "application/json", "utf-8", accept={"application/json"})
-            if isinstance(decoded, list):
-                for event in decoded:
-                    receiver.process(*receiver.event_from_message(event))
-            else:
-                receiver.process(*receiver.event_from_message(decoded))
-
-        feed.state = state  # type: ignore[attr-defined]
-        return feed
-
-    return CeleryState, make_path
+    return feed, state
 
 
-def evtop_path() -> Callable[[bytes], None]:
+def evtop_feed() -> tuple[Feed, Any]:
+    from evtop import State
+    from evtop.events.pipeline import Ingest
+
     state = State()
     ingest = Ingest(state.event)
 
     def feed(body: bytes) -> None:
         ingest.feed_message(body, "application/json", "utf-8")
 
-    feed.state = state  # type: ignore[attr-defined]
-    feed.ingest = ingest  # type: ignore[attr-defined]
-    return feed
+    return feed, state
 
 
-def best_rate(run: Callable[[], int], repeat: int, prepare: Callable[[], Any] = lambda: None) -> float:
+def state_class(impl: str) -> type:
+    if impl == "celery":
+        from celery.events.state import State as CeleryState
+
+        return CeleryState
+    from evtop import State
+
+    return State
+
+
+def encoded(tasks: int, sent: bool) -> list[bytes]:
+    """Message bodies stamped with the current time, as if just published."""
+    return [json.dumps(body).encode() for _, body in messages(make_stream(tasks, sent=sent))]
+
+
+def best_rate(prepare: Callable[[], Any], run: Callable[[Any], int], repeat: int) -> float:
     best = 0.0
     for _ in range(repeat):
         prepared = prepare()
         gc.collect()
         start = time.process_time()
-        count = run(prepared) if prepared is not None else run()  # type: ignore[call-arg]
-        elapsed = time.process_time() - start
-        best = max(best, count / elapsed)
+        count = run(prepared)
+        best = max(best, count / (time.process_time() - start))
     return best
 
 
-def state_ingest(state_cls: type, events: list[dict[str, Any]], repeat: int) -> float:
-    def run() -> int:
-        state = state_cls()
-        batch = [dict(event) for event in events]  # celery mutates the dicts it is given
-        event = state.event
-        start_count = len(batch)
-        for item in batch:
-            event(item)
-        return start_count
+def measure(impl: str, what: str, tasks: int, repeat: int, sent: bool) -> float:
+    feeds = {"celery": celery_feed, "evtop": evtop_feed}
+    if what == "state":
+        cls = state_class(impl)
+        events = [dict(e, local_received=e["timestamp"] + 0.001) for e in make_stream(tasks, sent=sent)]
 
-    return best_rate(run, repeat)
+        def run_state(batch: list[dict[str, Any]]) -> int:
+            event = cls().event
+            for item in batch:
+                event(item)
+            return len(batch)
 
+        # Fresh copies per run: celery's State mutates the dicts it is given.
+        return best_rate(lambda: [dict(e) for e in events], run_state, repeat)
+    if what == "decode":
+        total = len(make_stream(tasks, sent=sent))
 
-def encoded(tasks: int) -> list[bytes]:
-    """Message bodies stamped with the current time, as if just published."""
-    return [json.dumps(body).encode() for _, body in messages(make_stream(tasks))]
+        def run_decode(bodies: list[bytes]) -> int:
+            feed, _ = feeds[impl]()
+            for body in bodies:
+                feed(body)
+            return total
 
-
-def decode_ingest(make: Callable[[], Callable[[bytes], None]], tasks: int, total: int, repeat: int) -> float:
-    def run(bodies: list[bytes]) -> int:
-        feed = make()
-        for body in bodies:
-            feed(body)
-        return total
-
-    return best_rate(run, repeat, prepare=lambda: encoded(tasks))
-
-
-def bytes_per_task(make: Callable[[], Callable[[bytes], None]], bodies: list[bytes]) -> tuple[float, int]:
+        return best_rate(lambda: encoded(tasks, sent), run_decode, repeat)
+    bodies = encoded(tasks, sent)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    feed = make()
+    feed, state = feeds[impl]()
     for body in bodies:
         feed(body)
     gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    retained = len(feed.state.tasks)  # type: ignore[attr-defined]
-    return (after - before) / retained, retained
+    retained = tracemalloc.get_traced_memory()[0] - before
+    return retained / len(state.tasks)
+
+
+MEASURES = (
+    ("state", "State.event, pre-parsed dicts (events/s)", ">= 4x"),
+    ("decode", "JSON decode + receiver + State (events/s)", ">= 3x"),
+    ("memory", "bytes per retained task (10000 tasks)", "<= 0.5x"),
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sent-events", action="store_true", help="include client task-sent events")
+    parser.add_argument("--impl", choices=["celery", "evtop"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=[m for m, _, _ in MEASURES], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.impl:
+        print(json.dumps(measure(args.impl, args.measure, args.tasks, args.repeat, args.sent_events)))
+        return
 
-    events = make_stream(args.tasks)
-    bodies = encoded(args.tasks)
-    celery_state, celery_make = celery_parts()
+    def child(impl: str, what: str) -> float:
+        command = [
+            sys.executable,
+            __file__,
+            "--impl",
+            impl,
+            "--measure",
+            what,
+            "--tasks",
+            str(args.tasks),
+            "--repeat",
+            str(args.repeat),
+        ] + (["--sent-events"] if args.sent_events else [])
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=HERE.parent)
+        return float(done.stdout.strip().splitlines()[-1])
 
-    received = [dict(event, local_received=event["timestamp"] + 0.001) for event in events]
-    rows = []
-    celery_rate = state_ingest(celery_state, received, args.repeat)
-    evtop_rate = state_ingest(State, received, args.repeat)
-    rows.append(
-        (
-            "State.event, pre-parsed dicts (events/s)",
-            celery_rate,
-            evtop_rate,
-            evtop_rate / celery_rate,
-            ">= 4x",
-        )
+    events = len(make_stream(args.tasks, sent=args.sent_events))
+    print(
+        f"{events} events, {args.tasks} tasks, task-sent events {'on' if args.sent_events else 'off'}; "
+        f"best of {args.repeat}, each side in its own interpreter"
     )
-    celery_rate = decode_ingest(celery_make, args.tasks, len(events), args.repeat)
-    evtop_rate = decode_ingest(evtop_path, args.tasks, len(events), args.repeat)
-    rows.append(
-        (
-            "JSON decode + receiver + State (events/s)",
-            celery_rate,
-            evtop_rate,
-            evtop_rate / celery_rate,
-            ">= 3x",
-        )
-    )
-    celery_bytes, retained = bytes_per_task(celery_make, bodies)
-    evtop_bytes, _ = bytes_per_task(evtop_path, bodies)
-    rows.append(
-        (
-            f"bytes per retained task ({retained} tasks)",
-            celery_bytes,
-            evtop_bytes,
-            evtop_bytes / celery_bytes,
-            "<= 0.5x",
-        )
-    )
-
-    print(f"{len(events)} events, {args.tasks} tasks, {len(bodies)} messages; best of {args.repeat}")
     print(f"{'benchmark':44} {'celery':>12} {'evtop':>12} {'evtop/celery':>13} {'target':>8}")
-    for name, celery_value, evtop_value, ratio, target in rows:
+    for what, name, target in MEASURES:
+        celery_value, evtop_value = child("celery", what), child("evtop", what)
+        ratio = evtop_value / celery_value
         print(f"{name:44} {celery_value:12,.0f} {evtop_value:12,.0f} {ratio:12.2f}x {target:>8}")
 
 

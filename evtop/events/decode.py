@@ -87,17 +87,22 @@ class BodyDecoder:
         content_type: str | None,
         content_encoding: str | None = None,
         compressed: bool = False,
+        *,
+        brackets: int | None = None,
     ) -> Any:
+        """Decoded body; ``brackets`` is the body's count of ``[`` and ``{`` if known."""
         media = _media_type(content_type)
         if compressed:
             raise DisallowedContent("compressed bodies are not accepted")
         if media in JSON_CONTENT_TYPES:
-            return self._json(body, content_encoding)
+            return self._json(body, content_encoding, brackets)
         if media in MSGPACK_CONTENT_TYPES and self._msgpack is not None:
             return self._msgpack_decode(body)
         raise DisallowedContent(media or "no content type")
 
-    def _json(self, body: bytes | bytearray | memoryview | str, encoding: str | None) -> Any:
+    def _json(
+        self, body: bytes | bytearray | memoryview | str, encoding: str | None, brackets: int | None
+    ) -> Any:
         if (encoding or "").lower() not in _UTF8:
             raise BodyDecodeError(f"unsupported content encoding for JSON: {encoding}")
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
@@ -105,7 +110,7 @@ class BodyDecoder:
         if (
             self._fast is not None
             and not hooked
-            and raw.count(b"[") + raw.count(b"{") <= _MAX_FAST_BRACKETS
+            and (raw.count(b"[") + raw.count(b"{") if brackets is None else brackets) <= _MAX_FAST_BRACKETS
             and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY)
         ):
             try:

@@ -330,9 +330,11 @@ class Normalizer:
         name = event.get("name")
         if name is not None:
             if type(name) is str:
-                event["name"] = (
-                    self._intern(name) if len(name) <= MAX_ID_LENGTH else truncate_marked(name, MAX_ID_LENGTH)
-                )
+                if len(name) > MAX_ID_LENGTH:
+                    event["name"] = truncate_marked(name, MAX_ID_LENGTH)
+                else:
+                    known_name = self._interned.get(name)
+                    event["name"] = known_name if known_name is not None else self._intern(name)
             elif type(name) in (int, float):  # names are index keys and get sorted: text only
                 event["name"] = str(name)
             else:
@@ -404,6 +406,7 @@ def _fix_count(event: dict[str, Any], key: str) -> int:
     return 0
 
 
-def is_small(raw: bytes) -> bool:
-    """True when no value in this encoded message can exceed a cap or nest deeply."""
-    return len(raw) < DEFAULT_CAP and raw.count(b"[") + raw.count(b"{") < MAX_DEPTH * 4
+def is_small(raw: bytes, brackets: int) -> bool:
+    """True when no value in this encoded message (with ``brackets`` ``[`` and ``{``)
+    can exceed a cap or nest deeply."""
+    return len(raw) < DEFAULT_CAP and brackets < MAX_DEPTH * 4

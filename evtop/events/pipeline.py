@@ -54,15 +54,16 @@ class Ingest:
         stats = self.stats
         stats.messages += 1
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+        brackets = raw.count(b"[") + raw.count(b"{")
         try:
-            decoded = self.decoder.decode(raw, content_type, content_encoding, compressed)
+            decoded = self.decoder.decode(raw, content_type, content_encoding, compressed, brackets=brackets)
         except DisallowedContent as exc:
             self._count_undecodable(DISALLOWED_CONTENT, f"refused a message with content type {exc}")
             return
         except BodyDecodeError as exc:
             self._count_undecodable(DECODE_ERROR, f"could not decode a message body ({exc})")
             return
-        events = self.normalizer.events(decoded, self._now(), small=is_small(raw))
+        events = self.normalizer.events(decoded, self._now(), small=is_small(raw, brackets))
         if events:
             self._deliver(events)
 
@@ -86,10 +87,12 @@ class Ingest:
     def _deliver(self, events: list[Event]) -> None:
         handler = self.handler
         stats = self.stats
+        failed = 0
         for event in events:
             try:
                 handler(event)
             except Exception as exc:
+                failed += 1
                 stats.drop(HANDLER_ERROR)
                 logger.warning(
                     HANDLER_ERROR,
@@ -98,5 +101,4 @@ class Ingest:
                     type(exc).__name__,
                     exc_info=True,
                 )
-            else:
-                stats.applied += 1
+        stats.applied += len(events) - failed

@@ -797,11 +797,13 @@ class State:
                 heartbeats = worker.heartbeats
                 count = len(heartbeats)
                 if count and timestamp > heartbeats[-1]:
-                    if (
-                        abs(int(timestamp) - int(local_received)) > HEARTBEAT_DRIFT_MAX
-                        and worker._hostname not in _drift_warned
+                    skew = timestamp - local_received  # |skew| < 16 implies celery's int drift <= 16
+                    if (skew > HEARTBEAT_DRIFT_MAX or skew < -HEARTBEAT_DRIFT_MAX) and (
+                        worker._hostname not in _drift_warned
                     ):
-                        _warn_drift(worker._hostname, abs(int(timestamp) - int(local_received)))
+                        drift = abs(int(timestamp) - int(local_received))
+                        if drift > HEARTBEAT_DRIFT_MAX:
+                            _warn_drift(worker._hostname, drift)
                     if count >= worker.heartbeat_max:
                         del heartbeats[0]
                     heartbeats.append(timestamp)
@@ -811,7 +813,20 @@ class State:
                 if last_seen is None or local_received > last_seen:
                     worker._last_seen = local_received
             origin = worker._origin
-        self._push_heap(clock, timestamp, origin, task)
+        heap = self._taskheap
+        if self._heap_limit is not None and len(heap) >= self._heap_limit:
+            heap.popleft()
+        last = heap[-1] if heap else None
+        # Inline of ``entry > heap[-1]`` with kombu's timetuple ordering: most events are
+        # newer than the last one, and for those a plain tuple appended is enough.
+        if last is not None and (
+            (last[2] < origin if clock == last[0] else last[0] < clock)
+            if clock and last[0]
+            else last[1] < timestamp
+        ):
+            heap.append((clock, timestamp, origin, ref(task)))
+        else:  # out of order: where kombu's timetuple ordering puts it, as celery does
+            bisect.insort(heap, _new_timetuple(timetuple, (clock, timestamp, origin, ref(task))))
         if subject == "received":
             self.task_count += 1
         task.event(subject, timestamp, local_received, event)
@@ -821,8 +836,16 @@ class State:
                 self._add_type(name)
             if created:
                 task._index_keys = (name, hostname)
-                self.tasks_by_type._add(name, task)
-                self.tasks_by_worker._add(hostname, task)
+                by_type = self.tasks_by_type._sets.get(name)
+                if by_type is None:
+                    self.tasks_by_type._sets[name] = {task}
+                else:
+                    by_type.add(task)
+                by_worker = self.tasks_by_worker._sets.get(hostname)
+                if by_worker is None:
+                    self.tasks_by_worker._sets[hostname] = {task}
+                else:
+                    by_worker.add(task)
         parent_id = task.parent_id
         if parent_id:
             parent = tasks.data.get(parent_id)
@@ -837,25 +860,6 @@ class State:
             if pending is not None:
                 task.children.update(pending)
         return task, created
-
-    def _push_heap(self, clock: int, timestamp: float, origin: str | None, task: _Task) -> None:
-        heap = self._taskheap
-        if self._heap_limit is not None and len(heap) >= self._heap_limit:
-            heap.popleft()
-        if heap:
-            # Inline of ``entry > heap[-1]`` with kombu's timetuple ordering: most events
-            # are newer than the last one, and for those a plain tuple is enough.
-            last = heap[-1]
-            last_clock = last[0]
-            if clock and last_clock:
-                newer = last[2] < origin if clock == last_clock else last_clock < clock
-            else:
-                newer = last[1] < timestamp
-            if newer:
-                heap.append((clock, timestamp, origin, ref(task)))
-                return
-        # Out of order: insert where kombu's timetuple ordering puts it, as celery does.
-        bisect.insort(heap, _new_timetuple(timetuple, (clock, timestamp, origin, ref(task))))
 
     def _add_type(self, name: str) -> None:
         seen = self._seen_types
