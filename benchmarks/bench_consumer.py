@@ -154,6 +154,7 @@ def main() -> None:
         help="task events per task.multi message: 24 is celery's buffer limit, what a saturated "
         "prefork worker sends; lightly loaded workers send 1-5",
     )
+    parser.add_argument("--runs", type=int, default=3, help="runs per consumer; the best counts")
     parser.add_argument("--consumer", choices=["celery", "evtop"])
     parser.add_argument("--url")
     parser.add_argument("--total", type=int)
@@ -168,18 +169,19 @@ def main() -> None:
     total = event_count(batches)
     with RedisServer() as server:
         server.cli("CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 0 0")
-        results = {}
-        for kind in ("celery", "evtop"):
-            # Stamped just before publishing, so sender/receiver clock differences are realistic.
-            payloads = [
-                (f"/0.celeryev/{key}", redis_envelope(key, body))
-                for key, body in messages(make_stream(args.tasks), batch=args.batch)
-            ]
-            results[kind] = run_consumer(kind, server.url, payloads, total)
+        results = {"celery": 0.0, "evtop": 0.0}
+        for _ in range(args.runs):  # alternating, so both see the same machine conditions
+            for kind in ("celery", "evtop"):
+                # Stamped just before publishing, so sender/receiver clock differences are realistic.
+                payloads = [
+                    (f"/0.celeryev/{key}", redis_envelope(key, body))
+                    for key, body in messages(make_stream(args.tasks), batch=args.batch)
+                ]
+                results[kind] = max(results[kind], run_consumer(kind, server.url, payloads, total))
     print(
         f"{total} events in {len(batches)} messages (task events batched by {args.batch}) over Redis pub/sub"
     )
-    print(f"{'consumer':32} {'events/s':>12}")
+    print(f"{'consumer (best of ' + str(args.runs) + ')':32} {'events/s':>12}")
     print(f"{'celery EventReceiver + State':32} {results['celery']:12,.0f}")
     print(f"{'evtop Receiver + State':32} {results['evtop']:12,.0f}")
     print(f"ratio evtop/celery: {results['evtop'] / results['celery']:.2f}x (target >= 3x)")

@@ -1,12 +1,12 @@
 """The broker event consumer: subscribe like ``celery events`` does, and never give up.
 
-One :class:`Receiver` runs in its own thread. It declares the event exchange the way the
-workers do (topic on AMQP, fanout on Redis), consumes an exclusive ``celeryev.<uuid>``
-queue bound with ``#``, hands raw messages to the :class:`~evtop.events.pipeline.Ingest`
-boundary, and reconnects forever with capped, jittered backoff. Unlike celery's receiver
-it does no decoding through kombu (so no serializer outside evtop's allowlist can ever
-run) and a message the transport cannot unpack is counted, not treated as a lost
-connection.
+One :class:`Receiver` runs in its own thread. It subscribes the way celery's receiver
+does -- on AMQP an exclusive ``celeryev.<uuid>`` queue bound with ``#`` to the topic
+exchange, on Redis a PSUBSCRIBE to the fanout channels -- hands raw message bodies to the
+:class:`~evtop.events.pipeline.Ingest` boundary, and reconnects forever with capped,
+jittered backoff. Unlike celery's receiver it never lets kombu deserialize a body (so no
+serializer outside evtop's allowlist can run), and a message that cannot be unpacked is
+counted, not treated as a lost connection.
 """
 
 from __future__ import annotations
@@ -21,42 +21,22 @@ from kombu import Connection, Consumer
 
 from evtop.broker.config import BrokerConfig
 from evtop.broker.entities import event_queue
+from evtop.broker.redis_events import RedisEventReader
 from evtop.broker.status import Backoff, ConnectionStatus
 from evtop.broker.urls import mask_url
 from evtop.control.mailbox import Mailbox
 from evtop.errors import describe_error
 from evtop.events.pipeline import Ingest
+from evtop.logs import RateLimitedLogger
 
 logger = logging.getLogger(__name__)
+wakeup_logger = RateLimitedLogger(logger, interval=3600.0)
 
 W_CONNECT = "Cannot connect to %s: %s. Trying again in %.1f s."
 W_LOST = "Connection to %s lost: %s. Reconnecting in %.1f s."
 W_WAKEUP = "Could not wake up workers (%s); their next periodic heartbeat will show them."
 #: Transport-level unpack failures in a row that we tolerate before suspecting the link.
 MAX_CONSECUTIVE_TRANSPORT_ERRORS = 100
-
-
-class _SwallowedEnvelopes(logging.Filter):
-    """Counts Redis payloads kombu could not parse as an envelope.
-
-    kombu's Redis transport drops such a payload itself and only logs a warning that
-    quotes the raw bytes, so it never reaches our message callback. This filter turns
-    that warning, when emitted by this receiver's thread, into a counted decode error
-    and suppresses the raw quote (evtop's own rate-limited warning replaces it).
-    """
-
-    MARK = "Cannot process event on channel"
-
-    def __init__(self, ingest: Ingest) -> None:
-        super().__init__()
-        self.ingest = ingest
-        self.thread: threading.Thread | None = None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if threading.current_thread() is self.thread and str(record.msg).startswith(self.MARK):
-            self.ingest.count_transport_error(ValueError("not a kombu envelope"))
-            return False
-        return True
 
 
 class Receiver:
@@ -78,14 +58,9 @@ class Receiver:
         self.wakeup = wakeup
         self.backoff = backoff if backoff is not None else Backoff()
         self.drain_timeout = drain_timeout
-        self._wakeup_warned = False
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, reconnecting after every failure."""
-        swallowed = _SwallowedEnvelopes(self.ingest)
-        swallowed.thread = threading.current_thread()
-        kombu_redis = logging.getLogger("kombu.transport.redis")
-        kombu_redis.addFilter(swallowed)
         try:
             while not stop.is_set():
                 self.status.connecting()
@@ -96,7 +71,6 @@ class Receiver:
                         break
                     stop.wait(self._schedule_retry(exc))
         finally:
-            kombu_redis.removeFilter(swallowed)
             self.status.stopped()
 
     def _schedule_retry(self, exc: BaseException) -> float:
@@ -113,55 +87,51 @@ class Receiver:
         """One connection's lifetime; returns only when stopped, raises when the link fails."""
         with self.config.connection() as connection:
             connection.connect()
-            channel = connection.channel()
-            queue = event_queue(connection, self.config, str(uuid.uuid4()))(channel)
-            queue.declare()
-            consumer = Consumer(
-                channel,
-                queues=[queue],
-                no_ack=True,
-                on_message=self._on_message,
-                on_decode_error=self._on_decode_error,
-                auto_declare=False,
-            )
-            consumer.consume()
-            self._guard_delivery(channel, queue.name)
-            self._subscribe(connection)
-            self.status.connected()
-            if self.wakeup:
-                self._wake_workers(connection)
-            self._drain(connection, stop)
+            if connection.transport.driver_type == "redis":
+                self._pubsub_session(connection, stop)
+            else:
+                self._queue_session(connection, stop)
 
-    def _guard_delivery(self, channel: Any, queue_name: str) -> None:
-        """Count, in place, payloads a virtual transport (Redis) cannot build a message from.
+    def _pubsub_session(self, connection: Connection, stop: threading.Event) -> None:
+        """Redis: read the subscribed socket ourselves (see evtop.broker.redis_events)."""
+        reader = RedisEventReader(
+            connection.default_channel,
+            self.config.event_exchange,
+            self._feed,
+            self.ingest.count_transport_error,
+        )
+        try:
+            reader.subscribe()
+            self._ready(connection)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    reader.read(self.drain_timeout)
+        finally:
+            reader.close()
 
-        Such errors (e.g. an envelope without ``properties``) surface as ``KeyError``,
-        which kombu's Redis transport lists among its *connection* errors: left alone, one
-        hostile PUBLISH would force a reconnect. AMQP frames cannot be malformed this way.
-        """
-        callbacks = getattr(channel.connection, "_callbacks", None)
-        if not isinstance(callbacks, dict) or queue_name not in callbacks:
-            return
-        inner = callbacks[queue_name]
-        ingest = self.ingest
+    def _queue_session(self, connection: Connection, stop: threading.Event) -> None:
+        """AMQP (and kombu's in-process memory transport): an exclusive queue of our own."""
+        channel = connection.channel()
+        queue = event_queue(connection, self.config, str(uuid.uuid4()))(channel)
+        queue.declare()
+        Consumer(
+            channel,
+            queues=[queue],
+            no_ack=True,
+            on_message=self._on_message,
+            on_decode_error=lambda message, exc: self.ingest.count_transport_error(exc),
+            auto_declare=False,
+        ).consume()
+        self._ready(connection)
+        self._drain(connection, stop)
 
-        def guarded(raw_message: Any) -> None:
-            try:
-                inner(raw_message)
-            except Exception as exc:
-                ingest.count_transport_error(exc)
-
-        callbacks[queue_name] = guarded
-
-    @staticmethod
-    def _subscribe(connection: Connection) -> None:
-        """On Redis the PSUBSCRIBE is only sent by the first drain: do it before saying
-        "connected", so events published after that are really seen."""
-        with contextlib.suppress(TimeoutError):
-            connection.drain_events(timeout=0.01)
+    def _ready(self, connection: Connection) -> None:
+        self.status.connected()
+        if self.wakeup:
+            self._wake_workers(connection)
 
     def _drain(self, connection: Connection, stop: threading.Event) -> None:
-        link_errors = (*connection.connection_errors, *connection.channel_errors)
+        link_errors = (*connection.connection_errors, *connection.channel_errors, OSError)
         consecutive = 0
         while not stop.is_set():
             try:
@@ -171,11 +141,9 @@ class Receiver:
                 continue
             except link_errors:
                 raise
-            except OSError:
-                raise
             except Exception as exc:
-                # The transport could not turn a published payload into a message (e.g. a
-                # raw PUBLISH of garbage on Redis). The link itself is fine: count and go on.
+                # The transport could not turn a delivery into a message; the link
+                # itself is fine: count it and go on (but not forever in a row).
                 self.ingest.count_transport_error(exc)
                 consecutive += 1
                 if consecutive > MAX_CONSECUTIVE_TRANSPORT_ERRORS:
@@ -183,19 +151,17 @@ class Receiver:
                 continue
             consecutive = 0
 
-    def _on_message(self, message: Any) -> None:
+    def _feed(self, body: bytes | str, content_type: Any, content_encoding: Any, compressed: bool) -> None:
         self.status.last_message_at = self.status.now()
+        self.ingest.feed_message(body, content_type, content_encoding, compressed=compressed)
+
+    def _on_message(self, message: Any) -> None:
         try:
             headers = message.headers
             compressed = isinstance(headers, dict) and "compression" in headers
-            self.ingest.feed_message(
-                message.body, message.content_type, message.content_encoding, compressed=compressed
-            )
+            self._feed(message.body, message.content_type, message.content_encoding, compressed)
         except Exception as exc:  # a message object kombu built from hostile properties
             self.ingest.count_transport_error(exc)
-
-    def _on_decode_error(self, message: Any, exc: Exception) -> None:
-        self.ingest.count_transport_error(exc)
 
     def _wake_workers(self, connection: Connection) -> None:
         """Ask workers for an immediate heartbeat, as celery's receiver does.
@@ -210,6 +176,4 @@ class Receiver:
                 side.connect()
                 mailbox.publish(side.default_channel, mailbox.request("heartbeat"))
         except Exception as exc:
-            if not self._wakeup_warned:
-                self._wakeup_warned = True
-                logger.warning(W_WAKEUP, describe_error(exc))
+            wakeup_logger.warning("wakeup", W_WAKEUP, describe_error(exc))

@@ -206,3 +206,58 @@ def test_read_only_publishes_nothing(broker_url):
                 wait_until(drained, 20, "the non-read-only receiver's wakeup never arrived")
             drain_until_idle()
         assert [body["method"] for body in heard] == ["heartbeat"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"global_keyprefix": "myapp:"},
+        {"fanout_patterns": False},
+        {"fanout_prefix": False},
+        {"fanout_prefix": "/custom."},
+    ],
+    ids=["global_keyprefix", "no-fanout-patterns", "no-fanout-prefix", "custom-fanout-prefix"],
+)
+def test_redis_subscribes_where_kombu_publishes(redis_server, options):
+    """Each fanout transport option changes the channel; evtop must follow the workers'."""
+    from evtop.broker.config import BrokerConfig
+
+    config = BrokerConfig(url=redis_server.url, transport_options=options)
+    with LiveReceiver(redis_server.url, config=config) as live:  # start() proves probes flow
+        with EventPublisher(redis_server.url, transport_options=options) as publisher:
+            publisher.publish(task_event("task-received", "with-options", name="proj.add"))
+        wait_until(lambda: "with-options" in live.state.tasks, 10)
+    # ...and with defaults on one side only, nothing arrives: the option really matters.
+    with LiveReceiver(redis_server.url) as plain:
+        with EventPublisher(redis_server.url, transport_options=options) as publisher:
+            publisher.publish(task_event("task-received", "elsewhere", name="proj.add"))
+            publisher.publish(
+                task_event("task-received", "marker", name="proj.add"), routing_key="task.multi"
+            )
+        with EventPublisher(redis_server.url) as default_publisher:
+            default_publisher.publish(task_event("task-received", "marker", name="proj.add"))
+        wait_until(lambda: "marker" in plain.state.tasks, 10)
+        if options != {"fanout_patterns": False}:  # a pattern-less publish also reaches '/*' subscribers
+            assert "elsewhere" not in plain.state.tasks
+
+
+@pytest.mark.timeout(90)
+def test_a_frozen_redis_is_detected_by_ping_and_survived(redis_server):
+    """A server that stops answering (no FIN, no RST) is noticed within the ping interval."""
+    import os
+    import signal
+
+    from evtop.broker.config import BrokerConfig
+
+    config = BrokerConfig(url=redis_server.url, transport_options={"health_check_interval": 1})
+    with LiveReceiver(redis_server.url, config=config) as live:
+        os.kill(redis_server.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: live.status.snapshot().outages, 15, "the frozen server went unnoticed")
+            assert "PING" in live.status.snapshot().outages[-1].reason
+        finally:
+            os.kill(redis_server.pid, signal.SIGCONT)
+        wait_until(lambda: live.status.snapshot().reconnects >= 1, 30, "evtop did not reconnect")
+        live.wait_flowing(timeout=20)
+        assert live.ingest.stats.balanced

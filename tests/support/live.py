@@ -72,7 +72,9 @@ class LiveReceiver:
 
     def wait_flowing(self, timeout: float = 20.0) -> None:
         before = self.probes
-        with EventPublisher(self.url, self.config.event_exchange) as publisher:
+        with EventPublisher(
+            self.url, self.config.event_exchange, dict(self.config.transport_options)
+        ) as publisher:
 
             def probe() -> bool:
                 publisher.publish(

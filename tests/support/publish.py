@@ -17,8 +17,10 @@ def event_exchange(connection: Connection, name: str = "celeryev") -> Exchange:
 class EventPublisher:
     """A kombu producer on the event exchange; ``publish_raw`` sends bytes of any content type."""
 
-    def __init__(self, url: str, exchange: str = "celeryev") -> None:
-        self.connection = Connection(url)
+    def __init__(
+        self, url: str, exchange: str = "celeryev", transport_options: dict[str, Any] | None = None
+    ) -> None:
+        self.connection = Connection(url, transport_options=transport_options or {})
         self.connection.connect()
         self.exchange = event_exchange(self.connection, exchange)
         self.producer = Producer(self.connection.default_channel)

@@ -128,10 +128,23 @@ def test_transport_options_are_parsed_as_json_or_text():
     }
 
 
-def test_app_settings_are_taken_from_a_celery_app(monkeypatch):
-    monkeypatch.setenv("EVTOP_TEST_BROKER", "redis://from-app:6379/3")
-    opts = options("--dump", "-A", "tests.support.celery_app")
+def test_app_settings_are_taken_from_a_celery_app(monkeypatch, tmp_path):
+    (tmp_path / "evtop_cli_test_app.py").write_text(
+        "from celery import Celery\n"
+        "app = Celery('x', broker='redis://from-app:6379/3', set_as_current=False)\n"
+        "app.conf.broker_transport_options = {'global_keyprefix': 'pfx:'}\n"
+        "app.conf.event_exchange = 'myevents'\n"
+        "app.conf.control_exchange = 'myctl'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    opts = options("--dump", "-A", "evtop_cli_test_app:app")
     assert opts.broker.url == "redis://from-app:6379/3"
+    assert dict(opts.broker.transport_options) == {"global_keyprefix": "pfx:"}
+    assert (opts.broker.event_exchange, opts.broker.control_exchange) == ("myevents", "myctl")
+    assert (
+        options("--dump", "-A", "evtop_cli_test_app:app", "-b", "redis://flag/0").broker.url
+        == "redis://flag/0"
+    )
     status, _, err = run("--dump", "-A", "no_such_module_xyz")
     assert status == 2 and "cannot load the app" in err
 
