@@ -172,6 +172,7 @@ class LineWriter:
         self.dropped = 0
         self.failed = 0
         self.broken = False
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._lines: list[str] = []
@@ -211,6 +212,9 @@ class LineWriter:
             "dropped while it lagged": self.dropped,
             "lost to write errors": self.failed,
             "still queued at exit": 0 if finished else self.pending,
+            # A blocking write to a pipe returns only once all of it is in: until then
+            # nothing tells how much the reader has, so the whole batch counts as lost.
+            "in a write that never finished": 0 if finished else self._in_flight,
         }
         return {reason: n for reason, n in why.items() if n}
 
@@ -220,9 +224,11 @@ class LineWriter:
             self._ready.clear()  # before taking the batch, so no wake-up is ever lost
             with self._lock:
                 batch, self._lines, self._chars = self._lines, [], 0
+                self._in_flight = len(batch)  # under the lock: no moment when they are nowhere
                 closing = self._closing
             if batch and not self.broken:
                 self._write(batch)
+            self._in_flight = 0
             if closing:
                 break
             if len(batch) > 1:

@@ -103,6 +103,25 @@ def test_a_close_that_cannot_finish_gives_up_after_its_timeout():
     sink.gate.set()
 
 
+def test_lines_of_a_write_that_never_returned_are_counted_as_lost():
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, label="stuck", max_lines=3)
+    writer.put("in flight")
+    wait_until(lambda: writer.pending == 0, 5)
+    accepted = sum(writer.put(f"q{i}") for i in range(5))
+    assert accepted == 3
+    assert not writer.close(timeout=0.1)
+    assert writer.losses(finished=False) == {
+        "dropped while it lagged": 2,
+        "still queued at exit": 3,
+        "in a write that never finished": 1,
+    }
+    sink.gate.set()
+    assert writer.close(timeout=5)
+    assert writer.losses() == {"dropped while it lagged": 2}
+
+
 def test_broken_pipe_stops_the_writer_for_good():
     broken = threading.Event()
     writer = LineWriter(
