@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -28,9 +28,14 @@ class EventSource(Protocol):
         """Deliver events until ``stop`` is set (or, for a file, until it ends)."""
 
 
-def make_ingest(options: Options, handler: Handler) -> Ingest:
+def make_ingest(
+    options: Options, handler: Handler, after_message: Callable[[], object] | None = None
+) -> Ingest:
     return Ingest(
-        handler, accept_msgpack=options.broker.accept_msgpack, replay=options.source is Source.REPLAY
+        handler,
+        accept_msgpack=options.broker.accept_msgpack,
+        replay=options.source is Source.REPLAY,
+        after_message=after_message,
     )
 
 
@@ -48,8 +53,13 @@ def open_source(options: Options, ingest: Ingest) -> EventSource:
 
 
 @contextmanager
-def event_stream(options: Options, handler: Handler) -> Iterator[tuple[Ingest, EventSource]]:
+def event_stream(
+    options: Options, handler: Handler, after_message: Callable[[], object] | None = None
+) -> Iterator[tuple[Ingest, EventSource]]:
     """The ingest boundary and source for ``options``, recording with ``--record``.
+
+    ``after_message`` runs once the events of each message were handled (see
+    :class:`~evtop.events.pipeline.Ingest`).
 
     The recording file is opened first, so a refused path fails before anything starts;
     it is finished when the block ends.
@@ -61,7 +71,7 @@ def event_stream(options: Options, handler: Handler) -> Iterator[tuple[Ingest, E
         recorder = Recorder(options.record, secrets=url_secrets(options.broker.url))
         handler = recorder.wrap(handler)
     try:
-        ingest = make_ingest(options, handler)
+        ingest = make_ingest(options, handler, after_message)
         source = open_source(options, ingest)
         if recorder is not None:
             recorder.follow(source.status)

@@ -143,23 +143,30 @@ def _finish(writer: LineWriter, ended: bool) -> None:
 def run_dump(options: Options, env: Environment) -> int:
     stop = threading.Event()
     writer = LineWriter(stream_sink(env.stdout), label="stdout", on_broken=stop.set)
-    put = writer.put
     if options.json:
         render: Callable[[Event], str] = event_line
     else:
         render = text_renderer(terminal_styles(env) if options.color else {})
 
+    lines: list[str] = []
+    collect = lines.append
+
     def dump(event: Event) -> None:
-        put(render(event))
+        collect(render(event))
+
+    def hand_over() -> None:  # a message's lines in one lock round
+        if lines:
+            writer.put_many(lines)
+            lines.clear()
 
     ended = False
     try:
-        with event_stream(options, dump) as (ingest, source):
+        with event_stream(options, dump, hand_over) as (ingest, source):
             status = source.status
             reporter = Reporter(ingest.stats, status.snapshot().url)
             status.subscribe(reporter.on_status)
             if options.json:
-                status.subscribe(outage_markers(put, url_secrets(options.broker.url)))
+                status.subscribe(outage_markers(writer.put, url_secrets(options.broker.url)))
             _say(env, f"dumping events from {status.snapshot().url} (Ctrl-C to stop)")
             with reporter.running():
                 ended = run_source(source, stop)

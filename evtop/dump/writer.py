@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from evtop.logs import RateLimitedLogger
@@ -183,24 +183,39 @@ class LineWriter:
 
     def put(self, line: str) -> bool:
         """Queue one line (without its newline); False if it was dropped."""
+        return self.put_many((line,)) == 1
+
+    def put_many(self, lines: Sequence[str]) -> int:
+        """Queue lines (without newlines) in order; returns how many were taken.
+
+        One lock round for a whole message's lines: the dump hands each message over in
+        one call. Lines that do not fit are dropped and counted, as with :meth:`put`.
+        """
+        size = sum(map(len, lines))
         with self._lock:
             if self.broken or self._closing:
-                return False
-            if len(self._lines) >= self.max_lines or self._chars + len(line) > self.max_chars:
-                self.dropped += 1
-                dropped = self.dropped
-            else:
-                self._lines.append(line)
-                self._chars += len(line)
-                dropped = 0
-        if dropped:
+                return 0
+            queue = self._lines
+            if len(queue) + len(lines) <= self.max_lines and self._chars + size <= self.max_chars:
+                queue.extend(lines)
+                self._chars += size
+                taken = len(lines)
+            else:  # nearly full: each line that still fits, as one put at a time would
+                taken = 0
+                for line in lines:
+                    if len(queue) < self.max_lines and self._chars + len(line) <= self.max_chars:
+                        queue.append(line)
+                        self._chars += len(line)
+                        taken += 1
+                self.dropped += len(lines) - taken
+            dropped = self.dropped
+        if taken < len(lines):
             logger.warning(
                 f"drop:{self.label}", "%s is not keeping up: %d lines dropped so far", self.label, dropped
             )
-            return False
-        if not self._ready.is_set():
+        if taken and not self._ready.is_set():
             self._ready.set()
-        return True
+        return taken
 
     @property
     def pending(self) -> int:

@@ -35,8 +35,12 @@ class Ingest:
         accept_msgpack: bool = False,
         replay: bool = False,
         now: Callable[[], float] = time.time,
+        after_message: Callable[[], object] | None = None,
     ) -> None:
         self.handler = handler
+        #: Called once the events of a message were handled, so that a handler which
+        #: collects (the dump's lines) can hand a message's worth over in one go.
+        self.after_message = after_message
         self.stats = stats if stats is not None else IngestStats()
         self.decoder = BodyDecoder(accept_msgpack=accept_msgpack)
         self.normalizer = Normalizer(self.stats, replay=replay)
@@ -102,3 +106,8 @@ class Ingest:
                     exc_info=True,
                 )
         stats.applied += len(events) - failed
+        if self.after_message is not None:
+            try:
+                self.after_message()
+            except Exception:
+                logger.warning("after_message", "the end-of-message hook failed", exc_info=True)

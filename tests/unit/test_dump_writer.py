@@ -77,6 +77,22 @@ def test_a_stuck_sink_never_blocks_put_and_overflow_is_counted(caplog):
     assert sink.lines == ["first"] + [f"x{i}" for i in range(100)]
 
 
+def test_put_many_takes_what_fits_in_order_and_counts_the_rest(caplog):
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, label="many", max_lines=4, max_chars=10)
+    writer.put("first")
+    wait_until(lambda: writer.pending == 0, 5)
+    assert writer.put_many(["ab", "cd"]) == 2  # the fast path: all fit
+    assert writer.put_many(["123456789", "e", "f", "g"]) == 2  # 9 chars do not fit; 'g' is the 5th line
+    assert writer.put_many([]) == 0
+    assert writer.dropped == 2 and "many is not keeping up: 2 lines dropped so far" in caplog.text
+    sink.gate.set()
+    assert writer.close(timeout=5)
+    assert sink.lines == ["first", "ab", "cd", "e", "f"]
+    assert writer.put_many(["late"]) == 0  # closed
+
+
 def test_the_queue_is_bounded_in_characters_too():
     sink = GatedSink()
     sink.gate.clear()

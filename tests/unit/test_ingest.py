@@ -259,6 +259,22 @@ def test_handler_errors_are_isolated_and_counted():
     assert len(applied) == 2 and ingest.stats.dropped["handler_error"] == 1 and ingest.stats.balanced
 
 
+def test_after_message_runs_once_per_message_after_its_events(caplog):
+    log = []
+    ingest, _ = make(lambda event: log.append(event["type"]), after_message=lambda: log.append("end"))
+    feed(ingest, [good(), good("task-started")])
+    feed(ingest, good("task-succeeded"))
+    feed(ingest, [])  # nothing applied: nothing to hand over
+    assert log == ["task-received", "task-started", "end", "task-succeeded", "end"]
+
+    def broken():
+        raise RuntimeError("hook")
+
+    ingest.after_message = broken
+    feed(ingest, good("task-failed"))  # a failing hook is logged, never raised
+    assert ingest.stats.balanced and "end-of-message hook failed" in caplog.text
+
+
 def test_hostile_field_names_cannot_break_state():
     """Keys that would replace Task/Worker methods or internals are ignored by State."""
     state = State()
