@@ -148,26 +148,37 @@ def make_stream(
     return events
 
 
-def messages(events: list[dict[str, Any]], batch: int = 3) -> list[tuple[str, Any]]:
-    """(routing key, body) as celery's dispatcher publishes: worker task events batched
-    into ``task.multi`` lists (prefork/solo workers on Redis batch 1-3), others single."""
+def messages(
+    events: list[dict[str, Any]], batch: int | tuple[int, int] = 3, seed: int = 1
+) -> list[tuple[str, Any]]:
+    """(routing key, body) as celery's dispatchers publish: each worker's task events
+    batched into ``task.multi`` lists of ``batch`` events (a random size in the range when
+    a pair is given), client and worker-* events one per message."""
+    rng = random.Random(seed)
+
+    def size() -> int:
+        return batch if isinstance(batch, int) else rng.randint(*batch)
+
     out: list[tuple[str, Any]] = []
-    pending: list[dict[str, Any]] = []
+    pending: dict[str, list[dict[str, Any]]] = {}
+    limits: dict[str, int] = {}
     for event in events:
         if event["type"].startswith("task-") and event["type"] != "task-sent":
-            pending.append(event)
-            if len(pending) >= batch:
-                out.append(("task.multi", pending))
-                pending = []
+            host = event["hostname"]
+            buffer = pending.setdefault(host, [])
+            buffer.append(event)
+            if len(buffer) >= limits.setdefault(host, size()):
+                out.append(("task.multi", buffer))
+                pending[host], limits[host] = [], size()
         else:
             out.append((event["type"].replace("-", "."), event))
-    if pending:
-        out.append(("task.multi", pending))
+    out.extend(("task.multi", buffer) for buffer in pending.values() if buffer)
     return out
 
 
-def redis_envelope(routing_key: str, body: Any, hostname: str = "celery@worker-0") -> bytes:
+def redis_envelope(routing_key: str, body: Any) -> bytes:
     """The exact kombu Redis envelope celery's dispatcher publishes (spec §1.6)."""
+    hostname = (body[0] if isinstance(body, list) else body).get("hostname")
     return json.dumps(
         {
             "body": base64.b64encode(json.dumps(body).encode()).decode(),
