@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from evtop.broker.urls import Redactor
+from evtop.files import open_private
 from evtop.text.sanitize import sanitize
 
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"
@@ -32,25 +33,12 @@ class SafeFormatter(logging.Formatter):
         return sanitize(self.redactor.redact(super().format(record)), multiline=True)
 
 
-def open_private(path: str, *, append: bool = True) -> int:
-    """Open ``path`` for writing as mode 0600 without following a planted symlink."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | os.O_NOFOLLOW
-    flags |= getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
 def setup_logging(level: str, logfile: str | None, redactor: Redactor, stream: Any) -> None:
     """Route all logging (evtop's, kombu's, redis-py's) through one safe handler."""
     if logfile:
-        handler: logging.Handler = logging.StreamHandler(
-            os.fdopen(open_private(logfile), "a", encoding="utf-8", errors="backslashreplace", buffering=1)
-        )
+        fd = open_private(logfile, option="--logfile")
+        log = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+        handler: logging.Handler = logging.StreamHandler(log)
     else:
         handler = logging.StreamHandler(stream)
     handler.setFormatter(SafeFormatter(redactor))

@@ -241,7 +241,12 @@ def build_parser() -> EvtopArgumentParser:
         default="WARNING",
         help="DEBUG, INFO, WARNING (default), ERROR",
     )
-    daemon.add_argument("-f", "--logfile", metavar="FILE", help="log to FILE instead of stderr")
+    daemon.add_argument(
+        "-f",
+        "--logfile",
+        metavar="FILE",
+        help="log to FILE instead of stderr (appended, mode 0600; a link or device is refused)",
+    )
     daemon.add_argument(
         "--pidfile", metavar="FILE", help="write the process id to FILE; refuse to start if it is held"
     )

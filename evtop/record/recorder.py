@@ -22,10 +22,8 @@ Decisions:
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable, Iterable
 
@@ -33,9 +31,8 @@ from evtop import __version__
 from evtop.broker.status import ConnectionStatus, Outage, StatusSnapshot
 from evtop.broker.urls import Redactor
 from evtop.dump.writer import FdSink, GzipSink, LineWriter, Sink
-from evtop.errors import UsageError
 from evtop.events.pipeline import Event, Handler
-from evtop.logs import open_private
+from evtop.files import open_private
 from evtop.record.schema import event_line, outage_line, session_line
 from evtop.text.sanitize import sanitize
 
@@ -43,40 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: How long exit waits for the recording to reach the disk.
 CLOSE_TIMEOUT = 10.0
-_LINK = "is a symbolic link; evtop does not follow links when writing"
-_NOT_REGULAR = {stat.S_IFLNK: _LINK, stat.S_IFDIR: "is a directory"}
-_OPEN_ERRORS = {
-    errno.ELOOP: _LINK,
-    errno.EISDIR: "is a directory",
-    errno.ENOENT: "its directory does not exist",
-}
-
-
-def _open(path: str) -> int:
-    """The recording's descriptor, or a :class:`UsageError` saying why not, in one line.
-
-    Only regular files: chmod-ing a device such as /dev/null to 0600 would break it for
-    everyone, and a FIFO would block until someone reads it. ``open_private`` refuses a
-    symlink planted after this check (``O_NOFOLLOW``).
-    """
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = stat.S_IFREG  # the open below creates it
-    except OSError as exc:
-        raise _refused(path, exc) from None
-    if not stat.S_ISREG(mode):
-        raise _refused(path, _NOT_REGULAR.get(stat.S_IFMT(mode), "is not a regular file"))
-    try:
-        return open_private(path, append=True)
-    except OSError as exc:
-        raise _refused(path, _OPEN_ERRORS.get(exc.errno or 0) or exc) from None
-
-
-def _refused(path: str, why: str | OSError) -> UsageError:
-    if isinstance(why, OSError):
-        why = (why.strerror or type(why).__name__).lower()
-    return UsageError(f"--record {sanitize(path)}: {why}")
 
 
 class EndedOutages:
@@ -108,7 +71,7 @@ class Recorder:
     """Appends the accepted event stream of one evtop run to ``path``."""
 
     def __init__(self, path: str, *, secrets: Iterable[str] = ()) -> None:
-        fd = _open(path)
+        fd = open_private(path, option="--record")
         appending = os.fstat(fd).st_size > 0
         sink: Sink = GzipSink(fd) if path.endswith(".gz") else FdSink(fd, "ascii", owned=True)
         self.path = path
