@@ -17,6 +17,7 @@ from evtop.control.commands import Request
 from evtop.control.replies import BroadcastResult, Reply, Status
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
+from evtop.text.jsonline import dumps
 from evtop.text.sanitize import sanitize
 
 INDENT = "    "
@@ -34,7 +35,7 @@ def run_control(options: Options, env: Environment) -> int:
     destination = list(call.destination) if call.destination else None
     result = control.send(request, destination=destination, timeout=call.timeout)
     if options.json:
-        env.stdout.write(json.dumps(result.to_json(), ensure_ascii=True) + "\n")
+        env.stdout.write(dumps(result.to_json()) + "\n")
     else:
         env.stdout.write("".join(f"{line}\n" for line in render(result, request)))
     env.stdout.flush()

@@ -35,32 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from evtop.text.jsonline import dumps
+
 VERSION: Final = 1
 EVENT: Final = "event"
 OUTAGE: Final = "outage"
 SESSION: Final = "session"
-
-_encode = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode
-_NON_FINITE: Final = {math.inf: "Infinity", -math.inf: "-Infinity"}
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by their JSON-ish names (rare path)."""
-    if type(value) is float and not math.isfinite(value):
-        return _NON_FINITE.get(value, "NaN")
-    if type(value) is list:
-        return [_finite(item) for item in value]
-    if type(value) is dict:
-        return {key: _finite(item) for key, item in value.items()}
-    return value
-
-
-def dumps(record: Mapping[str, Any]) -> str:
-    """One record as one line of ASCII JSON (no newline)."""
-    try:
-        return _encode(record)
-    except ValueError:  # a NaN or infinity somewhere: allow_nan=False refused it
-        return _encode(_finite(dict(record)))
 
 
 def event_line(event: Mapping[str, Any]) -> str:

@@ -130,6 +130,20 @@ def test_json_output(config, workers):
     assert out.count("\n") == 1
 
 
+def test_json_output_stays_strict_json_with_non_finite_numbers(config):
+    def odd(worker, request):
+        return [Out({worker.name: {"load": float("nan"), "limits": [float("inf"), -float("inf"), 1.5]}})]
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    with FakeWorker(config, "a@x", answer=odd):
+        status, out, _ = run("control", "stats", "--json", "--destination", "a@x", url=config.url)
+    assert status == 0
+    value = json.loads(out, parse_constant=refuse)["replies"][0]["value"]
+    assert value == {"load": "NaN", "limits": ["Infinity", "-Infinity", 1.5]}
+
+
 def test_no_reply_at_all_exits_1(config):
     status, out, _ = run("control", "ping", "--timeout", "0.2", url=config.url)
     assert status == 1 and "0 workers replied within 0.2 s" in out
