@@ -55,6 +55,20 @@ def make_stream(
             "type": type_,
         }
 
+    def received(host: str, task_id: str, name: str, args: str, retries: int) -> dict[str, Any]:
+        return dict(
+            base("task-received", host),
+            uuid=task_id,
+            name=name,
+            args=args,
+            kwargs="{}",
+            root_id=task_id,
+            parent_id=None,
+            retries=retries,
+            eta=None,
+            expires=None,
+        )
+
     for index in range(tasks):
         task_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         host = rng.choice(HOSTS)
@@ -78,40 +92,14 @@ def make_stream(
                     routing_key="celery",
                 )
             )
-        events.append(
-            dict(
-                base("task-received", host),
-                uuid=task_id,
-                name=name,
-                args=args,
-                kwargs="{}",
-                root_id=task_id,
-                parent_id=None,
-                retries=0,
-                eta=None,
-                expires=None,
-            )
-        )
+        events.append(received(host, task_id, name, args, retries=0))
         events.append(dict(base("task-started", host), uuid=task_id))
         roll = rng.random()
         if roll < 0.05:
             events.append(
                 dict(base("task-retried", host), uuid=task_id, exception="Retry in 1s", traceback=TRACEBACK)
             )
-            events.append(
-                dict(
-                    base("task-received", host),
-                    uuid=task_id,
-                    name=name,
-                    args=args,
-                    kwargs="{}",
-                    root_id=task_id,
-                    parent_id=None,
-                    retries=1,
-                    eta=None,
-                    expires=None,
-                )
-            )
+            events.append(received(host, task_id, name, args, retries=1))
             events.append(dict(base("task-started", host), uuid=task_id))
         if roll < 0.1:
             events.append(

@@ -8,6 +8,7 @@ import io
 import os
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,16 @@ class FailingSink(GatedSink):
         super().write(text)
 
 
+def blocked_writer(first: str, **kwargs: Any) -> tuple[GatedSink, LineWriter]:
+    """A writer whose thread took ``first`` and is now blocked writing it (stdout not read)."""
+    sink = GatedSink()
+    sink.gate.clear()
+    writer = LineWriter(sink, **kwargs)
+    writer.put(first)
+    wait_until(lambda: writer.pending == 0, 5)
+    return sink, writer
+
+
 def test_lines_come_out_in_order_and_close_finishes_the_sink():
     sink = GatedSink()
     writer = LineWriter(sink, label="test")
@@ -61,11 +72,7 @@ def test_lines_come_out_in_order_and_close_finishes_the_sink():
 
 
 def test_a_stuck_sink_never_blocks_put_and_overflow_is_counted(caplog):
-    sink = GatedSink()
-    sink.gate.clear()
-    writer = LineWriter(sink, label="stuck", max_lines=100)
-    writer.put("first")  # taken by the writer thread, which then blocks in write()
-    wait_until(lambda: writer.pending == 0, 5)
+    sink, writer = blocked_writer("first", label="stuck", max_lines=100)
     began = time.monotonic()
     accepted = sum(writer.put(f"x{i}") for i in range(5000))
     assert time.monotonic() - began < 1.0
@@ -78,11 +85,7 @@ def test_a_stuck_sink_never_blocks_put_and_overflow_is_counted(caplog):
 
 
 def test_put_many_takes_what_fits_in_order_and_counts_the_rest(caplog):
-    sink = GatedSink()
-    sink.gate.clear()
-    writer = LineWriter(sink, label="many", max_lines=4, max_chars=10)
-    writer.put("first")
-    wait_until(lambda: writer.pending == 0, 5)
+    sink, writer = blocked_writer("first", label="many", max_lines=4, max_chars=10)
     assert writer.put_many(["ab", "cd"]) == 2  # the fast path: all fit
     assert writer.put_many(["123456789", "e", "f", "g"]) == 2  # 9 chars do not fit; 'g' is the 5th line
     assert writer.put_many([]) == 0
@@ -94,11 +97,7 @@ def test_put_many_takes_what_fits_in_order_and_counts_the_rest(caplog):
 
 
 def test_the_queue_is_bounded_in_characters_too():
-    sink = GatedSink()
-    sink.gate.clear()
-    writer = LineWriter(sink, label="big", max_chars=1000)
-    writer.put("a")
-    wait_until(lambda: writer.pending == 0, 5)
+    sink, writer = blocked_writer("a", label="big", max_chars=1000)
     assert writer.put("x" * 600) and not writer.put("y" * 600) and writer.put("z" * 400)
     sink.gate.set()
     writer.close(timeout=5)
@@ -120,11 +119,7 @@ def test_a_close_that_cannot_finish_gives_up_after_its_timeout():
 
 
 def test_lines_of_a_write_that_never_returned_are_counted_as_lost():
-    sink = GatedSink()
-    sink.gate.clear()
-    writer = LineWriter(sink, label="stuck", max_lines=3)
-    writer.put("in flight")
-    wait_until(lambda: writer.pending == 0, 5)
+    sink, writer = blocked_writer("in flight", label="stuck", max_lines=3)
     accepted = sum(writer.put(f"q{i}") for i in range(5))
     assert accepted == 3
     assert not writer.close(timeout=0.1)
