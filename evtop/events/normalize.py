@@ -77,8 +77,17 @@ _INTERN_LIMIT: Final = 4096
 _LAYOUT_LIMIT: Final = 1024
 
 
+_CUT_MARK: Final = re.compile(r"…\[\+[1-9][0-9]{0,17} chars\]")
+
+
 def truncate_marked(text: str, cap: int) -> str:
-    """Cut ``text`` to ``cap`` characters and say how much was cut."""
+    """Cut ``text`` to ``cap`` characters and say how much was cut.
+
+    A text this already cut to ``cap`` (a field of a replayed recording) is returned as
+    is, so its mark keeps the size the live event had rather than the mark's length.
+    """
+    if _CUT_MARK.fullmatch(text, cap):
+        return text
     return f"{text[:cap]}…[+{len(text) - cap} chars]"
 
 
@@ -389,8 +398,10 @@ class Normalizer:
                 if len(value) > _SHORT:
                     cap = FIELD_CAPS.get(key, DEFAULT_CAP)
                     if len(value) > cap:
-                        event[key] = truncate_marked(value, cap)
-                        self.stats.fields_truncated += 1
+                        capped = truncate_marked(value, cap)
+                        if capped is not value:
+                            event[key] = capped
+                            self.stats.fields_truncated += 1
             elif (kind is list or kind is dict) and _too_big(value, DEFAULT_CAP) < 0:
                 event[key] = f"<{kind.__name__} too large or too deep: removed>"
                 self.stats.fields_truncated += 1

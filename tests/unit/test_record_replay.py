@@ -57,6 +57,27 @@ def test_events_are_fed_with_their_recorded_clock_and_receive_time(tmp_path, com
     assert source.ingest.stats.applied == 3
 
 
+def test_fields_capped_when_recorded_replay_exactly_with_their_original_size(tmp_path):
+    live: list = []
+    Ingest(live.append).feed_decoded(
+        event(T0, type_="task-failed", traceback="T" * 200_000, name="n" * 5000, custom="c" * 20_000)
+    )
+    (capped,) = live
+    assert capped["traceback"].endswith("…[+134464 chars]") and capped["custom"].endswith("…[+11808 chars]")
+    source, seen = replay(write(tmp_path / "r", event_line(capped)))
+    assert {k: seen[0][k] for k in ("traceback", "name", "custom")} == {
+        k: capped[k] for k in ("traceback", "name", "custom")
+    }
+    assert source.ingest.stats.fields_truncated == 0
+
+
+def test_a_forged_cut_mark_at_another_length_is_cut_again(tmp_path):
+    forged = "x" * 9000 + "…[+5 chars]"  # the custom-field cap is 8192, not 9000
+    source, seen = replay(write(tmp_path / "r", event_line(event(T0, custom=forged))))
+    assert seen[0]["custom"] == "x" * 8192 + f"…[+{len(forged) - 8192} chars]"
+    assert source.ingest.stats.fields_truncated == 1
+
+
 def test_a_task_sent_clock_is_kept_as_recorded(tmp_path):
     path = write(tmp_path / "r", event_line(event(T0, clock=0, type_="task-sent")))
     _, seen = replay(path)
