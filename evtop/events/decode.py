@@ -25,11 +25,13 @@ _UTF8: Final = frozenset({None, "", "utf-8", "utf8", "binary"})
 _ENVELOPE_MARK: Final = b"__type__"
 #: kombu envelope types whose value is already JSON-native text or a number in text.
 _TEXT_ENVELOPES: Final = frozenset({"datetime", "date", "time", "uuid", "bytes", "base64"})
-#: orjson turns integers beyond 64 bits into floats and nests without limit, where stdlib
-#: json raises; bodies that could differ (20+ digit runs, many brackets) go to stdlib.
-#: The digit-run test maps digits to "9" and the rest to " " (fast C loops, no regex).
+#: orjson turns integers outside 64 bits into floats (stdlib json keeps them exact ints)
+#: and nests without limit, where stdlib json raises; bodies that could differ go to
+#: stdlib: many brackets, or a run of 19+ digits (-9223372036854775809, one below the
+#: smallest int64, already has 19). The digit-run test maps digits to "9" and the rest to
+#: " " (fast C loops, no regex).
 _DIGITS_ONLY: Final = bytes(57 if 48 <= byte <= 57 else 32 for byte in range(256))
-_LONG_DIGIT_RUN: Final = b"9" * 20
+_LONG_DIGIT_RUN: Final = b"9" * 19
 _MAX_FAST_BRACKETS: Final = 512
 
 

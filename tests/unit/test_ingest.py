@@ -348,6 +348,7 @@ HOSTILE_BODIES = [
     b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 123456789012345678901234567890}',
     b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 18446744073709551616}',
     b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 9223372036854775808}',
+    b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": -9223372036854775809}',
     b"[" * 600 + b"]" * 600,
     b"[" * 5000 + b"]" * 5000,
     b'{"type": "task-started", "hostname": "w", "uuid": "u", "x": 1e400}',
@@ -368,3 +369,22 @@ def test_fast_and_stdlib_decoders_agree(body):
             return ("error",)
 
     assert outcome(BodyDecoder(fast=True)) == outcome(BodyDecoder(fast=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.integers(),
+        st.integers(-(2**65), 2**65),
+        st.integers(-(10**19), -(2**63)),  # 19 digits, yet below int64
+        st.sampled_from([-(2**63) - 1, -(2**63), 2**63, 2**64 - 1, 2**64, -(10**19) + 1]),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_fast_and_stdlib_decoders_agree_on_every_number(number):
+    """orjson turns integers outside 64 bits into floats; those bodies must go to stdlib json."""
+    from evtop.events.decode import BodyDecoder
+
+    body = json.dumps({"type": "task-started", "x": number, "y": [number]}).encode()
+    fast, slow = (BodyDecoder(fast=f).decode(body, "application/json", "utf-8") for f in (True, False))
+    assert repr(fast) == repr(slow)
