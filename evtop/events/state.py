@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from itertools import islice
 from typing import Any, ClassVar, TypeAlias
 from weakref import WeakSet, ref
@@ -508,7 +509,33 @@ def _warn_drift(hostname: str | None, drift: int) -> None:
     logger.warning(W_DRIFT, hostname, drift)
 
 
-class TaskIndex(Mapping[str, "set[Task]"]):
+class TaskSet(AbstractSet["Task"]):
+    """The tasks under one index key: a live, read-only set (celery hands out a WeakSet).
+
+    Live until its key empties and is deleted; index the State again after that. Backed
+    by a dict keyed by uuid, so indexing a task never calls ``Task.__hash__`` (a
+    Python method) on the hot path. Membership is by uuid, like Task equality.
+    """
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, tasks: dict[str, Task]) -> None:
+        self._tasks = tasks
+
+    def __contains__(self, task: object) -> bool:
+        return isinstance(task, Task) and task.uuid in self._tasks
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(list(self._tasks.values()))  # a snapshot: the receiver keeps changing it
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __repr__(self) -> str:
+        return f"<TaskSet {len(self._tasks)} tasks>"
+
+
+class TaskIndex(Mapping[str, TaskSet]):
     """``tasks_by_type`` / ``tasks_by_worker``: key → live set of tasks, also callable.
 
     celery uses a defaultdict of WeakSets whose keys are never removed, so a stream of
@@ -521,7 +548,8 @@ class TaskIndex(Mapping[str, "set[Task]"]):
     __slots__ = ("_query", "_sets")
 
     def __init__(self, query: Callable[..., Iterator[tuple[str, Task]]]) -> None:
-        self._sets: dict[str, set[Task]] = {}
+        #: key → {uuid: task}; the State adds to it directly on its hot path.
+        self._sets: dict[str, dict[str, Task]] = {}
         self._query = query
 
     def __call__(
@@ -529,12 +557,12 @@ class TaskIndex(Mapping[str, "set[Task]"]):
     ) -> Iterator[tuple[str, Task]]:
         return self._query(key, limit=limit, reverse=reverse)
 
-    def __getitem__(self, key: str) -> set[Task]:
-        found = self._sets.get(key)
-        return found if found is not None else set()
+    def __getitem__(self, key: str) -> TaskSet:
+        return TaskSet(self._sets.get(key) or {})
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._sets.get(key, default)
+        found = self._sets.get(key)
+        return default if found is None else TaskSet(found)
 
     def __contains__(self, key: object) -> bool:
         return key in self._sets
@@ -546,16 +574,20 @@ class TaskIndex(Mapping[str, "set[Task]"]):
         return len(self._sets)
 
     def _add(self, key: str, task: Task) -> None:
+        uuid = task.uuid
+        if uuid is None:  # never in a State: it keys tasks by uuid
+            return
         found = self._sets.get(key)
         if found is None:
-            self._sets[key] = {task}
+            self._sets[key] = {uuid: task}
         else:
-            found.add(task)
+            found[uuid] = task
 
     def _discard(self, key: str, task: Task) -> None:
         found = self._sets.get(key)
-        if found is not None:
-            found.discard(task)
+        uuid = task.uuid
+        if found is not None and uuid is not None and found.get(uuid) is task:
+            del found[uuid]
             if not found:
                 del self._sets[key]
 
@@ -618,8 +650,9 @@ class State:
         )
         heap_limit = max_tasks_in_memory * self.heap_multiplier
         self._heap_limit = heap_limit or None
-        #: (clock, timestamp, origin, ref(task)) entries in kombu timetuple order.
-        self._taskheap: deque[tuple[Any, ...]] = deque()
+        #: (clock, timestamp, origin, ref(task)) entries in kombu timetuple order; a full
+        #: deque drops its oldest entry on append, as celery trims its heap.
+        self._taskheap: deque[tuple[Any, ...]] = deque(maxlen=self._heap_limit)
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
         for hostname, worker in (workers or {}).items():
@@ -814,8 +847,6 @@ class State:
                     worker._last_seen = local_received
             origin = worker._origin
         heap = self._taskheap
-        if self._heap_limit is not None and len(heap) >= self._heap_limit:
-            heap.popleft()
         last = heap[-1] if heap else None
         # Inline of ``entry > heap[-1]`` with kombu's timetuple ordering: most events are
         # newer than the last one, and for those a plain tuple appended is enough.
@@ -826,6 +857,8 @@ class State:
         ):
             heap.append((clock, timestamp, origin, ref(task)))
         else:  # out of order: where kombu's timetuple ordering puts it, as celery does
+            if len(heap) == heap.maxlen:
+                heap.popleft()  # a full deque cannot insert
             bisect.insort(heap, _new_timetuple(timetuple, (clock, timestamp, origin, ref(task))))
         if subject == "received":
             self.task_count += 1
@@ -838,14 +871,14 @@ class State:
                 task._index_keys = (name, hostname)
                 by_type = self.tasks_by_type._sets.get(name)
                 if by_type is None:
-                    self.tasks_by_type._sets[name] = {task}
+                    self.tasks_by_type._sets[name] = {uuid: task}
                 else:
-                    by_type.add(task)
+                    by_type[uuid] = task
                 by_worker = self.tasks_by_worker._sets.get(hostname)
                 if by_worker is None:
-                    self.tasks_by_worker._sets[hostname] = {task}
+                    self.tasks_by_worker._sets[hostname] = {uuid: task}
                 else:
-                    by_worker.add(task)
+                    by_worker[uuid] = task
         parent_id = task.parent_id
         if parent_id:
             parent = tasks.data.get(parent_id)
@@ -884,7 +917,7 @@ class State:
                 _new_timetuple(timetuple, (t.clock, t.timestamp, t.origin, ref(t)))
                 for t in self.tasks.data.values()
             )
-            self._taskheap = deque(entries)
+            self._taskheap = deque(entries, maxlen=self._heap_limit)
 
     def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, _Task]]:
         """``(uuid, task)`` in least-recently-used order."""

@@ -40,6 +40,20 @@ def worker_event(type_, host, at, *, sent=None, **fields):
     }
 
 
+def test_index_sets_are_live_and_match_by_uuid_like_celerys():
+    state = State()
+    state.event(task_event("task-received", "p", 1, name="proj.parent"))
+    by_worker, by_type = state.tasks_by_worker["celery@a"], state.tasks_by_type["proj.parent"]
+    assert by_worker == {state.tasks["p"]} and Task("p") in by_type and "p" not in by_type
+    state.event(task_event("task-received", "n", 2, name="proj.parent"))
+    assert len(by_worker) == 2 and {t.uuid for t in by_type} == {"p", "n"}
+    for task in by_type:  # iterating while events arrive is safe: a snapshot
+        state.event(task_event("task-received", f"x{task.uuid}", 3, name="proj.parent"))
+    assert len(by_type) == 4
+    state.clear_tasks(ready=False)
+    assert len(by_type) == 0 and "proj.parent" not in state.tasks_by_type
+
+
 def test_task_api():
     state = State()
     state.event(task_event("task-received", "p", 1, name="proj.parent", args="(1,)", kwargs="{}", retries=0))
