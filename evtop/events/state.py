@@ -42,6 +42,7 @@ W_DRIFT = "Substantial drift from %s may mean clocks are out of sync. Current dr
 _RECEIVED = states.RECEIVED
 _RETRY = states.RETRY
 _EVENT_TO_STATE = states.TASK_EVENT_TO_STATE
+_SKEW_CHECK = HEARTBEAT_DRIFT_MAX - 1
 _rank = states.RANKS.get  # inlined states.precedence(): this runs for every task event
 _CUSTOM = states.CUSTOM_RANK
 _SUBJECTS = {
@@ -209,9 +210,13 @@ class Worker:
 
     def _heartbeat(self, value: float, other: float) -> None:
         """Insert ``value`` into the heartbeat list exactly as celery does (max 4, sorted)."""
-        drift = abs(int(value) - int(other))
-        if drift > HEARTBEAT_DRIFT_MAX and self._hostname not in _drift_warned:
-            _warn_drift(self._hostname, drift)
+        # int() is off by less than 1 either way, so a drift over the maximum needs a skew
+        # over the maximum minus 1: the common case skips the int() conversions.
+        skew = value - other
+        if (skew > _SKEW_CHECK or skew < -_SKEW_CHECK) and self._hostname not in _drift_warned:
+            drift = abs(int(value) - int(other))
+            if drift > HEARTBEAT_DRIFT_MAX:
+                _warn_drift(self._hostname, drift)
         heartbeats = self.heartbeats
         count = len(heartbeats)
         if count > self.heartbeat_max - 1:
@@ -830,8 +835,8 @@ class State:
                 heartbeats = worker.heartbeats
                 count = len(heartbeats)
                 if count and timestamp > heartbeats[-1]:
-                    skew = timestamp - local_received  # |skew| < 16 implies celery's int drift <= 16
-                    if (skew > HEARTBEAT_DRIFT_MAX or skew < -HEARTBEAT_DRIFT_MAX) and (
+                    skew = timestamp - local_received  # see Worker._heartbeat
+                    if (skew > _SKEW_CHECK or skew < -_SKEW_CHECK) and (
                         worker._hostname not in _drift_warned
                     ):
                         drift = abs(int(timestamp) - int(local_received))
