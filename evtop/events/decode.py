@@ -28,9 +28,9 @@ _TEXT_ENVELOPES: Final = frozenset({"datetime", "date", "time", "uuid", "bytes",
 #: orjson turns integers outside 64 bits into floats (stdlib json keeps them exact ints)
 #: and nests without limit, where stdlib json raises; bodies that could differ go to
 #: stdlib: many brackets, or a run of 19+ digits (-9223372036854775809, one below the
-#: smallest int64, already has 19). The digit-run test maps digits to "9" and the rest to
-#: " " (fast C loops, no regex).
-_DIGITS_ONLY: Final = bytes(57 if 48 <= byte <= 57 else 32 for byte in range(256))
+#: smallest int64, already has 19). Both are read off the body's *shape*: one C pass
+#: mapping digits to "9", "[" and "{" to "[" and the rest to " " (no regex).
+_SHAPE: Final = bytes(57 if 48 <= b <= 57 else 91 if b in (91, 123) else 32 for b in range(256))
 _LONG_DIGIT_RUN: Final = b"9" * 19
 _MAX_FAST_BRACKETS: Final = 512
 
@@ -41,6 +41,14 @@ class DisallowedContent(Exception):
 
 class BodyDecodeError(Exception):
     """The body claims an accepted type but cannot be decoded."""
+
+
+def survey(raw: bytes) -> tuple[int, bool]:
+    """``(brackets, exact)`` of a JSON body: its count of ``[`` and ``{`` (which bounds its
+    nesting) and whether orjson decodes it exactly as stdlib json does."""
+    shape = raw.translate(_SHAPE)
+    brackets = shape.count(b"[")
+    return brackets, brackets <= _MAX_FAST_BRACKETS and _LONG_DIGIT_RUN not in shape
 
 
 def _unwrap_envelope(obj: dict[str, Any]) -> Any:
@@ -90,31 +98,26 @@ class BodyDecoder:
         content_encoding: str | None = None,
         compressed: bool = False,
         *,
-        brackets: int | None = None,
+        exact: bool | None = None,
     ) -> Any:
-        """Decoded body; ``brackets`` is the body's count of ``[`` and ``{`` if known."""
+        """Decoded body; ``exact`` is :func:`survey`'s verdict on the body, if the caller has it."""
         media = _media_type(content_type)
         if compressed:
             raise DisallowedContent("compressed bodies are not accepted")
         if media in JSON_CONTENT_TYPES:
-            return self._json(body, content_encoding, brackets)
+            return self._json(body, content_encoding, exact)
         if media in MSGPACK_CONTENT_TYPES and self._msgpack is not None:
             return self._msgpack_decode(body)
         raise DisallowedContent(media or "no content type")
 
     def _json(
-        self, body: bytes | bytearray | memoryview | str, encoding: str | None, brackets: int | None
+        self, body: bytes | bytearray | memoryview | str, encoding: str | None, exact: bool | None
     ) -> Any:
         if (encoding or "").lower() not in _UTF8:
             raise BodyDecodeError(f"unsupported content encoding for JSON: {encoding}")
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
         hooked = _ENVELOPE_MARK in raw
-        if (
-            self._fast is not None
-            and not hooked
-            and (raw.count(b"[") + raw.count(b"{") if brackets is None else brackets) <= _MAX_FAST_BRACKETS
-            and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY)
-        ):
+        if self._fast is not None and not hooked and (survey(raw)[1] if exact is None else exact):
             try:
                 return self._fast(raw)
             except (ValueError, RecursionError, TypeError):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from evtop.events.decode import BodyDecodeError, BodyDecoder, DisallowedContent
+from evtop.events.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
 from evtop.events.normalize import Normalizer, is_small
 from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger
@@ -58,9 +58,9 @@ class Ingest:
         stats = self.stats
         stats.messages += 1
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
-        brackets = raw.count(b"[") + raw.count(b"{")
+        brackets, exact = survey(raw)
         try:
-            decoded = self.decoder.decode(raw, content_type, content_encoding, compressed, brackets=brackets)
+            decoded = self.decoder.decode(raw, content_type, content_encoding, compressed, exact=exact)
         except DisallowedContent as exc:
             self._count_undecodable(DISALLOWED_CONTENT, f"refused a message with content type {exc}")
             return
