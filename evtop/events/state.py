@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from itertools import islice
+from itertools import islice, pairwise
 from typing import Any, ClassVar, TypeAlias
 from weakref import WeakSet, ref
 
@@ -601,6 +601,41 @@ class TaskIndex(Mapping[str, TaskSet]):
 
 
 _new_timetuple = tuple.__new__
+
+
+def _in_clock_order(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """``a`` may precede ``b`` in a heap ordered by (clock, origin) alone."""
+    return bool(a[0] and b[0]) and (a[0], a[2]) <= (b[0], b[2])
+
+
+def _clocked_position(heap: deque[tuple[Any, ...]], entry: tuple[Any, ...]) -> int:
+    """Where ``bisect.insort`` of ``timetuple(*entry)`` puts it, for an ordered heap.
+
+    When every entry has a clock, kombu's timetuple order is plain ``(clock, origin)``
+    order, a total order, so the position does not depend on the search. This one gallops
+    back from the newest end, where late events land, with tuple comparisons instead of
+    ``timetuple.__lt__`` calls, and never indexes the middle of the deque (O(n) there).
+    """
+    key = (entry[0], entry[2])
+    size = len(heap)
+    low, high, step = 0, size, 1
+    while step <= size:
+        probe = heap[size - step]
+        if (probe[0], probe[2]) <= key:
+            low = size - step + 1
+            break
+        high = size - step
+        step *= 2
+    while low < high:  # bisect_right in [low, high): the entries there straddle the key
+        middle = (low + high) // 2
+        probe = heap[middle]
+        if key < (probe[0], probe[2]):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 # State has class attributes named Task and Worker (celery's extension hook), which hide
 # the classes inside its body; annotations there use these aliases.
 _Task: TypeAlias = Task
@@ -658,6 +693,9 @@ class State:
         #: (clock, timestamp, origin, ref(task)) entries in kombu timetuple order; a full
         #: deque drops its oldest entry on append, as celery trims its heap.
         self._taskheap: deque[tuple[Any, ...]] = deque(maxlen=self._heap_limit)
+        #: Adjacent heap entries not in plain (clock, origin) order (or without a clock):
+        #: while there are none, late events are placed by :func:`_clocked_position`.
+        self._bad_pairs = 0
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
         for hostname, worker in (workers or {}).items():
@@ -704,6 +742,7 @@ class State:
                 del data[uuid]
                 self._forget_task(uuid, task)
         self._taskheap.clear()
+        self._bad_pairs = 0
 
     def _clear(self, ready: bool = True) -> None:
         self.workers.clear()
@@ -860,11 +899,13 @@ class State:
             if clock and last[0]
             else last[1] < timestamp
         ):
+            if self._bad_pairs and len(heap) == heap.maxlen:
+                self._leaving(heap)  # the append below pushes the oldest entry out
             heap.append((clock, timestamp, origin, ref(task)))
+            if not (clock and last[0]):
+                self._bad_pairs += 1
         else:  # out of order: where kombu's timetuple ordering puts it, as celery does
-            if len(heap) == heap.maxlen:
-                heap.popleft()  # a full deque cannot insert
-            bisect.insort(heap, _new_timetuple(timetuple, (clock, timestamp, origin, ref(task))))
+            self._insert_late(heap, (clock, timestamp, origin, ref(task)))
         if subject == "received":
             self.task_count += 1
         task.event(subject, timestamp, local_received, event)
@@ -916,13 +957,41 @@ class State:
 
     # -- queries -----------------------------------------------------------------------
 
+    def _leaving(self, heap: deque[tuple[Any, ...]]) -> None:
+        """The oldest heap entry is about to be dropped: forget its pair with the next."""
+        if len(heap) > 1 and not _in_clock_order(heap[0], heap[1]):
+            self._bad_pairs -= 1
+
+    def _insert_late(self, heap: deque[tuple[Any, ...]], entry: tuple[Any, ...]) -> None:
+        """Insert an entry not newer than the newest where celery's ``insort`` puts it."""
+        if len(heap) == heap.maxlen:  # celery drops the oldest first; a full deque must too
+            if self._bad_pairs:
+                self._leaving(heap)
+            heap.popleft()
+        if entry[0] and not self._bad_pairs and (not heap or heap[0][0]):
+            heap.insert(_clocked_position(heap, entry), entry)  # stays in (clock, origin) order
+            return
+        entry = _new_timetuple(timetuple, entry)
+        index = bisect.bisect_right(heap, entry)
+        before = heap[index - 1] if index else None
+        after = heap[index] if index < len(heap) else None
+        if before is not None and after is not None and not _in_clock_order(before, after):
+            self._bad_pairs -= 1
+        if before is not None and not _in_clock_order(before, entry):
+            self._bad_pairs += 1
+        if after is not None and not _in_clock_order(entry, after):
+            self._bad_pairs += 1
+        heap.insert(index, entry)
+
     def rebuild_taskheap(self) -> None:
         with self._mutex:
             entries = sorted(
                 _new_timetuple(timetuple, (t.clock, t.timestamp, t.origin, ref(t)))
                 for t in self.tasks.data.values()
             )
-            self._taskheap = deque(entries, maxlen=self._heap_limit)
+            heap: deque[tuple[Any, ...]] = deque(entries, maxlen=self._heap_limit)
+            self._taskheap = heap
+            self._bad_pairs = sum(not _in_clock_order(a, b) for a, b in pairwise(heap))
 
     def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, _Task]]:
         """``(uuid, task)`` in least-recently-used order."""
