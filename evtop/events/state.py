@@ -608,20 +608,29 @@ def _in_clock_order(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return bool(a[0] and b[0]) and (a[0], a[2]) <= (b[0], b[2])
 
 
-def _clocked_position(heap: deque[tuple[Any, ...]], entry: tuple[Any, ...]) -> int:
-    """Where ``bisect.insort`` of ``timetuple(*entry)`` puts it, for an ordered heap.
+def _clocked_position(heap: deque[tuple[Any, ...]], clock: int, origin: str, hint: int) -> int:
+    """Where ``bisect.insort`` of a timetuple with ``clock`` and ``origin`` puts it.
 
-    When every entry has a clock, kombu's timetuple order is plain ``(clock, origin)``
-    order, a total order, so the position does not depend on the search. This one gallops
-    back from the newest end, where late events land, with tuple comparisons instead of
-    ``timetuple.__lt__`` calls, and never indexes the middle of the deque (O(n) there).
+    Only for a heap in plain ``(clock, origin)`` order (every entry has a clock): kombu's
+    timetuple order is then that total order, so the position does not depend on how it
+    is searched. Late events come in runs (a worker's batch, in clock order), so the
+    position after the previous one, ``hint``, is tried first; otherwise the search
+    gallops back from the newest end, where late events land. Comparisons are inlined
+    (no ``timetuple.__lt__`` calls) and the middle of the deque, O(n) to index, is avoided.
     """
-    key = (entry[0], entry[2])
     size = len(heap)
+    if 0 < hint <= size:
+        probe = heap[hint - 1]
+        if probe[0] < clock or (probe[0] == clock and probe[2] <= origin):
+            if hint == size:
+                return hint
+            probe = heap[hint]
+            if clock < probe[0] or (clock == probe[0] and origin < probe[2]):
+                return hint
     low, high, step = 0, size, 1
     while step <= size:
         probe = heap[size - step]
-        if (probe[0], probe[2]) <= key:
+        if probe[0] < clock or (probe[0] == clock and probe[2] <= origin):
             low = size - step + 1
             break
         high = size - step
@@ -629,7 +638,7 @@ def _clocked_position(heap: deque[tuple[Any, ...]], entry: tuple[Any, ...]) -> i
     while low < high:  # bisect_right in [low, high): the entries there straddle the key
         middle = (low + high) // 2
         probe = heap[middle]
-        if key < (probe[0], probe[2]):
+        if clock < probe[0] or (clock == probe[0] and origin < probe[2]):
             high = middle
         else:
             low = middle + 1
@@ -696,6 +705,8 @@ class State:
         #: Adjacent heap entries not in plain (clock, origin) order (or without a clock):
         #: while there are none, late events are placed by :func:`_clocked_position`.
         self._bad_pairs = 0
+        #: Just after the last late insert: the next late event is likely to go there.
+        self._late_hint = 0
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
         for hostname, worker in (workers or {}).items():
@@ -969,7 +980,9 @@ class State:
                 self._leaving(heap)
             heap.popleft()
         if entry[0] and not self._bad_pairs and (not heap or heap[0][0]):
-            heap.insert(_clocked_position(heap, entry), entry)  # stays in (clock, origin) order
+            index = _clocked_position(heap, entry[0], entry[2], self._late_hint)
+            heap.insert(index, entry)  # the heap stays in (clock, origin) order
+            self._late_hint = index + 1
             return
         entry = _new_timetuple(timetuple, entry)
         index = bisect.bisect_right(heap, entry)
