@@ -171,6 +171,7 @@ class LineWriter:
         self.written = 0
         self.dropped = 0
         self.failed = 0
+        self.late = 0
         self.broken = False
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -194,6 +195,8 @@ class LineWriter:
         size = sum(map(len, lines))
         with self._lock:
             if self.broken or self._closing:
+                if not self.broken:  # a late line (a shutdown race): lost, so counted
+                    self.late += len(lines)
                 return 0
             queue = self._lines
             if len(queue) + len(lines) <= self.max_lines and self._chars + size <= self.max_chars:
@@ -230,6 +233,7 @@ class LineWriter:
             # A blocking write to a pipe returns only once all of it is in: until then
             # nothing tells how much the reader has, so the whole batch counts as lost.
             "in a write that never finished": 0 if finished else self._in_flight,
+            "put after closing": self.late,
         }
         return {reason: n for reason, n in why.items() if n}
 

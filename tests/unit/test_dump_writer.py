@@ -93,7 +93,8 @@ def test_put_many_takes_what_fits_in_order_and_counts_the_rest(caplog):
     sink.gate.set()
     assert writer.close(timeout=5)
     assert sink.lines == ["first", "ab", "cd", "e", "f"]
-    assert writer.put_many(["late"]) == 0  # closed
+    assert writer.put_many(["late"]) == 0  # closed: not written, and counted
+    assert writer.losses() == {"dropped while it lagged": 2, "put after closing": 1}
 
 
 def test_the_queue_is_bounded_in_characters_too():
