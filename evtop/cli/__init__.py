@@ -24,7 +24,6 @@ logger = logging.getLogger("evtop")
 
 NOT_YET = {
     Mode.TUI: "the live TUI is not available yet in this version; use --dump (try: evtop --demo --dump)",
-    Mode.CAMERA: "camera mode (-c/--camera) is not available yet in this version",
 }
 
 
@@ -87,6 +86,10 @@ def _run(options: Options, env: Environment) -> int:
         from evtop.control.cli import run_control
 
         return run_control(options, env)
+    if options.mode is Mode.CAMERA:
+        from evtop.camera.mode import run_camera
+
+        return run_camera(options, env)
     from evtop.dump.mode import run_dump
 
     if options.pidfile:

@@ -26,7 +26,8 @@ class AppSettings:
     event_serializer: str = "json"
 
 
-def load_app_settings(spec: str) -> AppSettings:
+def load_app(spec: str) -> Any:
+    """The user's Celery app object (cameras written for celery's Polaroid take it too)."""
     try:
         from celery.app.utils import find_app
     except ImportError:
@@ -36,10 +37,13 @@ def load_app_settings(spec: str) -> AppSettings:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as the celery command does
     try:
-        app = find_app(spec)
+        return find_app(spec)
     except Exception as exc:  # import errors of the user's module, AttributeError, ...
         raise UsageError(f"-A/--app {spec}: cannot load the app ({type(exc).__name__}: {exc})") from None
-    conf = app.conf
+
+
+def load_app_settings(spec: str) -> AppSettings:
+    conf = load_app(spec).conf
 
     def setting(name: str, default: Any) -> Any:
         value = conf.get(name)

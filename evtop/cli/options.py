@@ -53,6 +53,8 @@ class Options:
     mode: Mode
     source: Source
     broker: BrokerConfig
+    #: ``-A/--app`` as given (cameras get the app object itself).
+    app: str | None = None
     read_only: bool = False
     json: bool = False
     color: bool = True
@@ -190,6 +192,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         mode=mode,
         source=source,
         broker=broker,
+        app=args.app,
         read_only=args.read_only,
         json=args.json or getattr(args, CONTROL_DEST + "json", False),
         color=not args.no_color and "NO_COLOR" not in environ,
