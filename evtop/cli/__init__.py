@@ -22,10 +22,6 @@ from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger("evtop")
 
-NOT_YET = {
-    Mode.TUI: "the live TUI is not available yet in this version; use --dump (try: evtop --demo --dump)",
-}
-
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     import sys
@@ -80,8 +76,6 @@ def _fail(env: Environment, redactor: Redactor, message: str) -> None:
 
 
 def _run(options: Options, env: Environment) -> int:
-    if options.mode in NOT_YET:
-        raise UsageError(NOT_YET[options.mode])
     if options.mode is Mode.CONTROL:
         from evtop.control.cli import run_control
 
@@ -90,9 +84,11 @@ def _run(options: Options, env: Environment) -> int:
         from evtop.camera.mode import run_camera
 
         return run_camera(options, env)
-    from evtop.dump.mode import run_dump
-
+    if options.mode is Mode.TUI:
+        from evtop.tui.mode import run_tui as run
+    else:
+        from evtop.dump.mode import run_dump as run
     if options.pidfile:
         with PidFile(options.pidfile):
-            return run_dump(options, env)
-    return run_dump(options, env)
+            return run(options, env)
+    return run(options, env)

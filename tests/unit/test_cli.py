@@ -15,6 +15,7 @@ from evtop.cli.options import Mode, Source, resolve
 from evtop.cli.parser import build_parser
 from evtop.env import Environment
 from evtop.pidfile import PidFile
+from evtop.tui.mode import NO_TERMINAL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,9 +70,10 @@ def test_bad_arguments_are_one_line_exit_2(argv, hint):
     assert "Traceback" not in err
 
 
-def test_not_yet_available_modes_say_so():
-    status, _, err = run()
-    assert status == 2 and "not available yet" in err and err.count("\n") == 1
+def test_the_tui_without_a_terminal_says_so():
+    status, out, err = run("--demo")  # run() gives no terminal: stdin and stdout are StringIO
+    assert status == 2 and out == ""
+    assert err == f"evtop: error: {NO_TERMINAL}\n"
 
 
 SECRETS = [

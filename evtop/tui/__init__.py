@@ -1,0 +1,1 @@
+"""The live full-screen monitor (urwid): the default mode of ``evtop``."""

@@ -1,0 +1,337 @@
+"""One function per command id of the keymap: what a key does, apart from drawing.
+
+Dispatch is this dict, not an if-chain; a test checks that every table command of
+:data:`~evtop.tui.keymap.KEYMAP` has an entry here and every entry a binding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sized
+from typing import cast
+
+from evtop.control.cli import render as render_replies
+from evtop.control.commands import Request, build_request
+from evtop.text.sanitize import sanitize
+from evtop.tui.app import CHROME_ROWS, App
+from evtop.tui.control import Outcome
+from evtop.tui.dialogs import Layer, pane, prompt, question
+from evtop.tui.keymap import help_lines
+from evtop.view import details
+from evtop.view.query import FILTER_HELP
+from evtop.view.tasks import TaskItem
+from evtop.view.types import TypeItem
+from evtop.view.viewstate import Screen
+from evtop.view.workers import WorkerItem
+
+Action = Callable[[App], None]
+
+
+# -- moving ---------------------------------------------------------------------------------
+
+
+def _move(app: App, delta: int | None = None, *, to: int | None = None) -> None:
+    listbox = app.active_listbox
+    count = len(cast(Sized, listbox.body))
+    if not count:
+        return
+    target = to if to is not None else listbox.focus_position + (delta or 0)
+    listbox.focus_position = max(0, min(count - 1, target if target >= 0 else count - 1))
+    app.follow_focus()
+
+
+def _page(app: App) -> int:
+    return max(app.size[1] - CHROME_ROWS - 1, 1)
+
+
+ACTIONS: dict[str, Action] = {
+    "go-down": lambda app: _move(app, 1),
+    "go-up": lambda app: _move(app, -1),
+    "page-down": lambda app: _move(app, _page(app)),
+    "page-up": lambda app: _move(app, -_page(app)) if app.active_listbox.focus_position else None,
+    "go-top": lambda app: _move(app, to=0),
+    "go-bottom": lambda app: _move(app, to=-1),
+}
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    def register(function: Action) -> Action:
+        ACTIONS[name] = function
+        return function
+
+    return register
+
+
+# -- general and screens ----------------------------------------------------------------------
+
+
+@action("help")
+def show_help(app: App) -> None:
+    open_pane(app, "evtop keys", [*help_lines(), "", *FILTER_HELP])
+
+
+@action("quit")
+def quit_app(app: App) -> None:
+    app.done = True
+
+
+def _show(screen: Screen) -> Action:
+    def show(app: App) -> None:
+        app.view = app.view.show(screen)
+        app.show_table()
+
+    return show
+
+
+ACTIONS.update(
+    {
+        "show-tasks": _show(Screen.TASKS),
+        "show-workers": _show(Screen.WORKERS),
+        "show-types": _show(Screen.TYPES),
+    }
+)
+
+
+@action("next-screen")
+def next_screen(app: App) -> None:
+    _show(app.view.next_screen().screen)(app)
+
+
+# -- view -------------------------------------------------------------------------------------
+
+
+@action("filter-set")
+def filter_set(app: App) -> None:
+    widget, edit = prompt("filter (Enter: apply, Esc: cancel): ", app.view.filter_text)
+    edit.set_edit_pos(len(edit.edit_text))
+
+    def accept() -> None:
+        app.pop()
+        apply_filter(app, edit.edit_text)
+
+    app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
+
+
+def apply_filter(app: App, text: str, screen: Screen | None = None) -> None:
+    app.view = app.view.with_filter(text, screen)
+    app.show_table()
+    unknown = app.table.query.unknown_fields
+    if unknown:
+        fields = ", ".join(app.table.sheet.fields)
+        app.say(
+            f"no field {', '.join(map(sanitize, unknown))} here (fields: {fields}); those words were ignored",
+            error=True,
+        )
+
+
+ACTIONS["filter-clear"] = lambda app: apply_filter(app, "")
+
+
+@action("sort-next")
+def sort_next(app: App) -> None:
+    app.view = app.view.next_sort()
+    app.show_table()
+
+
+@action("sort-reverse")
+def sort_reverse(app: App) -> None:
+    app.view = app.view.reverse_sort()
+    app.show_table()
+
+
+@action("pause")
+def pause(app: App) -> None:
+    app.view = app.view.toggle_pause()
+    app.refresh()
+
+
+# -- the selection ----------------------------------------------------------------------------
+
+
+def open_pane(app: App, title: str, lines: list[str]) -> None:
+    widget, listbox = pane(title, lines)
+    app.push(Layer("pane", widget, "body", {"pane-close": app.pop}, listbox))
+
+
+def _show_pane(app: App, content: details.Pane) -> None:
+    open_pane(app, content.title, content.lines())
+
+
+@action("info")
+def info(app: App) -> None:
+    item = app.selected()
+    if isinstance(item, TaskItem):
+        _show_pane(app, details.task_info(app.state, item.uuid))
+    elif isinstance(item, WorkerItem):
+        _show_pane(app, details.worker_info(app.state, item.hostname, app.clock()))
+    elif isinstance(item, TypeItem):
+        drill(app)
+    else:
+        app.say("nothing selected", error=True)
+
+
+@action("open")
+def drill(app: App) -> None:
+    """Enter: a task's details; a worker's or a task type's tasks (an exact filter)."""
+    item = app.selected()
+    if isinstance(item, WorkerItem):
+        app.view = app.view.show(Screen.TASKS)
+        apply_filter(app, f"worker={item.hostname}")
+    elif isinstance(item, TypeItem):
+        app.view = app.view.show(Screen.TASKS)
+        apply_filter(app, f"name={item.name}")
+    else:
+        info(app)
+
+
+def _task(app: App) -> TaskItem | None:
+    item = app.selected()
+    if not isinstance(item, TaskItem):
+        app.say("no task selected", error=True)
+        return None
+    return item
+
+
+@action("task-result")
+def task_result(app: App) -> None:
+    task = _task(app)
+    if task is not None:
+        _show_pane(app, details.task_result(app.state, task.uuid))
+
+
+@action("task-traceback")
+def task_traceback(app: App) -> None:
+    task = _task(app)
+    if task is None:
+        return
+    content = details.task_traceback(app.state, task.uuid)
+    if content is None:
+        app.say(f"no traceback: the task is {sanitize(task.state)}", error=True)
+    else:
+        _show_pane(app, content)
+
+
+# -- remote control ---------------------------------------------------------------------------
+
+
+def _control_ready(app: App) -> bool:
+    if app.read_only:
+        app.say("read-only (--read-only): control commands are disabled, nothing is sent", error=True)
+        return False
+    if app.runner is None:
+        app.say(app.no_control, error=True)
+        return False
+    return True
+
+
+def confirm_and_send(app: App, request: Request, text: str) -> None:
+    """Ask first; only a ``y`` sends (the question names exactly what will happen)."""
+
+    def yes() -> None:
+        app.pop()
+        send(app, request)
+
+    app.push(Layer("confirm", question(text), "footer", {"confirm-yes": yes, "confirm-no": app.pop}))
+
+
+def send(app: App, request: Request) -> None:
+    assert app.runner is not None
+    expected = sorted(str(w.hostname) for w in app.state.workers.data.values() if w.alive) or None
+    app.say(f"{request.command.cli_name}: sent, waiting for replies...")
+    app.runner.submit(request, expected, lambda outcome: show_outcome(app, outcome))
+
+
+def show_outcome(app: App, outcome: Outcome) -> None:
+    name = outcome.request.command.cli_name
+    if outcome.error is not None:
+        app.say(f"{name} failed: {sanitize(outcome.error)}", error=True)
+        return
+    assert outcome.result is not None
+    app.say(f"{name}: {sanitize(outcome.result.summary())}", error=not outcome.result.any_ok)
+    open_pane(app, f"Replies to {name}", render_replies(outcome.result, outcome.request))
+
+
+def _revoke(terminate: bool) -> Action:
+    def revoke(app: App) -> None:
+        task = _task(app)
+        if task is None or not _control_ready(app):
+            return
+        name = f" ({sanitize(task.name)})" if task.name else ""
+        if terminate:
+            request = build_request("terminate", task_ids=[task.uuid])
+            text = f"Terminate task {task.uuid}{name}: SIGTERM to the process running it?"
+        else:
+            request = build_request("revoke", task_ids=[task.uuid])
+            text = f"Revoke task {task.uuid}{name}? Workers will not start it."
+        confirm_and_send(app, request, text)
+
+    return revoke
+
+
+ACTIONS.update({"task-revoke": _revoke(False), "task-terminate": _revoke(True)})
+
+
+def _task_name(app: App) -> str | None:
+    item = app.selected()
+    name = item.name if isinstance(item, (TaskItem, TypeItem)) else ""
+    if not name:
+        app.say("select a task (or a task type) whose name is known", error=True)
+        return None
+    return name
+
+
+def _ask_limit(
+    app: App, caption: str, build: Callable[[str, str], Request], describe: Callable[[str, str], str]
+) -> None:
+    """Prompt for a limit of the selected task type, then confirm, then send."""
+    name = _task_name(app)
+    if name is None or not _control_ready(app):
+        return
+    shown = sanitize(name)
+    widget, edit = prompt(caption.format(name=shown))
+
+    def accept() -> None:
+        app.pop()
+        value = edit.edit_text.strip()
+        try:
+            request = build(name, value)
+        except ValueError as exc:
+            app.say(sanitize(str(exc)), error=True)
+            return
+        confirm_and_send(app, request, describe(shown, sanitize(value)))
+
+    app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
+
+
+def _rate_request(name: str, value: str) -> Request:
+    if not value or value.lower() == "none":
+        return build_request("rate_limit", task_name=name, remove=True)
+    return build_request("rate_limit", task_name=name, rate=value)
+
+
+def _time_request(name: str, value: str) -> Request:
+    words = value.split()
+    if not 1 <= len(words) <= 2:
+        raise ValueError("give SOFT [HARD] in seconds, or none")
+    return build_request(
+        "time_limit", task_name=name, soft=words[0], hard=words[1] if len(words) > 1 else None
+    )
+
+
+@action("task-rate-limit")
+def rate_limit(app: App) -> None:
+    _ask_limit(
+        app,
+        "rate limit for {name} (e.g. 10/m; empty or none removes it): ",
+        _rate_request,
+        lambda name, value: f"Set the rate limit of {name} to {value or 'none'} on every worker?",
+    )
+
+
+@action("task-time-limit")
+def time_limit(app: App) -> None:
+    _ask_limit(
+        app,
+        "time limits for {name}: SOFT [HARD] seconds (none removes): ",
+        _time_request,
+        lambda name, value: f"Set the time limits of {name} to {value} (soft hard) on every worker?",
+    )

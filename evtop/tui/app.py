@@ -1,0 +1,236 @@
+"""The TUI's model-view glue: the frame, the layers, key dispatch and the refresh.
+
+The event thread only ever writes State; this object, on the UI thread, reads it once
+per refresh through :func:`~evtop.view.sheet.build` and redraws. Keys go through
+:func:`~evtop.tui.keymap.command_for` to :data:`~evtop.tui.actions.ACTIONS` or to the
+top layer's commands; only keys the keymap does not know reach widgets (text typed
+into a prompt).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import urwid
+
+from evtop.broker.status import ConnectionStatus
+from evtop.events.state import State
+from evtop.events.stats import IngestStats
+from evtop.tui.bridge import Bridge
+from evtop.tui.control import ControlRunner
+from evtop.tui.dialogs import Layer
+from evtop.tui.keymap import command_for, hints
+from evtop.tui.table import RowWalker, header_markup
+from evtop.view.sheet import Table, build
+from evtop.view.summary import Counts, counts_text, source_text
+from evtop.view.viewstate import Screen, ViewState, sheet_for
+
+#: Rows taken by the lines around the table: source, counts, column titles; message, keys.
+CHROME_ROWS = 5
+
+
+class App:
+    def __init__(
+        self,
+        state: State,
+        stats: IngestStats,
+        status: ConnectionStatus,
+        *,
+        replay: bool = False,
+        runner: ControlRunner | None = None,
+        read_only: bool = False,
+        no_control: str = "remote control is not available here",
+        bridge: Bridge | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.stats = stats
+        self.status = status
+        self.replay = replay
+        self.runner = runner
+        self.read_only = read_only
+        #: Said when a control key is pressed but ``runner`` is None (replay, demo).
+        self.no_control = no_control
+        self.bridge = bridge or Bridge()
+        self.clock = clock
+        self.view = ViewState()
+        self.size: tuple[int, int] = (80, 24)
+        #: The event source ended by itself (end of a replayed file).
+        self.ended = False
+        #: The user asked to quit.
+        self.done = False
+        self.layers: list[Layer] = []
+        self._rate_mark = (clock(), state.event_count)
+        self._rate = 0.0
+        self.source_line = urwid.Text("", wrap="clip")
+        self.counts_line = urwid.Text("", wrap="clip")
+        self.columns_line = urwid.Text("", wrap="clip")
+        self.message_line = urwid.Text("", wrap="clip")
+        self.hints_line = urwid.Text(hints(), wrap="clip")
+        self.table: Table[Any] = build(sheet_for(Screen.TASKS), state, clock(), self.view.order, "")
+        self.listbox = urwid.ListBox(RowWalker(self.table, self.size[0]))
+        header = urwid.Pile(
+            [
+                urwid.AttrMap(self.source_line, "header"),
+                urwid.AttrMap(self.counts_line, "header.dim"),
+                urwid.AttrMap(self.columns_line, "columns"),
+            ]
+        )
+        self.footer = urwid.Pile(
+            [urwid.AttrMap(self.message_line, "message"), urwid.AttrMap(self.hints_line, "footer")]
+        )
+        #: ``Any``: urwid types Frame by its initial parts, but layers swap them.
+        self.frame: Any = urwid.Frame(self.listbox, header=header, footer=self.footer)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    @property
+    def context(self) -> str:
+        return self.layers[-1].context if self.layers else self.view.screen.value
+
+    def press(self, key: str) -> None:
+        """One key press: a keymap command, or else the focused widget's (prompt typing)."""
+        from evtop.tui.actions import ACTIONS
+
+        if key == "window resize":
+            self.refresh()
+            return
+        command = command_for(self.context, key)
+        if command is None:
+            if self.layers and self.layers[-1].context == "prompt":
+                self.frame.keypress(self.size, key)
+            return
+        if not self.layers or self.layers[-1].context != "pane":
+            self.say("")
+        layer_command = self.layers[-1].commands.get(command) if self.layers else None
+        if layer_command is not None:
+            layer_command()
+        elif command in ACTIONS:
+            ACTIONS[command](self)
+
+    # -- layers --------------------------------------------------------------------------
+
+    def push(self, layer: Layer) -> None:
+        self.layers.append(layer)
+        self._show_layers()
+
+    def pop(self) -> None:
+        if self.layers:
+            self.layers.pop()
+        self._show_layers()
+
+    def _show_layers(self) -> None:
+        body: urwid.Widget = self.listbox
+        footer: urwid.Widget = self.footer
+        for layer in self.layers:
+            if layer.place == "body":
+                body = layer.widget
+            else:
+                footer = urwid.Pile([layer.widget, urwid.AttrMap(self.hints_line, "footer")])
+        self.frame.body = body
+        self.frame.footer = footer
+        if body is self.listbox:
+            self.show_table()
+        else:
+            self.columns_line.set_text("")
+        self.frame.focus_position = "footer" if footer is not self.footer else "body"
+
+    @property
+    def active_listbox(self) -> urwid.ListBox:
+        """The list the navigation keys move in: the top pane, else the table."""
+        for layer in reversed(self.layers):
+            if layer.listbox is not None:
+                return layer.listbox
+        return self.listbox
+
+    # -- refresh -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Rebuild the current table from State (unless paused) and the summary lines."""
+        now = self.clock()
+        self._measure_rate(now)
+        if not self.view.paused:
+            self.show_table(now)
+        self._summary(now)
+
+    def show_table(self, now: float | None = None) -> None:
+        view = self.view
+        now = self.clock() if now is None else now
+        previous = self.listbox.focus_position if len(self.table.items) else 0
+        self.table = build(sheet_for(view.screen), self.state, now, view.order, view.filter_text)
+        walker = RowWalker(self.table, self.size[0])
+        # At the top row the view follows the newest rows (like tail -f); elsewhere the
+        # selection stays on its task, worker or type wherever that row moves.
+        index = None if previous == 0 else self.table.index_of(view.selection)
+        if index is None and len(walker):
+            index = min(previous, len(walker) - 1)
+        if index is not None:
+            walker.focus = index
+        self.listbox.body = walker
+        columns = self.table.sheet.columns
+        if self.frame.body is self.listbox:  # a pane has no column titles
+            self.columns_line.set_text(
+                header_markup(columns, walker.widths, self.table.order.column, self.table.order.descending)
+            )
+        if index is not None:
+            self.view = view.select(self.table.key(index))
+
+    def _measure_rate(self, now: float) -> None:
+        then, count = self._rate_mark
+        if now - then >= 0.5:
+            self._rate = max(self.state.event_count - count, 0) / (now - then)
+            self._rate_mark = (now, self.state.event_count)
+
+    def _summary(self, now: float) -> None:
+        state = self.state
+        workers = list(state.workers.data.values())
+        counts = Counts(
+            events=state.event_count,
+            tasks=len(state.tasks),
+            workers_online=sum(1 for w in workers if w.alive),
+            workers=len(workers),
+            rate=self._rate,
+        )
+        left = source_text(self.status.snapshot(), now, replay=self.replay, ended=self.ended)
+        self.source_line.set_text(f" evtop  {left}")
+        self.counts_line.set_text(f" {counts_text(counts, self.stats)}   {self._view_text()}")
+
+    def _view_text(self) -> str:
+        view, table = self.view, self.table
+        order = table.order
+        parts = [
+            f"[{table.sheet.title}] {len(table.items)}/{table.total}",
+            f"sort: {order.column} {'▼' if order.descending else '▲'}",
+        ]
+        if view.filter_text:
+            parts.append(f"filter: {view.filter_text}")
+        if view.paused:
+            parts.append("PAUSED (p)")
+        if self.read_only:
+            parts.append("read-only")
+        return "  ".join(parts)
+
+    # -- selection and messages ----------------------------------------------------------
+
+    def selected(self) -> Any | None:
+        """The item of the focused table row, or ``None`` on an empty table."""
+        if not len(self.table.items):
+            return None
+        return self.table.items[self.listbox.focus_position]
+
+    def follow_focus(self) -> None:
+        """After the focus moved: remember the row, so refreshes keep it selected."""
+        if len(self.table.items) and not self.layers:
+            self.view = self.view.select(self.table.key(self.listbox.focus_position))
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.message_line.set_text(("message.error", text) if error else text)
+
+    def render(self, size: tuple[int, int]) -> urwid.Canvas:
+        """Draw the whole screen at ``size`` (the loop does this itself; tests call it)."""
+        if size != self.size:
+            self.size = size
+            self.show_table()
+        return self.frame.render(size, focus=True)

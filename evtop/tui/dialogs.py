@@ -1,0 +1,46 @@
+"""The widgets that temporarily take over part of the screen: panes, prompts, questions.
+
+None of them loops or blocks (celery's monitor read its prompt in a ``while 1`` inside
+the draw thread): each is a widget plus the commands of its keymap context, and the app
+pushes and pops them as layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import urwid
+
+from evtop.tui.table import RowText
+
+
+@dataclass
+class Layer:
+    """A keymap context on top of the tables, with the widget that shows it."""
+
+    context: str
+    widget: urwid.Widget
+    #: "body" replaces the table, "footer" replaces the bottom lines.
+    place: str
+    commands: dict[str, Callable[[], None]] = field(default_factory=dict)
+    #: The list to move in with the navigation keys (panes), if any.
+    listbox: urwid.ListBox | None = None
+
+
+def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, urwid.ListBox]:
+    """A scrollable text pane: long lines wrap, nothing is cut."""
+    rows: list[urwid.Text] = [RowText(line or " ") for line in lines] or [urwid.Text("")]
+    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
+    heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
+    return urwid.Frame(listbox, header=heading), listbox
+
+
+def question(text: str) -> urwid.Widget:
+    """A yes/no question on the bottom line; No is the default, as a careful tool does."""
+    return urwid.AttrMap(urwid.Text(f"{text} [y/N]", wrap="clip"), "dialog")
+
+
+def prompt(caption: str, initial: str = "") -> tuple[urwid.Widget, urwid.Edit]:
+    edit = urwid.Edit(caption, initial, wrap="clip")
+    return urwid.AttrMap(edit, "dialog.edit"), edit

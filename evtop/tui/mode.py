@@ -1,0 +1,138 @@
+"""``evtop`` with no mode flag: run the live TUI until the user quits.
+
+Threads: the event source runs in the background and writes State (under its lock);
+control calls run on their own threads; urwid owns the main thread. The terminal is
+restored however the loop ends (``q``, Ctrl-C, SIGTERM, SIGHUP or an error), because
+urwid's ``MainLoop.run`` stops the screen in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import urwid
+
+from evtop.cli.options import Options, Source
+from evtop.env import Environment
+from evtop.errors import ExitStatus, UsageError
+from evtop.events.state import State
+from evtop.runner import event_stream
+from evtop.tui.app import App
+from evtop.tui.bridge import Bridge
+from evtop.tui.control import ControlRunner
+from evtop.tui.palette import PALETTE
+
+#: Seconds between refreshes of the table (events are applied as they arrive).
+REFRESH = 0.5
+NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
+
+
+def _control(options: Options, bridge: Bridge) -> tuple[ControlRunner | None, str]:
+    if options.source is Source.REPLAY:
+        return None, "remote control is off while replaying a recording: there are no workers to send to"
+    if options.source is Source.DEMO:
+        return None, "the demo cluster is simulated and does not answer remote control"
+    from evtop.control.client import Control
+
+    return ControlRunner(Control(options.broker, read_only=options.read_only), bridge), ""
+
+
+def run_tui(options: Options, env: Environment) -> int:
+    if not (env.stdin_isatty and env.stdout_isatty):
+        raise UsageError(NO_TERMINAL)
+    state = State()
+    stop = threading.Event()
+    bridge = Bridge()
+    runner, no_control = _control(options, bridge)
+    with event_stream(options, state.event) as (ingest, source):
+        app = App(
+            state,
+            ingest.stats,
+            source.status,
+            replay=options.source is Source.REPLAY,
+            runner=runner,
+            read_only=options.read_only,
+            no_control=no_control,
+            bridge=bridge,
+        )
+
+        def feed() -> None:
+            source.run(stop)
+            if not stop.is_set():  # the recording ended: keep the final state on screen
+                bridge.post(lambda: setattr(app, "ended", True))
+
+        thread = threading.Thread(target=feed, name="evtop-source", daemon=True)
+        thread.start()
+        try:
+            _loop(app, env, options)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    return ExitStatus.OK
+
+
+def _loop(app: App, env: Environment, options: Options) -> None:
+    screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
+    if not options.color:
+        screen.set_terminal_properties(colors=1)
+    loop = urwid.MainLoop(
+        app.frame, PALETTE, screen=screen, handle_mouse=False, input_filter=_keys(app, screen)
+    )
+    app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
+
+    def tick(loop: urwid.MainLoop, _data: object) -> None:
+        _drain(app)
+        app.size = screen.get_cols_rows()
+        app.refresh()
+        loop.set_alarm_in(REFRESH, tick)
+
+    loop.set_alarm_in(0, tick)
+    # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.
+    with _quit_on_signals(app, loop), contextlib.suppress(KeyboardInterrupt):
+        loop.run()
+
+
+def _drain(app: App) -> bool:
+    app.bridge.drain()
+    if app.done:
+        raise urwid.ExitMainLoop
+    return True
+
+
+Keys = list[str | tuple[str, int, int, int]]
+
+
+def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[int]], Keys]:
+    def filter_keys(keys: Keys, _raw: list[int]) -> Keys:
+        app.size = screen.get_cols_rows()
+        for key in keys:
+            if isinstance(key, str):  # mouse events are tuples; mouse handling is off
+                app.press(key)
+            if app.done:
+                raise urwid.ExitMainLoop
+        return []
+
+    return filter_keys
+
+
+@contextmanager
+def _quit_on_signals(app: App, loop: urwid.MainLoop) -> Iterator[None]:
+    """SIGTERM and SIGHUP end the loop like ``q`` does, so the terminal is restored."""
+    wake = loop.watch_pipe(lambda _data: _drain(app))
+
+    def handler(_signum: int, _frame: object) -> None:
+        app.done = True
+        os.write(wake, b"q")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        os.close(wake)

@@ -1,0 +1,151 @@
+"""The detail panes: everything known about one task or worker, as sanitized lines.
+
+These are what an operator reads during an incident, so nothing is abbreviated: long
+values wrap in the pane instead of being cut, and a traceback keeps its lines (the
+sanitizer's multi-line mode keeps ``\\n`` and neutralises everything else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evtop.events.state import State, Task, Worker
+from evtop.text.sanitize import sanitize
+from evtop.view.cells import NONE, datetime_text, duration_text, load_text
+
+#: Task timestamps in lifecycle order, with their labels.
+TASK_TIMES = (
+    ("sent", "sent"),
+    ("received", "received"),
+    ("started", "started"),
+    ("succeeded", "succeeded"),
+    ("failed", "failed"),
+    ("retried", "retried"),
+    ("revoked", "revoked"),
+    ("rejected", "rejected"),
+)
+TASK_FIELDS = ("retries", "eta", "expires", "exchange", "routing_key", "parent_id", "root_id", "client")
+
+
+@dataclass(frozen=True)
+class Pane:
+    """A titled text pane: ``(label, value)`` rows; an empty label continues a block."""
+
+    title: str
+    rows: tuple[tuple[str, str], ...]
+
+    def lines(self) -> list[str]:
+        width = max((len(label) for label, _ in self.rows), default=0)
+        out: list[str] = []
+        for label, value in self.rows:
+            first, *rest = value.split("\n") or [""]
+            out.append(f"{label:<{width}}  {first}" if label else first)
+            out += [(" " * (width + 2) if label else "") + line for line in rest]
+        return out
+
+
+def _value(value: object) -> str:
+    return NONE if value is None or value == "" else sanitize(value, multiline=True)
+
+
+def _field(task: Task, name: str) -> object:
+    return getattr(task, name, None)
+
+
+def _task(state: State, uuid: str) -> Task | None:
+    return state.tasks.data.get(uuid)
+
+
+def task_info(state: State, uuid: str) -> Pane:
+    """Every field of a task: identity, lifecycle times, routing, args, outcome."""
+    return state.freeze_while(_task_info, state, uuid)
+
+
+def _task_info(state: State, uuid: str) -> Pane:
+    task = _task(state, uuid)
+    title = f"Task {sanitize(uuid)}"
+    if task is None:
+        return Pane(title, (("", "This task is no longer in memory (evicted or cleared)."),))
+    worker = task.worker
+    rows: list[tuple[str, str]] = [
+        ("name", _value(task.name)),
+        ("state", _value(task.state)),
+        ("worker", _value(worker.hostname) if worker is not None else NONE),
+    ]
+    rows += [(label, datetime_text(_field(task, attr))) for attr, label in TASK_TIMES if _field(task, attr)]
+    rows.append(("runtime", duration_text(task.runtime)))
+    rows += [
+        (name, _value(_field(task, name))) for name in TASK_FIELDS if _field(task, name) not in (None, "")
+    ]
+    rows += [("args", _value(task.args)), ("kwargs", _value(task.kwargs))]
+    rows += _outcome(task)
+    return Pane(title, tuple(rows))
+
+
+def _outcome(task: Task) -> list[tuple[str, str]]:
+    rows = []
+    if task.result is not None:
+        rows.append(("result", _value(task.result)))
+    if task.exception is not None:
+        rows.append(("exception", _value(task.exception)))
+    if task.traceback:
+        rows += [("traceback", ""), ("", _value(task.traceback))]
+    return rows
+
+
+def task_result(state: State, uuid: str) -> Pane:
+    """The result, or the exception when the task failed (celery's ``r`` screen)."""
+    return state.freeze_while(_task_result, state, uuid)
+
+
+def _task_result(state: State, uuid: str) -> Pane:
+    task = _task(state, uuid)
+    title = f"Result of {sanitize(uuid)}"
+    if task is None:
+        return Pane(title, (("", "This task is no longer in memory (evicted or cleared)."),))
+    if task.result is not None:
+        return Pane(title, (("", _value(task.result)),))
+    if task.exception is not None:
+        return Pane(title, (("exception", _value(task.exception)),))
+    return Pane(title, (("", f"No result yet: the task is {sanitize(task.state)}."),))
+
+
+def task_traceback(state: State, uuid: str) -> Pane | None:
+    """The traceback, or ``None`` when the task has none (not failed, or not sent)."""
+    return state.freeze_while(_task_traceback, state, uuid)
+
+
+def _task_traceback(state: State, uuid: str) -> Pane | None:
+    task = _task(state, uuid)
+    if task is None or not task.traceback:
+        return None
+    rows = [("", _value(task.traceback))]
+    if task.exception is not None:
+        rows.insert(0, ("", _value(task.exception)))
+    return Pane(f"Traceback of {sanitize(uuid)} ({sanitize(task.state)})", tuple(rows))
+
+
+def worker_info(state: State, hostname: str, now: float) -> Pane:
+    return state.freeze_while(_worker_info, state, hostname, now)
+
+
+def _worker_info(state: State, hostname: str, now: float) -> Pane:
+    worker: Worker | None = state.workers.data.get(hostname)
+    title = f"Worker {sanitize(hostname)}"
+    if worker is None:
+        return Pane(title, (("", "This worker is no longer in memory."),))
+    seen = worker.last_seen
+    rows: list[tuple[str, str]] = [
+        ("status", "online" if worker.alive else "offline"),
+        ("last event", NONE if seen is None else f"{duration_text(max(now - seen, 0.0))} ago"),
+        ("heartbeat every", duration_text(worker.freq)),
+        ("pid", _value(worker.pid)),
+        ("active", _value(worker.active)),
+        ("processed", _value(worker.processed)),
+        ("load average", load_text(worker.loadavg)),
+        ("software", _value(" ".join(str(p) for p in (worker.sw_ident, worker.sw_ver) if p))),
+        ("system", _value(worker.sw_sys)),
+        ("heartbeats", ", ".join(datetime_text(beat) for beat in worker.heartbeats) or NONE),
+        ("tasks in memory", str(len(state.tasks_by_worker.get(hostname, ())))),
+    ]
+    return Pane(title, tuple(rows))

@@ -1,0 +1,64 @@
+"""The two summary lines above the table: where the events come from, and how many.
+
+An operator's first question during an incident is "am I even seeing events?", so the
+connection phase, the time since the last message, the event rate and every dropped
+event are always on screen, never behind a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evtop.broker.status import Phase, StatusSnapshot
+from evtop.events.stats import IngestStats
+from evtop.text.sanitize import sanitize
+from evtop.view.cells import duration_text
+
+#: Without a message for this long on a live connection, say so: workers may be silent
+#: (events disabled) or the subscription may be stale.
+QUIET_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class Counts:
+    events: int
+    tasks: int
+    workers_online: int
+    workers: int
+    #: Events per second over the last refresh interval.
+    rate: float
+
+
+def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool) -> str:
+    """``connected to redis://h:6379/0``, ``reconnecting ... in 3.2s (error)``, ``replaying f``."""
+    url = sanitize(status.url)
+    if replay:
+        path = url.removeprefix("replay of ")
+        return f"replay finished, showing the final state: {path}" if ended else f"replaying {path}"
+    phase = status.phase
+    if phase is Phase.CONNECTED:
+        last = status.last_message_at
+        if last is not None and now - last > QUIET_AFTER:
+            return f"connected to {url}; no events for {duration_text(now - last)}"
+        if last is None and status.connected_since is not None and now - status.connected_since > QUIET_AFTER:
+            return f"connected to {url}; no events yet (are workers started with -E?)"
+        return f"connected to {url}"
+    if phase is Phase.STOPPED:
+        return f"stopped: {url}"
+    error = f" ({sanitize(status.last_error)})" if status.last_error else ""
+    retry = status.retry_in(now)
+    when = f" in {duration_text(retry)}" if retry is not None else ""
+    verb = "reconnecting" if phase is Phase.RECONNECTING else "connecting"
+    return f"{verb} to {url}{when}{error}"
+
+
+def counts_text(counts: Counts, stats: IngestStats) -> str:
+    text = (
+        f"events {counts.events} ({counts.rate:.0f}/s)  tasks {counts.tasks}  "
+        f"workers {counts.workers_online}/{counts.workers} online"
+    )
+    dropped = stats.dropped_total
+    if dropped:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in stats.dropped.items() if n)
+        text += f"  dropped {dropped} ({reasons})"
+    return text

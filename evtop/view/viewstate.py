@@ -1,0 +1,89 @@
+"""What the user is looking at: screen, sort, filter, selection, pause. Pure data.
+
+Kept apart from the widgets so every key's effect is a plain function of this state,
+testable without a terminal, and so a refresh can rebuild the screen from it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+from evtop.view.sheet import Order, Sheet
+from evtop.view.tasks import TaskSheet
+from evtop.view.types import TypeSheet
+from evtop.view.workers import WorkerSheet
+
+
+class Screen(str, Enum):
+    TASKS = "tasks"
+    WORKERS = "workers"
+    TYPES = "types"
+
+
+SHEETS: dict[Screen, Any] = {
+    Screen.TASKS: TaskSheet(),
+    Screen.WORKERS: WorkerSheet(),
+    Screen.TYPES: TypeSheet(),
+}
+
+
+def sheet_for(screen: Screen) -> Sheet[Any]:
+    return SHEETS[screen]
+
+
+def _default_orders() -> dict[Screen, Order]:
+    return {screen: Order(sheet.default_sort, sheet.default_descending) for screen, sheet in SHEETS.items()}
+
+
+@dataclass(frozen=True)
+class ViewState:
+    screen: Screen = Screen.TASKS
+    orders: dict[Screen, Order] = field(default_factory=_default_orders)
+    filters: dict[Screen, str] = field(default_factory=lambda: dict.fromkeys(Screen, ""))
+    #: Selected row key per screen (uuid, hostname, task name).
+    selected: dict[Screen, str | None] = field(default_factory=lambda: dict.fromkeys(Screen))
+    #: While paused the screen keeps its rows; events are still consumed and counted.
+    paused: bool = False
+
+    @property
+    def order(self) -> Order:
+        return self.orders[self.screen]
+
+    @property
+    def filter_text(self) -> str:
+        return self.filters[self.screen]
+
+    @property
+    def selection(self) -> str | None:
+        return self.selected[self.screen]
+
+    def show(self, screen: Screen) -> ViewState:
+        return replace(self, screen=screen)
+
+    def next_screen(self) -> ViewState:
+        screens = list(Screen)
+        return self.show(screens[(screens.index(self.screen) + 1) % len(screens)])
+
+    def select(self, key: str | None) -> ViewState:
+        return replace(self, selected={**self.selected, self.screen: key})
+
+    def with_filter(self, text: str, screen: Screen | None = None) -> ViewState:
+        return replace(self, filters={**self.filters, (screen or self.screen): text.strip()})
+
+    def next_sort(self) -> ViewState:
+        """The next sortable column of this screen, keeping the direction."""
+        columns: tuple[str, ...] = SHEETS[self.screen].sort_columns
+        current = self.order.column
+        following = columns[(columns.index(current) + 1) % len(columns)] if current in columns else columns[0]
+        return self._order(Order(following, self.order.descending))
+
+    def reverse_sort(self) -> ViewState:
+        return self._order(Order(self.order.column, not self.order.descending))
+
+    def _order(self, order: Order) -> ViewState:
+        return replace(self, orders={**self.orders, self.screen: order})
+
+    def toggle_pause(self) -> ViewState:
+        return replace(self, paused=not self.paused)

@@ -1,0 +1,155 @@
+"""The live TUI end to end on a real pseudo-terminal: ``python -m evtop`` read through pyte.
+
+Driven by ``--replay`` (exact, broker-free) and ``--demo``. Checks what a user sees and
+what the terminal is left in after every way of leaving.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from evtop.tui.mode import NO_TERMINAL
+from tests.support.terminal import REPO, Terminal
+from tests.unit.test_dump_mode import T0, hostile_events, lifecycle, task_event, write_recording
+
+#: What urwid writes when it stops: leave the alternate screen, show the cursor again.
+RESTORED = (b"\x1b[?1049l", b"\x1b[?25h")
+
+
+def assert_restored(term: Terminal) -> None:
+    tail = bytes(term.raw[-400:])
+    for sequence in RESTORED:
+        assert sequence in tail, tail
+
+
+def failing(uuid: str, received: float, clock: int) -> list[dict]:
+    return [
+        task_event("task-received", uuid, received, clock, name="proj.flaky", args="()", kwargs="{}"),
+        task_event("task-started", uuid, received + 0.1, clock + 1),
+        task_event(
+            "task-failed",
+            uuid,
+            received + 0.2,
+            clock + 2,
+            exception="ValueError('boom')",
+            traceback='Traceback (most recent call last):\n  File "t.py", line 1\nValueError: boom\n',
+        ),
+    ]
+
+
+@pytest.fixture
+def recording(tmp_path):
+    events = lifecycle(30) + failing("f0000000-0000-4000-8000-000000000001", T0 + 40, 200)
+    return write_recording(tmp_path / "r.jsonl", events)
+
+
+def test_replay_keeps_the_final_state_on_screen_until_q(recording):
+    with Terminal("--replay", recording, "--speed", "max") as term:
+        text = term.wait_for("replay finished, showing the final state", "tasks 31", timeout=30)
+        assert "proj.flaky" in text and "FAILURE" in text and "SUCCESS" in text
+        # Still running and still showing the final state a moment later: only q ends it.
+        assert term.process.poll() is None
+        term.send("3")
+        text = term.wait_for("[Task types]", "proj.add")
+        assert "100.0" in text  # proj.flaky: every finished task failed
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert_restored(term)
+
+
+def test_keys_open_details_traceback_and_filter(recording):
+    with Terminal("--replay", recording, "--speed", "max") as term:
+        term.wait_for("finished, showing the final state")
+        term.send("g")  # the newest row is the failed task
+        term.send("t")
+        text = term.wait_for("Traceback of f0000000-0000-4000-8000-000000000001", "ValueError: boom")
+        assert 'File "t.py", line 1' in text  # the traceback keeps its lines
+        term.send("\x1b")
+        term.wait_gone("Traceback of")
+        term.send("/state=success\r")
+        text = term.wait_for("[Tasks] 30/31", "filter: state=success")
+        assert "FAILURE" not in text
+        term.send("?")
+        term.wait_for("evtop keys", "show this help")
+        term.send("G")  # to the end of the pane: the filter syntax comes last
+        term.wait_for("revoke the task", "field=value")
+        term.send("q")  # closes the help pane, not evtop
+        term.wait_gone("evtop keys")
+        term.send("c")  # a control key in replay: refused with a reason, nothing sent
+        term.wait_for("no workers to send to")
+        term.send("q")
+        assert term.wait_exit()[0] == 0
+
+
+def test_hostile_strings_never_reach_the_terminal_raw(tmp_path):
+    path = write_recording(tmp_path / "h.jsonl", hostile_events())
+    with Terminal("--replay", path, "--speed", "max") as term:
+        term.wait_for("finished, showing the final state")
+        panes = (("i", "Task hostile-"), ("t", "Traceback of hostile-"), ("r", "Result of hostile-"))
+        for key, title in panes:
+            term.send(key)
+            term.wait_for(title)
+            term.send("q")  # not Esc: Esc followed by a key reads as Alt+key
+            term.wait_gone(title)
+        term.send("2")
+        term.wait_for("[Workers]")
+        term.send("3")
+        term.wait_for("[Task types]")
+        term.send("q")
+        status, _ = term.wait_exit()
+    assert status == 0
+    raw = bytes(term.raw)
+    for evil in (b"\x1b]0;pwned", b"\x1b]52;", b"\x1b]8;;http", b"\x1b[2J\x1b[H", b"\x1bP+q"):
+        assert evil not in raw
+    assert "␛]0;pwned␇" in term.text  # shown visibly, as inert symbols
+    assert term.screen.title == ""  # and the window title never changed
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sighup", "ctrl-c"])
+def test_every_way_out_restores_the_terminal(recording, how):
+    with Terminal("--replay", recording, "--speed", "1") as term:
+        term.wait_for("replaying")
+        if how == "ctrl-c":
+            term.send("\x03")
+        else:
+            term.signal(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert_restored(term)
+
+
+def test_demo_shows_a_live_cluster_and_record_captures_it(tmp_path):
+    record = tmp_path / "demo.jsonl.gz"
+    with Terminal("--demo", "--record", str(record)) as term:
+        term.wait_for("connected to memory://", "SUCCESS", timeout=30)
+        term.send("2")
+        text = term.wait_for("[Workers]", "online")
+        assert "celery@" in text
+        term.send("q")
+        assert term.wait_exit()[0] == 0
+    with gzip.open(record, "rt") as recorded:
+        events = [json.loads(line) for line in recorded]
+    assert any(event.get("event", {}).get("type") == "task-succeeded" for event in events if "event" in event)
+
+
+def test_without_a_terminal_it_says_so_and_exits_2(recording):
+    result = subprocess.run(
+        [sys.executable, "-m", "evtop", "--replay", recording],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"evtop: error: {NO_TERMINAL}"]
+    assert result.stdout == ""
