@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from evtop.camera.celery_compat import camera_app
@@ -22,8 +23,9 @@ from evtop.camera.timer import Timer
 from evtop.cli.options import Options
 from evtop.dump.mode import Reporter
 from evtop.env import Environment
-from evtop.errors import EvtopError, ExitStatus, UsageError, describe_error
+from evtop.errors import EvtopError, ExitStatus, describe_error
 from evtop.events.state import State
+from evtop.files import open_private
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.runner import event_stream, run_source
@@ -45,13 +47,30 @@ def run_camera(options: Options, env: Environment) -> int:
     """Load the camera (a bad one is a usage error before anything starts), then run it."""
     assert options.camera is not None
     camera_class = load_camera_class(options.camera)
-    if options.detach:
-        raise UsageError("--detach is not supported yet: run evtop under a service manager instead")
+    if not options.detach:
+        return _run_held(options, env, camera_class)
+    from evtop.camera.daemon import detach
+
+    assert options.logfile is not None  # --detach requires it (cli.options)
+    log_fd = open_private(options.logfile, option="--logfile")
+    pid = detach(lambda ready: _run_held(options, env, camera_class, ready), log_fd)
+    _say(
+        env, f"camera {options.camera} runs in the background as process {pid}; it logs to {options.logfile}"
+    )
+    return ExitStatus.OK
+
+
+def _run_held(
+    options: Options, env: Environment, camera_class: type[Any], ready: Callable[[], None] | None = None
+) -> int:
     with PidFile(options.pidfile) if options.pidfile else contextlib.nullcontext():
-        return shoot(options, env, camera_class)
+        return shoot(options, env, camera_class, ready)
 
 
-def shoot(options: Options, env: Environment, camera_class: type[Any]) -> int:
+def shoot(
+    options: Options, env: Environment, camera_class: type[Any], ready: Callable[[], None] | None = None
+) -> int:
+    """Run the camera until the stream ends or a signal; ``ready()`` once it is installed."""
     assert options.camera is not None
     app = camera_app(options, camera_class)
     state = State()
@@ -64,6 +83,8 @@ def shoot(options: Options, env: Environment, camera_class: type[Any]) -> int:
             status.subscribe(reporter.on_status)
             camera = _start(options, camera_class, state, app, timer, env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")
+            if ready is not None:
+                ready()
             try:
                 with reporter.running():
                     run_source(source, stop)

@@ -96,6 +96,10 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         ),
         (args.speed is not None and args.replay is None, "--speed only applies to --replay"),
         (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
+        (
+            args.detach and not args.logfile,
+            "--detach needs -f/--logfile FILE: a detached camera has no terminal to report to",
+        ),
         (args.frequency is not None and mode is not Mode.CAMERA, "--frequency only applies to --camera"),
         (args.maxrate is not None and mode is not Mode.CAMERA, "--maxrate only applies to --camera"),
         (

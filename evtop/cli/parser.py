@@ -250,7 +250,11 @@ def build_parser() -> EvtopArgumentParser:
     daemon.add_argument(
         "--pidfile", metavar="FILE", help="write the process id to FILE; refuse to start if it is held"
     )
-    daemon.add_argument("--detach", action="store_true", help="camera: run in the background")
+    daemon.add_argument(
+        "--detach",
+        action="store_true",
+        help="camera: run in the background once started (needs --logfile; --pidfile holds the daemon's pid)",
+    )
     _add_control(parser)
     return parser
 
