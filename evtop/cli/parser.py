@@ -33,6 +33,8 @@ examples:
   evtop -b redis://localhost:6379/0 --dump --json | jq .
   evtop -b amqp://guest@rabbit// --dump --record events.jsonl.gz
   evtop --replay events.jsonl.gz --dump --speed max
+  evtop -b redis://localhost:6379/0 -c myproj.cameras:DbCamera -F 2.0
+  evtop --replay events.jsonl.gz -c myproj.cameras:DbCamera --speed max
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
 
@@ -203,7 +205,10 @@ def build_parser() -> EvtopArgumentParser:
     )
     modes.add_argument("--no-color", action="store_true", help="no colour in --dump output (also: $NO_COLOR)")
     modes.add_argument(
-        "-c", "--camera", metavar="CLASS", help="run a snapshot camera (module.Class or module:Class)"
+        "-c",
+        "--camera",
+        metavar="CLASS",
+        help="run a snapshot camera (module.Class or module:Class, found in the current directory too)",
     )
     modes.add_argument(
         "-F",
@@ -215,7 +220,11 @@ def build_parser() -> EvtopArgumentParser:
         help="camera: seconds between snapshots (default 1.0)",
     )
     modes.add_argument(
-        "-r", "--maxrate", metavar="RATE", type=rate, help="camera: at most RATE snapshots (N, N/s, N/m, N/h)"
+        "-r",
+        "--maxrate",
+        metavar="RATE",
+        type=rate,
+        help="camera: at most RATE snapshots (N, N/s, N/m, N/h); a skipped one keeps the state for the next",
     )
     modes.add_argument("--demo", action="store_true", help="watch a simulated cluster instead of a broker")
     modes.add_argument("--replay", metavar="FILE", help="read events from a recording instead of a broker")
