@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from evtop import __version__
 from evtop.cli.parser import CONTROL_DESCRIPTION, DESCRIPTION, EPILOG, build_parser, control_parser
 from evtop.control.commands import COMMANDS, Command, Kind
+from evtop.tui.keymap import KEYMAP, keys_label
+from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (
     ("0", "success; after Ctrl-C, SIGTERM or the end of a replayed file"),
@@ -75,6 +77,25 @@ def _control_lines(parser: argparse.ArgumentParser) -> list[str]:
     return out
 
 
+def _key_lines() -> list[str]:
+    """The KEYS section, from the TUI's keymap: the table that also dispatches the keys."""
+    out = [
+        ".SH KEYS",
+        _escape(
+            "In the live TUI (the default mode). Times are UTC. Control keys ask for confirmation "
+            "and are refused with --read-only, --replay and --demo."
+        ),
+    ]
+    category = None
+    for binding in KEYMAP:
+        if binding.category != category:
+            category = binding.category
+            out.append(f".SS {_escape(category)}")
+        out += [".TP", f"\\fB{_escape(keys_label(binding))}\\fR", _escape(binding.help)]
+    out += [".SS Filter", ".nf", *(_escape(line.strip()) for line in FILTER_HELP[1:]), ".fi"]
+    return out
+
+
 def render() -> str:
     parser = build_parser()
     out = [
@@ -95,6 +116,7 @@ def render() -> str:
         lines = _option_lines(group._group_actions)
         if lines:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
+    out += _key_lines()
     out += _control_lines(parser)
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:

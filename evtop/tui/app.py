@@ -27,8 +27,8 @@ from evtop.view.sheet import Table, build
 from evtop.view.summary import Counts, counts_text, source_text
 from evtop.view.viewstate import Screen, ViewState, sheet_for
 
-#: Rows taken by the lines around the table: source, counts, column titles; message, keys.
-CHROME_ROWS = 5
+#: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
+CHROME_ROWS = 6
 
 
 class App:
@@ -66,6 +66,7 @@ class App:
         self._rate = 0.0
         self.source_line = urwid.Text("", wrap="clip")
         self.counts_line = urwid.Text("", wrap="clip")
+        self.view_line = urwid.Text("", wrap="clip")
         self.columns_line = urwid.Text("", wrap="clip")
         self.message_line = urwid.Text("", wrap="clip")
         self.hints_line = urwid.Text(hints(), wrap="clip")
@@ -75,6 +76,7 @@ class App:
             [
                 urwid.AttrMap(self.source_line, "header"),
                 urwid.AttrMap(self.counts_line, "header.dim"),
+                urwid.AttrMap(self.view_line, "header"),
                 urwid.AttrMap(self.columns_line, "columns"),
             ]
         )
@@ -151,19 +153,22 @@ class App:
         """Rebuild the current table from State (unless paused) and the summary lines."""
         now = self.clock()
         self._measure_rate(now)
-        if not self.view.paused:
+        if self.view.paused:
+            self._summary(now)
+        else:
             self.show_table(now)
-        self._summary(now)
 
     def show_table(self, now: float | None = None) -> None:
         view = self.view
         now = self.clock() if now is None else now
-        previous = self.listbox.focus_position if len(self.table.items) else 0
+        same_screen = self.table.sheet is sheet_for(view.screen)
+        previous = self.listbox.focus_position if same_screen and len(self.table.items) else None
         self.table = build(sheet_for(view.screen), self.state, now, view.order, view.filter_text)
         walker = RowWalker(self.table, self.size[0])
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
+        previous = previous or 0
         if index is None and len(walker):
             index = min(previous, len(walker) - 1)
         if index is not None:
@@ -176,6 +181,7 @@ class App:
             )
         if index is not None:
             self.view = view.select(self.table.key(index))
+        self._summary(now)
 
     def _measure_rate(self, now: float) -> None:
         then, count = self._rate_mark
@@ -195,7 +201,8 @@ class App:
         )
         left = source_text(self.status.snapshot(), now, replay=self.replay, ended=self.ended)
         self.source_line.set_text(f" evtop  {left}")
-        self.counts_line.set_text(f" {counts_text(counts, self.stats)}   {self._view_text()}")
+        self.counts_line.set_text(f" {counts_text(counts, self.stats)}")
+        self.view_line.set_text(f" {self._view_text()}")
 
     def _view_text(self) -> str:
         view, table = self.view, self.table

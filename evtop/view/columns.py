@@ -58,9 +58,13 @@ def layout(columns: tuple[Column, ...], width: int) -> list[int]:
             given += share
         spare -= given
         growing = [c for c in growing if room(c, widths[c.id])]
-    if used > width and shown:  # even the undroppable minimums are too wide: squeeze the last
-        last = shown[-1]
-        widths[last.id] = max(widths[last.id] - (used - width), 0)
+    over = used - max(width, 0)
+    for column in reversed(shown):  # even the undroppable minimums are too wide: squeeze
+        if over <= 0:
+            break
+        cut = min(widths[column.id] + GAP, over)  # a column cut to nothing frees its gap too
+        widths[column.id] = max(widths[column.id] - cut, 0)
+        over -= cut
     return [widths.get(c.id, 0) for c in columns]
 
 

@@ -1,0 +1,257 @@
+"""The TUI app without a terminal: keys in, rendered text out (urwid canvases).
+
+Remote control goes through the real :class:`~evtop.control.client.Control` to a fake
+pidbox worker on kombu's ``memory://`` (tests/unit/control_fakes.py); real workers answer
+in tests/integration/test_tui_live.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evtop.broker.status import ConnectionStatus
+from evtop.control.client import Control
+from evtop.events.stats import IngestStats
+from evtop.tui.actions import ACTIONS
+from evtop.tui.app import App
+from evtop.tui.bridge import Bridge
+from evtop.tui.control import ControlRunner
+from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
+from tests.support.live import wait_until
+from tests.unit.control_fakes import FakeWorker, Out, memory_config
+from tests.unit.test_view import T0, cluster
+
+SIZE = (100, 20)
+
+
+def make_app(runner=None, read_only=False, state=None):
+    app = App(
+        state or cluster(),
+        IngestStats(),
+        ConnectionStatus("redis://h:6379/0", clock=lambda: T0 + 100),
+        runner=runner,
+        read_only=read_only,
+        no_control="no control in this test",
+        bridge=runner.bridge if runner else Bridge(),
+        clock=lambda: T0 + 100,
+    )
+    app.size = SIZE
+    app.refresh()
+    return app
+
+
+def screen(app: App) -> str:
+    return "\n".join(line.decode() for line in app.render(SIZE).text)
+
+
+def press(app: App, *keys: str) -> str:
+    for key in keys:
+        app.press(key)
+    return screen(app)
+
+
+# --- the keymap ------------------------------------------------------------------------------
+
+
+def test_no_key_means_two_things_in_one_context():
+    seen: dict[tuple[str, str], str] = {}
+    for binding in KEYMAP:
+        for context in binding.contexts:
+            for key in binding.keys:
+                assert (context, key) not in seen, (context, key, seen.get((context, key)), binding.command)
+                seen[context, key] = binding.command
+
+
+def test_every_table_command_has_an_action_and_every_action_a_binding():
+    table_commands = {b.command for b in bindings(TABLE)} - {"help"} | {"help"}
+    navigation = {"go-down", "go-up", "page-down", "page-up", "go-top", "go-bottom"}
+    assert table_commands <= set(ACTIONS)
+    assert set(ACTIONS) <= {b.command for b in KEYMAP} | navigation
+
+
+def test_help_and_hints_come_from_the_table():
+    lines = [line.split() for line in help_lines()]
+    for binding in KEYMAP:
+        assert [*keys_label(binding).split(), *binding.help.split()] in lines, binding
+    assert hints().startswith("?:help  q:quit  1:tasks")
+    assert keys_label(next(b for b in KEYMAP if b.command == "page-down")) == "PgDn, ^F, Space"
+
+
+# --- moving and screens ----------------------------------------------------------------------
+
+
+def test_the_table_shows_tasks_and_selection_follows_the_keys():
+    app = make_app()
+    text = screen(app)
+    assert "[Tasks] 6/6" in text and "uuid-5" in text.splitlines()[4]
+    assert app.view.selection == "uuid-5"
+    press(app, "j", "down")
+    assert app.view.selection == "uuid-3"
+    press(app, "G")
+    assert app.view.selection == "uuid-0"
+    press(app, "k", "g")
+    assert app.view.selection == "uuid-5"
+
+
+def test_selection_stays_on_its_task_when_rows_move():
+    state = cluster()
+    app = make_app(state=state)
+    press(app, "j")  # uuid-4, off the top row
+    state.event(
+        {
+            "type": "task-received",
+            "uuid": "new",
+            "hostname": "celery@w1",
+            "timestamp": T0 + 50,
+            "local_received": T0 + 50,
+            "clock": 99,
+            "name": "proj.add",
+        }
+    )
+    app.refresh()
+    assert app.view.selection == "uuid-4" and app.selected().uuid == "uuid-4"
+
+
+def test_screens_filter_and_sort():
+    app = make_app()
+    assert "[Workers] 2/2" in press(app, "2")
+    assert "[Task types] 3/3" in press(app, "3")
+    text = press(app, "/", *"mul", "enter")
+    assert "[Task types] 1/3" in text and "filter: mul" in text
+    text = press(app, "1")
+    assert "[Tasks] 6/6" in text  # filters are per screen
+    text = press(app, "s")
+    assert "sort: name ▼" in text and "TASK▼" in text
+    assert "sort: name ▲" in press(app, "S")
+    text = press(app, "/", "esc")  # a cancelled prompt changes nothing
+    assert "filter:" not in text.splitlines()[2]
+
+
+def test_enter_on_a_type_or_worker_lists_its_tasks():
+    app = make_app()
+    press(app, "3", "g")
+    assert app.selected().name == "proj.add"
+    text = press(app, "enter")
+    assert "[Tasks] 4/6" in text and "filter: name=proj.add" in text
+    press(app, "2", "G", "enter")  # celery@w2 ran nothing
+    assert "[Tasks] 0/6" in screen(app)
+
+
+def test_panes_open_and_close():
+    app = make_app()
+    press(app, "G", "k", "k")
+    assert app.selected().uuid == "uuid-2"
+    text = press(app, "t")
+    assert "Traceback of uuid-2 (FAILURE)" in text and "KeyError: 'k'" in text
+    press(app, "q")
+    assert app.context == "tasks" and not app.done
+    text = press(app, "g", "t")
+    assert "no traceback: the task is RECEIVED" in text
+    assert "Task uuid-5" in press(app, "enter")
+    press(app, "esc")
+    assert "Result of uuid-5" in press(app, "r")
+
+
+def test_pause_keeps_the_rows():
+    state = cluster()
+    app = make_app(state=state)
+    press(app, "p")
+    state.event(
+        {
+            "type": "task-received",
+            "uuid": "new",
+            "hostname": "celery@w1",
+            "timestamp": T0 + 50,
+            "local_received": T0 + 50,
+            "clock": 99,
+            "name": "proj.add",
+        }
+    )
+    app.refresh()
+    assert "PAUSED" in screen(app) and app.table.index_of("new") is None
+    press(app, "p")
+    assert app.table.index_of("new") is not None
+
+
+def test_quit():
+    app = make_app()
+    press(app, "q")
+    assert app.done
+
+
+# --- remote control --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def control():
+    config = memory_config()
+    revoked = lambda worker, request: [Out({worker.name: {"ok": "tasks flagged as revoked: uuid-5"}})]  # noqa: E731
+    with FakeWorker(config, "celery@w1", answer=revoked) as fake:
+        yield fake, ControlRunner(Control(config), Bridge(), timeout=1.0)
+
+
+def drain_until(app: App, predicate, timeout=10.0):
+    def check():
+        app.bridge.drain()
+        return predicate()
+
+    wait_until(check, timeout=timeout)
+
+
+def test_revoke_asks_first_and_n_sends_nothing(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, "c")
+    assert "Revoke task uuid-5 (proj.add)? Workers will not start it. [y/N]" in text
+    press(app, "n")
+    assert app.context == "tasks" and runner.pending == 0 and fake.requests == []
+
+
+def test_revoke_confirmed_sends_and_shows_the_replies(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "c", "y")
+    assert "revoke: sent, waiting for replies..." in screen(app)
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["method"] == "revoke"
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-5", "terminate": False, "signal": "SIGTERM"}
+    text = screen(app)
+    assert "Replies to revoke" in text and "tasks flagged as revoked: uuid-5" in text
+    assert "1 of 1 worker replied" in text
+
+
+def test_rate_limit_prompt_validates_then_confirms(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, "l", *"10/x", "enter")
+    assert "unknown unit" in text and fake.requests == []
+    press(app, "l", *"10/m", "enter")
+    assert "Set the rate limit of proj.add to 10/m on every worker? [y/N]" in screen(app)
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[-1]["arguments"] == {"task_name": "proj.add", "rate_limit": "10/m"}
+
+
+def test_time_limit_from_the_types_screen(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "3", "G")
+    name = app.selected().name
+    press(app, "L", *"30 60", "enter", "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[-1]["arguments"] == {"task_name": name, "hard": 60.0, "soft": 30.0}
+
+
+def test_read_only_refuses_before_asking(control):
+    fake, runner = control
+    app = make_app(runner, read_only=True)
+    for key in ("c", "x", "l", "L"):
+        text = press(app, key)
+        assert "read-only (--read-only): control commands are disabled" in text
+        assert app.context == "tasks"
+    assert fake.requests == []
+
+
+def test_without_a_runner_control_keys_say_why():
+    app = make_app()
+    assert "no control in this test" in press(app, "x")
