@@ -4,9 +4,12 @@ and in-process runs of ``evtop -c``."""
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import textwrap
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import pytest
 
 from evtop.cli import main
 from evtop.env import Environment
+from tests.support.live import wait_until
 
 
 class FakeEntry:
@@ -101,3 +105,19 @@ class Run:
     @property
     def err(self) -> str:
         return self.env.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def sigterm_when(predicate: Callable[[], object], timeout: float = 30) -> None:
+    """SIGTERM this process once ``predicate()`` holds: stops an in-process ``evtop`` run
+    (its handler, installed before any camera runs, sets the stop flag)."""
+
+    def watch() -> None:
+        wait_until(predicate, timeout)
+        signal.raise_signal(signal.SIGTERM)
+
+    threading.Thread(target=watch, name="sigterm-when", daemon=True).start()
+
+
+def loaded(name: str, attribute: str) -> Callable[[], object]:
+    """A predicate: module ``name`` was imported and its ``attribute`` is non-empty."""
+    return lambda: name in sys.modules and getattr(sys.modules[name], attribute)

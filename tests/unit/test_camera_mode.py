@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import signal
 import sys
-import threading
 from datetime import timedelta
 
 import pytest
 
 from evtop.record.schema import EventRecord, SessionRecord, parse
-from tests.support.live import wait_until
-from tests.unit.camera_fakes import Run, module, write_camera
+from tests.unit.camera_fakes import Run, loaded, module, sigterm_when, write_camera
 from tests.unit.test_dump_mode import T0, lifecycle, write_recording
 
 EVTOP_CAMERA = """
@@ -170,14 +167,7 @@ def test_with_dash_a_the_camera_gets_the_users_app(tmp_path, monkeypatch):
         "from celery import Celery\napp = Celery('proj', broker='memory://', set_as_current=False)\n"
         "app.conf.monitors_expire_success = 42\n"
     )
-    stopper = threading.Thread(
-        target=lambda: (
-            wait_until(lambda: name in sys.modules and module(name).LOG, 20),
-            signal.raise_signal(signal.SIGTERM),
-        ),
-        daemon=True,
-    )
-    stopper.start()
+    sigterm_when(loaded(name, "LOG"))
     run = Run("-A", f"{name}_app:app", "-c", f"{name}.Camera")
     assert run.status == 0, run.err
     assert module(name).LOG[0][1] == 42  # the app's own setting wins over add_defaults
@@ -190,10 +180,7 @@ def test_record_in_camera_mode_replays_to_the_same_final_snapshot(tmp_path, evto
         shots = module(evtop_camera).SHOTS if evtop_camera in sys.modules else []
         return any(state == "SUCCESS" for shot in shots for state in shot.values()) and len(shots) >= 3
 
-    stopper = threading.Thread(
-        target=lambda: (wait_until(enough, 30), signal.raise_signal(signal.SIGTERM)), daemon=True
-    )
-    stopper.start()
+    sigterm_when(enough)
     live = Run("--demo", "-c", f"{evtop_camera}.Camera", "-F", "0.05", "--record", str(recording))
     assert live.status == 0, live.err
     live_final = module(evtop_camera).SHOTS[-1]
@@ -345,14 +332,7 @@ def test_pidfile_is_held_while_running_and_removed_after(tmp_path, monkeypatch):
 
 def test_a_broker_password_never_shows_while_the_camera_waits_for_the_broker(evtop_camera):
     url = "redis://:s3cr3t@127.0.0.1:9/0"  # nothing listens on port 9: connection refused
-    stopper = threading.Thread(
-        target=lambda: (
-            wait_until(lambda: evtop_camera in sys.modules and module(evtop_camera).INFO, 20),
-            signal.raise_signal(signal.SIGTERM),
-        ),
-        daemon=True,
-    )
-    stopper.start()
+    sigterm_when(loaded(evtop_camera, "INFO"))
     run = Run("-b", url, "-c", f"{evtop_camera}.Camera", "-l", "DEBUG")
     assert run.status == 0
     assert "s3cr3t" not in run.out + run.err and "redis://:**@127.0.0.1:9/0" in run.err
