@@ -67,8 +67,9 @@ class Polaroid:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in ("shutter_signal", "cleanup_signal"):
-            if name not in cls.__dict__:  # a class defining its own keeps it
-                setattr(cls, name, getattr(cls, name).child(f"{cls.__qualname__}.{name}"))
+            inherited = getattr(cls, name)
+            if name not in cls.__dict__ and isinstance(inherited, Signal):  # a class's own stays
+                setattr(cls, name, inherited.child(f"{cls.__qualname__}.{name}"))
 
     def __init__(
         self,

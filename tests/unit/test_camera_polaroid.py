@@ -246,6 +246,25 @@ def test_signals_are_per_camera_class_and_the_base_hears_all():
         Polaroid.shutter_signal.disconnect(on_base)
 
 
+def test_a_class_keeps_a_signal_of_its_own_and_passes_it_on():
+    own = Signal("own")
+
+    class WithOwn(Polaroid):
+        shutter_signal = own
+
+    class Sub(WithOwn):
+        pass
+
+    class Foreign(Polaroid):
+        shutter_signal = "not a signal"  # type: ignore[assignment]
+
+    class FromForeign(Foreign):
+        pass
+
+    assert WithOwn.shutter_signal is own and Sub.shutter_signal.parent is own
+    assert FromForeign.shutter_signal == "not a signal"
+
+
 def test_a_raising_receiver_is_logged_and_the_shutter_goes_on(caplog):
     shots = []
 
