@@ -101,8 +101,9 @@ def next_screen(app: App) -> None:
 
 @action("filter-set")
 def filter_set(app: App) -> None:
-    widget, edit = prompt("filter (Enter: apply, Esc: cancel): ", app.view.filter_text)
-    edit.set_edit_pos(len(edit.edit_text))
+    # Starts empty, as in less and k9s: the current filter stays on screen until Enter
+    # replaces it (an empty Enter clears it).
+    widget, edit = prompt("filter (Enter: apply, empty: clear, Esc: cancel): ")
 
     def accept() -> None:
         app.pop()
