@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,8 +28,11 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control import ControlRunner
 from evtop.tui.palette import PALETTE
 
-#: Seconds between refreshes of the table (events are applied as they arrive).
+#: Seconds between refreshes of the table (events are applied as they arrive)...
 REFRESH = 0.5
+#: ... but at most this share of the time goes to refreshing: a huge State (a refresh
+#: copies every task under State's lock) is redrawn less often instead of starving events.
+REFRESH_SHARE = 0.2
 NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
 
 
@@ -88,8 +92,9 @@ def _loop(app: App, env: Environment, options: Options) -> None:
     def tick(loop: urwid.MainLoop, _data: object) -> None:
         _drain(app)
         app.size = screen.get_cols_rows()
+        started = time.monotonic()
         app.refresh()
-        loop.set_alarm_in(REFRESH, tick)
+        loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
 
     loop.set_alarm_in(0, tick)
     # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from evtop.events import states
 from evtop.events.state import State, Task
@@ -13,17 +12,21 @@ from evtop.view.cells import NONE, clock_text, duration_text, text
 from evtop.view.columns import Align, Column
 
 
-def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _float(value: Any) -> float | None:
+    kind = type(value)  # exact types: bool is not a number here, and this runs 10,000 times
+    return value if kind is float else float(value) if kind is int else None
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+def _str(value: Any) -> str:
+    return value if type(value) is str else "" if value is None else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskItem:
-    """What a task row needs, copied out of State so rendering never races the events."""
+class TaskItem(NamedTuple):
+    """What a task row needs, copied out of State so rendering never races the events.
+
+    A named tuple, not a frozen dataclass: 10,000 of these are made under State's lock on
+    every refresh, and a tuple is built several times faster.
+    """
 
     uuid: str
     name: str
@@ -41,16 +44,16 @@ class TaskItem:
     def of(cls, task: Task, order: int) -> TaskItem:
         worker = task.worker
         return cls(
-            uuid=_str(task.uuid),
-            name=_str(task.name),
-            state=_str(task.state),
-            worker=_str(worker.hostname) if worker is not None else "",
-            received=_float(task.received) or _float(task.sent),
-            started=_float(task.started),
-            runtime=_float(task.runtime),
-            args=_str(task.args),
-            kwargs=_str(task.kwargs),
-            order=order,
+            _str(task.uuid),
+            _str(task.name),
+            _str(task.state),
+            _str(worker.hostname) if worker is not None else "",
+            _float(task.received) or _float(task.sent),
+            _float(task.started),
+            _float(task.runtime),
+            _str(task.args),
+            _str(task.kwargs),
+            order,
         )
 
     def elapsed(self, now: float) -> float | None:
