@@ -26,6 +26,7 @@ from evtop.runner import event_stream
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
 from evtop.tui.control import ControlRunner
+from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 
 #: Seconds between refreshes of the table (events are applied as they arrive)...
@@ -70,13 +71,17 @@ def run_tui(options: Options, env: Environment) -> int:
             if not stop.is_set():  # the recording ended: keep the final state on screen
                 bridge.post(lambda: setattr(app, "ended", True))
 
-        thread = threading.Thread(target=feed, name="evtop-source", daemon=True)
-        thread.start()
-        try:
-            _loop(app, env, options)
-        finally:
-            stop.set()
-            thread.join(timeout=10)
+        def show(text: str, warning: bool) -> None:  # from any thread
+            bridge.post(lambda: app.say(text, error=warning))
+
+        with logs_on_screen(env.stderr, show):
+            thread = threading.Thread(target=feed, name="evtop-source", daemon=True)
+            thread.start()
+            try:
+                _loop(app, env, options)
+            finally:
+                stop.set()
+                thread.join(timeout=10)
     return ExitStatus.OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import signal
+import socket
 import subprocess
 import sys
 
@@ -153,3 +154,19 @@ def test_without_a_terminal_it_says_so_and_exits_2(recording):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"evtop: error: {NO_TERMINAL}"]
     assert result.stdout == ""
+
+
+def test_logs_never_scribble_on_the_screen_and_are_printed_after_exit():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with Terminal("-b", f"redis://:hunter2@127.0.0.1:{port}/0") as term:
+        text = term.wait_for("connecting to redis://:**@127.0.0.1", timeout=30)
+        text = term.wait_for("WARNING/evtop.events.receiver] Cannot connect to redis://:**@", timeout=30)
+        assert text.splitlines()[0].startswith(" evtop  connecting to")  # the header is intact
+        assert text.splitlines()[-1].startswith("?:help")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0
+    assert "Cannot connect to redis://:**@127.0.0.1" in err  # on stderr once the screen is gone
+    assert "hunter2" not in err and b"hunter2" not in bytes(term.raw)
