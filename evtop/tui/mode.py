@@ -9,6 +9,7 @@ urwid's ``MainLoop.run`` stops the screen in a ``finally``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -28,6 +29,8 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between refreshes of the table (events are applied as they arrive)...
 REFRESH = 0.5
@@ -98,7 +101,8 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         _drain(app)
         app.size = screen.get_cols_rows()
         started = time.monotonic()
-        app.refresh()
+        with _survive("refreshing the screen"):
+            app.refresh()
         loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
 
     loop.set_alarm_in(0, tick)
@@ -107,8 +111,21 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         loop.run()
 
 
+@contextmanager
+def _survive(doing: str) -> Iterator[None]:
+    """A bug in one key or one refresh is reported on the message line, not fatal:
+    the monitor is what an operator has open during an incident."""
+    try:
+        yield
+    except urwid.ExitMainLoop:
+        raise
+    except Exception:
+        logger.exception("internal error while %s (evtop keeps running)", doing)
+
+
 def _drain(app: App) -> bool:
-    app.bridge.drain()
+    with _survive("handling a reply"):
+        app.bridge.drain()
     if app.done:
         raise urwid.ExitMainLoop
     return True
@@ -122,7 +139,8 @@ def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[in
         app.size = screen.get_cols_rows()
         for key in keys:
             if isinstance(key, str):  # mouse events are tuples; mouse handling is off
-                app.press(key)
+                with _survive(f"handling the key {key!r}"):
+                    app.press(key)
             if app.done:
                 raise urwid.ExitMainLoop
         return []

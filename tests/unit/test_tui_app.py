@@ -255,3 +255,15 @@ def test_read_only_refuses_before_asking(control):
 def test_without_a_runner_control_keys_say_why():
     app = make_app()
     assert "no control in this test" in press(app, "x")
+
+
+def test_a_bug_in_a_key_or_refresh_is_reported_not_fatal(caplog):
+    import urwid
+
+    from evtop.tui.mode import _survive
+
+    with _survive("handling the key 'x'"):
+        raise KeyError("oops")
+    assert "internal error while handling the key 'x' (evtop keeps running)" in caplog.text
+    with pytest.raises(urwid.ExitMainLoop), _survive("quitting"):
+        raise urwid.ExitMainLoop
