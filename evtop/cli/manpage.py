@@ -19,7 +19,7 @@ EXIT_STATUS = (
 ENVIRONMENT = (
     ("EVTOP_BROKER_URL", "broker URL when -b/--broker is not given"),
     ("CELERY_BROKER_URL", "broker URL when neither -b nor EVTOP_BROKER_URL is given"),
-    ("NO_COLOR", "disable colour in --dump output"),
+    ("NO_COLOR", "disable colour in the TUI and in --dump output"),
 )
 SECURITY = (
     "evtop accepts JSON event bodies only (msgpack with --accept-msgpack); pickle, yaml and kombu's raw "

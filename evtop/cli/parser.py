@@ -29,6 +29,8 @@ never needs celery installed."""
 
 EPILOG = """\
 examples:
+  evtop --demo                             the live TUI on a simulated cluster (? for keys)
+  evtop --read-only -b redis://host/0      the TUI, watching only: nothing is ever sent
   evtop --demo --dump                      simulated cluster, one line per event
   evtop -b redis://localhost:6379/0 --dump --json | jq .
   evtop -b amqp://guest@rabbit// --dump --record events.jsonl.gz
@@ -203,7 +205,7 @@ def build_parser() -> EvtopArgumentParser:
     modes.add_argument(
         "--json", action="store_true", help="with --dump: one JSON object per line (schema v1)"
     )
-    modes.add_argument("--no-color", action="store_true", help="no colour in --dump output (also: $NO_COLOR)")
+    modes.add_argument("--no-color", action="store_true", help="no colour in the TUI or --dump output (also: $NO_COLOR)")
     modes.add_argument(
         "-c",
         "--camera",
