@@ -298,7 +298,7 @@ def _ask_limit(
         except ValueError as exc:
             app.say(sanitize(str(exc)), error=True)
             return
-        confirm_and_send(app, request, describe(shown, sanitize(value)))
+        confirm_and_send(app, request, describe(shown, sanitize(value) or "none"))
 
     app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
 
@@ -318,21 +318,21 @@ def _time_request(name: str, value: str) -> Request:
     )
 
 
-@action("task-rate-limit")
-def rate_limit(app: App) -> None:
-    _ask_limit(
-        app,
-        "rate limit for {name} (e.g. 10/m; empty or none removes it): ",
-        _rate_request,
-        lambda name, value: f"Set the rate limit of {name} to {value or 'none'} on every worker?",
-    )
+def _limit(caption: str, build: Callable[[str, str], Request], describe: str) -> Action:
+    return lambda app: _ask_limit(app, caption, build, describe.format)
 
 
-@action("task-time-limit")
-def time_limit(app: App) -> None:
-    _ask_limit(
-        app,
-        "time limits for {name}: SOFT [HARD] seconds (none removes): ",
-        _time_request,
-        lambda name, value: f"Set the time limits of {name} to {value} (soft hard) on every worker?",
-    )
+ACTIONS.update(
+    {
+        "task-rate-limit": _limit(
+            "rate limit for {name} (e.g. 10/m; empty or none removes it): ",
+            _rate_request,
+            "Set the rate limit of {} to {} on every worker?",
+        ),
+        "task-time-limit": _limit(
+            "time limits for {name}: SOFT [HARD] seconds (none removes): ",
+            _time_request,
+            "Set the time limits of {} to {} (soft hard) on every worker?",
+        ),
+    }
+)

@@ -10,8 +10,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from evtop.control.client import Control
 from evtop.control.commands import Request
 from evtop.control.replies import BroadcastResult
 from evtop.errors import EvtopError
@@ -30,19 +30,8 @@ class Outcome:
     error: str | None = None
 
 
-class Sender(Protocol):
-    def send(
-        self,
-        request: Request,
-        *,
-        destination: Sequence[str] | None = None,
-        timeout: float = 1.0,
-        expected: Sequence[str] | None = None,
-    ) -> BroadcastResult: ...
-
-
 class ControlRunner:
-    def __init__(self, control: Sender, bridge: Bridge, timeout: float = REPLY_TIMEOUT) -> None:
+    def __init__(self, control: Control, bridge: Bridge, timeout: float = REPLY_TIMEOUT) -> None:
         self.control = control
         self.bridge = bridge
         self.timeout = timeout

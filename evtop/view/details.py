@@ -7,6 +7,7 @@ sanitizer's multi-line mode keeps ``\\n`` and neutralises everything else).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evtop.events.state import State, Task, Worker
@@ -52,20 +53,25 @@ def _field(task: Task, name: str) -> object:
     return getattr(task, name, None)
 
 
-def _task(state: State, uuid: str) -> Task | None:
-    return state.tasks.data.get(uuid)
+GONE = "This task is no longer in memory (evicted or cleared)."
+
+
+def _task_pane(state: State, uuid: str, title: str, rows: Callable[[Task], list[tuple[str, str]]]) -> Pane:
+    """``rows`` of the task, read under State's lock; a clear line if it is gone."""
+
+    def build() -> Pane:
+        task = state.tasks.data.get(uuid)
+        return Pane(f"{title} {sanitize(uuid)}", (("", GONE),) if task is None else tuple(rows(task)))
+
+    return state.freeze_while(build)
 
 
 def task_info(state: State, uuid: str) -> Pane:
     """Every field of a task: identity, lifecycle times, routing, args, outcome."""
-    return state.freeze_while(_task_info, state, uuid)
+    return _task_pane(state, uuid, "Task", _info_rows)
 
 
-def _task_info(state: State, uuid: str) -> Pane:
-    task = _task(state, uuid)
-    title = f"Task {sanitize(uuid)}"
-    if task is None:
-        return Pane(title, (("", "This task is no longer in memory (evicted or cleared)."),))
+def _info_rows(task: Task) -> list[tuple[str, str]]:
     worker = task.worker
     rows: list[tuple[str, str]] = [
         ("name", _value(task.name)),
@@ -78,8 +84,7 @@ def _task_info(state: State, uuid: str) -> Pane:
         (name, _value(_field(task, name))) for name in TASK_FIELDS if _field(task, name) not in (None, "")
     ]
     rows += [("args", _value(task.args)), ("kwargs", _value(task.kwargs))]
-    rows += _outcome(task)
-    return Pane(title, tuple(rows))
+    return rows + _outcome(task)
 
 
 def _outcome(task: Task) -> list[tuple[str, str]]:
@@ -95,34 +100,30 @@ def _outcome(task: Task) -> list[tuple[str, str]]:
 
 def task_result(state: State, uuid: str) -> Pane:
     """The result, or the exception when the task failed (celery's ``r`` screen)."""
-    return state.freeze_while(_task_result, state, uuid)
+    return _task_pane(state, uuid, "Result of", _result_rows)
 
 
-def _task_result(state: State, uuid: str) -> Pane:
-    task = _task(state, uuid)
-    title = f"Result of {sanitize(uuid)}"
-    if task is None:
-        return Pane(title, (("", "This task is no longer in memory (evicted or cleared)."),))
+def _result_rows(task: Task) -> list[tuple[str, str]]:
     if task.result is not None:
-        return Pane(title, (("", _value(task.result)),))
+        return [("", _value(task.result))]
     if task.exception is not None:
-        return Pane(title, (("exception", _value(task.exception)),))
-    return Pane(title, (("", f"No result yet: the task is {sanitize(task.state)}."),))
+        return [("exception", _value(task.exception))]
+    return [("", f"No result yet: the task is {sanitize(task.state)}.")]
 
 
 def task_traceback(state: State, uuid: str) -> Pane | None:
     """The traceback, or ``None`` when the task has none (not failed, or not sent)."""
-    return state.freeze_while(_task_traceback, state, uuid)
 
+    def build() -> Pane | None:
+        task = state.tasks.data.get(uuid)
+        if task is None or not task.traceback:
+            return None
+        rows = [("", _value(task.traceback))]
+        if task.exception is not None:
+            rows.insert(0, ("", _value(task.exception)))
+        return Pane(f"Traceback of {sanitize(uuid)} ({sanitize(task.state)})", tuple(rows))
 
-def _task_traceback(state: State, uuid: str) -> Pane | None:
-    task = _task(state, uuid)
-    if task is None or not task.traceback:
-        return None
-    rows = [("", _value(task.traceback))]
-    if task.exception is not None:
-        rows.insert(0, ("", _value(task.exception)))
-    return Pane(f"Traceback of {sanitize(uuid)} ({sanitize(task.state)})", tuple(rows))
+    return state.freeze_while(build)
 
 
 def worker_info(state: State, hostname: str, now: float) -> Pane:

@@ -19,7 +19,7 @@ from evtop.tui.control import ControlRunner
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
 from tests.support.live import wait_until
 from tests.unit.control_fakes import FakeWorker, Out, memory_config
-from tests.unit.test_view import T0, cluster
+from tests.unit.test_view import T0, cluster, task
 
 SIZE = (100, 20)
 
@@ -97,17 +97,7 @@ def test_selection_stays_on_its_task_when_rows_move():
     state = cluster()
     app = make_app(state=state)
     press(app, "j")  # uuid-4, off the top row
-    state.event(
-        {
-            "type": "task-received",
-            "uuid": "new",
-            "hostname": "celery@w1",
-            "timestamp": T0 + 50,
-            "local_received": T0 + 50,
-            "clock": 99,
-            "name": "proj.add",
-        }
-    )
+    state.event(task("task-received", "new", T0 + 50, 99, name="proj.add"))
     app.refresh()
     assert app.view.selection == "uuid-4" and app.selected().uuid == "uuid-4"
 
@@ -156,17 +146,7 @@ def test_pause_keeps_the_rows():
     state = cluster()
     app = make_app(state=state)
     press(app, "p")
-    state.event(
-        {
-            "type": "task-received",
-            "uuid": "new",
-            "hostname": "celery@w1",
-            "timestamp": T0 + 50,
-            "local_received": T0 + 50,
-            "clock": 99,
-            "name": "proj.add",
-        }
-    )
+    state.event(task("task-received", "new", T0 + 50, 99, name="proj.add"))
     app.refresh()
     assert "PAUSED" in screen(app) and app.table.index_of("new") is None
     press(app, "p")
