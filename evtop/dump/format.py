@@ -58,6 +58,25 @@ def humanize_type(type_: str) -> str:
 
 
 _seconds: dict[int, str] = {}
+#: ``"000"`` to ``"999"``: the fraction of a second as two table lookups, no number formatting.
+_THOUSANDTHS: Final = tuple(f"{n:03d}" for n in range(1000))
+
+
+def _date_time(seconds: int) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` of a whole second (cached: many lines share each second)."""
+    text = _seconds.get(seconds)
+    if text is None:
+        if len(_seconds) >= _SECONDS_CACHED:
+            _seconds.clear()
+        text = _seconds[seconds] = str(datetime.fromtimestamp(seconds, timezone.utc))[:19]
+    return text
+
+
+def _fraction(micros: int) -> str:
+    """``.ffffff`` of a non-zero microsecond count below a million, "" for 0."""
+    if micros > 0:
+        return f".{_THOUSANDTHS[micros // 1000]}{_THOUSANDTHS[micros % 1000]}"
+    return ".%06d" % micros if micros else ""  # noqa: UP031 - negative: what printf made of it
 
 
 def utc_time(timestamp: float) -> str:
@@ -65,37 +84,25 @@ def utc_time(timestamp: float) -> str:
 
     Renders ``2026-11-23 07:22:22.329845+00:00``, no ``.ffffff`` at 0 µs. Microseconds are
     rounded half-even from the fraction exactly as ``datetime`` does; the date and time of
-    day are formatted once per second. For positive timestamps (the Ingest boundary).
+    day are formatted once per second, the fraction comes from a table. For positive
+    timestamps (the Ingest boundary); other numbers render as they always did (a negative
+    fraction as printf prints it). :meth:`TextFormatter.line` inlines this: keep the two alike.
     """
     seconds = int(timestamp)
     micros = round((timestamp - seconds) * 1e6)  # the exact fraction, as math.modf gives it
     if micros >= 1_000_000:
         seconds += 1
         micros -= 1_000_000
-    text = _seconds.get(seconds)
-    if text is None:
-        if len(_seconds) >= _SECONDS_CACHED:
-            _seconds.clear()
-        text = _seconds[seconds] = str(datetime.fromtimestamp(seconds, timezone.utc))[:19]
-    # printf formatting: measurably faster here than an f-string with a format spec
-    return "%s.%06d+00:00" % (text, micros) if micros else text + "+00:00"  # noqa: UP031
+    return f"{_date_time(seconds)}{_fraction(micros)}+00:00"
 
 
 class _Kind(NamedTuple):
     """What the line of an event type needs, worked out once per type."""
 
-    human: str  # sanitized
+    human: str  # sanitized, and styled when there are styles
     task: bool
     describing: bool
     head: frozenset[str]  # keys shown before the remainder, or not at all
-
-
-def _kind(type_: str) -> _Kind:
-    lowered = type_.lower()
-    task = lowered.startswith("task-")
-    describing = lowered in _DESCRIBING
-    head = _DESCRIBING_HEAD if describing else _TASK_HEAD if task else _HEAD
-    return _Kind(sanitize(humanize_type(lowered)), task, describing, head)
 
 
 class _LastText:
@@ -117,80 +124,124 @@ class _LastText:
         return self.text
 
 
+def _template(keys: tuple[str, ...]) -> str:
+    """``key=%s, ...``: ``%s`` is ``str(v)``, which is what celery's f-string gives for
+    every JSON type."""
+    return ", ".join(f"{key.replace('%', '%%')}=%s" for key in keys)
+
+
 def _remainder(keys: tuple[str, ...], received: _LastText) -> Callable[[Mapping[str, Any]], str]:
-    """``key=value, ...`` for these keys, as one ``%`` template: ``%s`` is ``str(v)``, which
-    is what celery's f-string gives for every JSON type."""
-    if not keys:
-        return lambda event: ""
-    template = ", ".join(f"{key.replace('%', '%%')}=%s" for key in keys)
-    values = itemgetter(*keys)
-    if "local_received" in keys:
-        position = keys.index("local_received")
+    """``key=value, ...`` for these keys, as one ``%`` template."""
+    if "local_received" not in keys:
+        template = _template(keys)
+        if not keys:
+            return lambda event: ""
+        values = itemgetter(*keys)
+        if len(keys) == 1:
+            return lambda event: template % (values(event),)
+        return lambda event: template % values(event)
+    # ``local_received`` is one float object per message: its text goes into the
+    # template, once per message and layout, instead of into every line's values.
+    position = keys.index("local_received")
+    before = _template(keys[: position + 1])[:-2]  # up to ``local_received=``
+    after = _template(("", *keys[position + 1 :]))[3:]  # ``, key=%s...`` (or "")
+    others = keys[:position] + keys[position + 1 :]
+    get = itemgetter(*others) if len(others) > 1 else lambda event: (event[others[0]],) if others else ()
+    seen: object = _LastText
+    template = ""
 
-        def render(event: Mapping[str, Any]) -> str:
-            listed = list(values(event)) if len(keys) > 1 else [values(event)]
-            listed[position] = received(listed[position])
-            return template % tuple(listed)
+    def render(event: Mapping[str, Any]) -> str:
+        nonlocal seen, template
+        value = event["local_received"]
+        if value is not seen:
+            seen, template = value, f"{before}{received(value).replace('%', '%%')}{after}"
+        return template % get(event)
 
-        return render
-    if len(keys) == 1:
-        return lambda event: template % (values(event),)
-    return lambda event: template % values(event)
+    return render
 
 
 class TextFormatter:
     """Formats events as ``celery events --dump`` lines; remembers task names by uuid.
 
-    What depends only on the event type, or on its set of keys (the ``key=`` prefixes of
-    the sorted remainder), is worked out once and cached: the same few recur in every
-    stream. The caches are bounded like the task cache.
+    ``styles`` (blessed formatters by event type) colour the human type, wrapping only
+    sanitized text. What depends only on the event type, or on its set of keys (the
+    ``key=`` prefixes of the sorted remainder), is worked out once and cached: the same
+    few recur in every stream. The caches are bounded like the task cache.
     """
 
-    def __init__(self, task_cache_size: int = TASK_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        task_cache_size: int = TASK_CACHE_SIZE,
+        styles: Mapping[str, Callable[[str], str]] | None = None,
+    ) -> None:
         #: ``name(uuid) args=... kwargs=...`` by uuid, sanitized.
         #: Least recently used first; one thread formats, so no lock.
         self._tasks: OrderedDict[str, str] = OrderedDict()
         self._task_cache_size = task_cache_size
+        self._styles = styles or {}
         self._kinds: dict[str, _Kind] = {}
         self._hosts: dict[Any, str] = {}
         self._received = _LastText()
         self._layouts: dict[tuple[frozenset[str], tuple[str, ...]], Callable[[Mapping[str, Any]], str]] = {}
 
-    def parts(self, event: Mapping[str, Any]) -> tuple[str, str, str]:
-        """``(head, human type, tail)``, each sanitized, whose concatenation is the line.
+    def _kind(self, type_: str) -> _Kind:
+        if len(self._kinds) >= _KINDS_CACHED:
+            self._kinds.clear()
+        lowered = type_.lower()
+        task = lowered.startswith("task-")
+        describing = lowered in _DESCRIBING
+        head = _DESCRIBING_HEAD if describing else _TASK_HEAD if task else _HEAD
+        human = sanitize(humanize_type(lowered))
+        style = self._styles.get(lowered)
+        kind = self._kinds[type_] = _Kind(style(human) if style else human, task, describing, head)
+        return kind
 
-        Split so that a terminal writer can colour the type alone, wrapping only safe
-        text. Each piece (the task's description, the ``key=value`` remainder) is built
-        exactly as celery builds it, then sanitized as a whole: the same as sanitizing
-        every string in it, since :func:`sanitize` works character by character and the
+    def _host(self, hostname: Any) -> str:
+        """``<hostname> [``, sanitized (once per host: few hosts, many lines)."""
+        if len(self._hosts) >= _HOSTS_CACHED:
+            self._hosts.clear()
+        host = self._hosts[hostname] = sanitize(f"{hostname} [")
+        return host
+
+    def _layout(self, layout: tuple[frozenset[str], tuple[str, ...]]) -> Callable[[Mapping[str, Any]], str]:
+        if len(self._layouts) >= _LAYOUTS_CACHED:
+            self._layouts.clear()
+        head_keys, keys = layout
+        shown = tuple(key for key in sorted(keys) if key not in head_keys)
+        remainder = self._layouts[layout] = _remainder(shown, self._received)
+        return remainder
+
+    def line(self, event: Mapping[str, Any]) -> str:
+        """The line of ``event``, sanitized (the time text is safe by construction).
+
+        Each piece (the task's description, the ``key=value`` remainder) is built exactly
+        as celery builds it, then sanitized as a whole: the same as sanitizing every
+        string in it, since :func:`sanitize` works character by character and the
         separators end any run of combining marks, but one call per piece instead of one
         per field; the task's description is sanitized once and cached.
         """
         type_ = event["type"]  # a str: the Ingest boundary guarantees it
-        kind = self._kinds.get(type_)
-        if kind is None:
-            if len(self._kinds) >= _KINDS_CACHED:
-                self._kinds.clear()
-            kind = self._kinds[type_] = _kind(type_)
+        kind = self._kinds.get(type_) or self._kind(type_)
         human, is_task, describing, head_keys = kind  # unpacked: attribute access costs more
         hostname = event.get("hostname")
-        host = self._hosts.get(hostname)
-        if host is None:  # few hosts, many lines: sanitize each once (the time text is safe)
-            if len(self._hosts) >= _HOSTS_CACHED:
-                self._hosts.clear()
-            host = self._hosts[hostname] = sanitize(f"{hostname} [")
-        head = f"{host}{utc_time(event['timestamp'])}] "
+        host = self._hosts.get(hostname) or self._host(hostname)
+        # utc_time() inlined: this is the hottest line of code in --dump.
+        timestamp = event["timestamp"]
+        seconds = int(timestamp)
+        micros = round((timestamp - seconds) * 1e6)
+        if micros >= 1_000_000:
+            seconds += 1
+            micros -= 1_000_000
+        date_time = _seconds.get(seconds) or _date_time(seconds)
+        if micros > 0:
+            stamp = f"{date_time}.{_THOUSANDTHS[micros // 1000]}{_THOUSANDTHS[micros % 1000]}"
+        else:
+            stamp = date_time + _fraction(micros)
         # The ``key=value, ...`` remainder: keys not in the head, sorted, one template per layout.
         layout = (head_keys, tuple(event))
-        remainder = self._layouts.get(layout)
-        if remainder is None:
-            if len(self._layouts) >= _LAYOUTS_CACHED:
-                self._layouts.clear()
-            keys = tuple(key for key in sorted(event) if key not in head_keys)
-            remainder = self._layouts[layout] = _remainder(keys, self._received)
-        fields = remainder(event)
+        fields = (self._layouts.get(layout) or self._layout(layout))(event)
         if not is_task:
-            return head, human, sanitize(f": {fields}") if fields else " "
+            return f"{host}{stamp}+00:00] {human}{sanitize(f': {fields}') if fields else ' '}"
         uuid = str(event.get("uuid"))
         tasks = self._tasks
         if describing:
@@ -206,8 +257,5 @@ class TextFormatter:
             if task:
                 tasks.move_to_end(uuid)  # a hit refreshes, as in celery
         if fields:
-            return head, human, f": {task} {sanitize(fields)}"
-        return head, human, f" {task} "
-
-    def line(self, event: Mapping[str, Any]) -> str:
-        return "".join(self.parts(event))
+            return f"{host}{stamp}+00:00] {human}: {task} {sanitize(fields)}"
+        return f"{host}{stamp}+00:00] {human} {task} "

@@ -17,7 +17,6 @@ import io
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 from evtop.broker.status import Outage
 from evtop.broker.urls import url_secrets
@@ -62,16 +61,7 @@ def terminal_styles(env: Environment) -> Mapping[str, Callable[[str], str]]:
 
 def text_renderer(styles: Mapping[str, Callable[[str], str]]) -> Callable[[Event], str]:
     """Event → dump line, with the event kind coloured by ``styles`` when there are any."""
-    formatter = TextFormatter()
-    if not styles:
-        return formatter.line
-
-    def render(event: Mapping[str, Any]) -> str:
-        head, human, tail = formatter.parts(event)
-        style = styles.get(str(event["type"]).lower())
-        return f"{head}{style(human) if style else human}{tail}"
-
-    return render
+    return TextFormatter(styles=styles).line
 
 
 def _say(env: Environment, message: str) -> None:

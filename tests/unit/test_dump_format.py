@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evtop.demo.source import DemoSource
-from evtop.dump.format import TASK_CACHE_SIZE, TextFormatter, utc_time
+from evtop.dump.format import TASK_CACHE_SIZE, TextFormatter, humanize_type, utc_time
 from evtop.events.pipeline import Ingest
 from evtop.text.sanitize import sanitize
 
@@ -311,3 +311,142 @@ def test_hostile_strings_in_any_field_never_reach_the_line_raw(field):
 )
 def test_utc_time_is_datetimes_rendering(timestamp):
     assert utc_time(timestamp) == str(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
+# --- the time text and the per-message template: the same bytes as before ------------------
+
+
+def printf_utc_time(timestamp: float) -> str:
+    """The rendering ``utc_time`` had before the fraction came from a table (evtop 0.x):
+    the reference for inputs the Ingest boundary never lets through, where datetime
+    disagrees (negative timestamps) or fails."""
+    seconds = int(timestamp)
+    micros = round((timestamp - seconds) * 1e6)
+    if micros >= 1_000_000:
+        seconds += 1
+        micros -= 1_000_000
+    text = str(datetime.fromtimestamp(seconds, timezone.utc))[:19]
+    return "%s.%06d+00:00" % (text, micros) if micros else text + "+00:00"  # noqa: UP031
+
+
+def outcome(render: Any, timestamp: float) -> str:
+    try:
+        return render(timestamp)
+    except Exception as exc:  # the same exception type counts as the same outcome
+        return f"raised {type(exc).__name__}"
+
+
+def line_time(timestamp: float) -> str:
+    """The time text as a line shows it, through the formatter's own (inlined) path."""
+    line = TextFormatter().line({"type": "x-y", "hostname": "h", "timestamp": timestamp})
+    assert line.startswith("h [") and line.endswith("] x y ")
+    return line[3:-6]
+
+
+#: Whole seconds where the date part changes: a minute, a day, a year, a leap day, 2038.
+BOUNDARIES = [60, 86400, 1798761600, 1709164800, 1709251200, 2**31, 951782400, 4102444800]
+NUDGES = [0.0, 5e-7, -5e-7, 4.9e-7, -4.9e-7, 5.1e-7, -5.1e-7, 1e-6, -1e-6, 0.5, -0.5, 0.999999, -0.999999]
+
+
+@pytest.mark.parametrize("second", BOUNDARIES)
+def test_the_time_text_across_second_day_and_year_boundaries(second):
+    for nudge in NUDGES:
+        timestamp = second + nudge
+        expected = str(datetime.fromtimestamp(timestamp, timezone.utc))
+        assert utc_time(timestamp) == expected == line_time(timestamp), timestamp
+
+
+def test_the_seconds_cache_is_cleared_when_full_and_stays_right(monkeypatch):
+    from evtop.dump import format as module
+
+    monkeypatch.setattr(module, "_seconds", {})
+    monkeypatch.setattr(module, "_SECONDS_CACHED", 3)
+    for timestamp in [NOW + n + 0.25 for n in range(10)] + [NOW + 0.25]:
+        assert utc_time(timestamp) == str(datetime.fromtimestamp(timestamp, timezone.utc))
+        assert line_time(timestamp + 0.5) == str(datetime.fromtimestamp(timestamp + 0.5, timezone.utc))
+        assert len(module._seconds) <= 3
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(-(2.0**34), 2.0**35),
+        st.integers(-(2**34), 2**34).map(lambda s: s + 0.0000005),
+        st.integers(-(2**34), 2**34).map(lambda s: s - 0.0000005),
+        st.integers(-(2**34), 2**34).map(lambda s: s - 0.9999996),
+        st.integers(-(2**40), 2**64),
+    )
+)
+def test_utc_time_and_the_line_render_any_number_as_printf_did(timestamp):
+    """Byte for byte (or the same exception) for any number, also those the Ingest boundary
+    refuses: negative, NaN, infinite, beyond datetime's range, integers."""
+    expected = outcome(printf_utc_time, timestamp)
+    assert outcome(utc_time, timestamp) == expected
+    assert outcome(line_time, timestamp) == expected
+
+
+MESSAGE_TIMES = st.one_of(st.floats(1.0, 2.0**34), st.sampled_from([NOW, NOW + 1, 1e-05, 1e16, 1e22]))
+
+
+def normalised_messages(messages: list[tuple[float, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Events as the Ingest boundary hands them over, message by message: each message's
+    events share one ``local_received`` float object, as from a live broker."""
+    seen: list[dict[str, Any]] = []
+    clock = iter([float(received) for received, _ in messages])  # fresh objects, equal or not
+    ingest = Ingest(seen.append, now=lambda: next(clock))
+    for _, bodies in messages:
+        ingest.feed_decoded(copy.deepcopy(bodies))
+    return seen
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(MESSAGE_TIMES, st.lists(events(BENIGN), min_size=1, max_size=6)), max_size=6))
+def test_messages_with_their_own_receive_times_print_as_celery_does(messages):
+    """The ``local_received`` text is put into each layout's template once per message:
+    a layout seen again in a later message (same time or another) must show that message's."""
+    events = normalised_messages(messages)
+    assert evtop_lines(events) == celery_lines(events)
+
+
+KEY_TEXT = st.text(st.sampled_from("%sdl_ocaer"), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["worker-heartbeat", "task-succeeded", "x-y"])},
+            optional={
+                "local_received": st.one_of(
+                    st.floats(allow_nan=True), st.text("%s1.", max_size=4), st.none(), st.integers()
+                ),
+                "uuid": st.just("u"),
+            },
+        ).flatmap(
+            lambda event: st.dictionaries(KEY_TEXT, values(ANY_TEXT), max_size=4).map(
+                lambda more: {**more, **event, "hostname": "h", "timestamp": NOW}
+            )
+        ),
+        max_size=8,
+    )
+)
+def test_percent_signs_in_keys_and_odd_receive_times_are_plain_text(raw):
+    """The formatter is pure: fed events that never crossed the Ingest boundary (``%`` in
+    keys, ``local_received`` as text, None or NaN), it still prints celery's line, made safe."""
+    raw = [{**event, "uuid": "u"} if event["type"].startswith("task-") else event for event in raw]
+    assert evtop_lines(raw) == [sanitize(line) for line in celery_lines(raw)]
+
+
+def test_styles_colour_only_the_human_type():
+    styles = {"task-succeeded": lambda s: f"<g>{s}</g>", "worker-online": lambda s: f"<b>{s}</b>"}
+    events = normalised(*LIFECYCLE)
+    plain, styled = TextFormatter(), TextFormatter(styles=styles)
+    for event in events:
+        line, coloured = plain.line(event), styled.line(event)
+        style = styles.get(event["type"].lower())
+        if style is None:
+            assert coloured == line
+        else:
+            human = humanize_type(event["type"].lower())
+            assert coloured == line.replace(f"] {human}", f"] {style(human)}", 1)
