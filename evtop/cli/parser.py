@@ -205,7 +205,9 @@ def build_parser() -> EvtopArgumentParser:
     modes.add_argument(
         "--json", action="store_true", help="with --dump: one JSON object per line (schema v1)"
     )
-    modes.add_argument("--no-color", action="store_true", help="no colour in the TUI or --dump output (also: $NO_COLOR)")
+    modes.add_argument(
+        "--no-color", action="store_true", help="no colour in the TUI or --dump output (also: $NO_COLOR)"
+    )
     modes.add_argument(
         "-c",
         "--camera",
