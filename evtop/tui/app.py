@@ -94,7 +94,7 @@ class App:
 
     def press(self, key: str) -> None:
         """One key press: a keymap command, or else the focused widget's (prompt typing)."""
-        from evtop.tui.actions import ACTIONS
+        from evtop.tui.actions import ACTIONS  # here, not at the top: actions import App
 
         if key == "window resize":
             self.refresh()
