@@ -74,7 +74,8 @@ _KNOWN_TYPES: Final[dict[str, tuple[str, str]]] = {
     )
 }
 _INTERN_LIMIT: Final = 4096
-_LAYOUT_LIMIT: Final = 1024
+#: Field names known to be plain identifiers, at most this many.
+_GOOD_KEYS_LIMIT: Final = 1024
 
 
 _CUT_MARK: Final = re.compile(r"…\[\+[1-9][0-9]{0,17} chars\]")
@@ -184,7 +185,7 @@ class Normalizer:
         self.replay = replay
         self.clock = _Lamport()
         self._interned: dict[str, str] = {}
-        self._good_layouts: set[tuple[str, ...]] = set()
+        self._good_keys: set[str] = set()
 
     def events(self, body: Any, local_received: float, *, small: bool = False) -> list[dict[str, Any]]:
         """Normalised events from one decoded message body (an object or a list of them).
@@ -233,9 +234,8 @@ class Normalizer:
             return UNKNOWN_TYPE
         event["type"] = type_
 
-        layout = tuple(event)
-        if layout not in self._good_layouts:
-            self._check_keys(event, layout)
+        if len(event) > MAX_KEYS or not self._good_keys.issuperset(event):
+            self._check_keys(event)
 
         hostname = event.get("hostname")
         if type(hostname) is str and 0 < len(hostname) <= MAX_ID_LENGTH:
@@ -291,14 +291,19 @@ class Normalizer:
             self._cap_values(event)
         return None
 
-    def _check_keys(self, event: dict[str, Any], layout: tuple[str, ...]) -> None:
-        bad = [key for key in layout if type(key) is not str or not _KEY_RE.fullmatch(key)]
-        bad += [key for key in layout[MAX_KEYS:] if key not in bad]
-        for key in bad:
-            del event[key]
-        self.stats.fields_removed += len(bad)
-        if not bad and len(self._good_layouts) < _LAYOUT_LIMIT:
-            self._good_layouts.add(layout)
+    def _check_keys(self, event: dict[str, Any]) -> None:
+        """Remove fields whose names are not plain identifiers, and those past :data:`MAX_KEYS`;
+        remember the good names, so that the next event with only those skips this."""
+        known = self._good_keys
+        removed = 0
+        for index, key in enumerate(tuple(event)):
+            if index < MAX_KEYS and type(key) is str and _KEY_RE.fullmatch(key):
+                if len(known) < _GOOD_KEYS_LIMIT:
+                    known.add(key)
+            else:
+                del event[key]
+                removed += 1
+        self.stats.fields_removed += removed
 
     def _odd_hostname(self, event: dict[str, Any], hostname: Any, group: str) -> str | None:
         """A hostname that is missing, too long or not text (identity of workers)."""

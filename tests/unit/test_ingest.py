@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pickle  # noqa: TID251 - the test builds a hostile pickle payload
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evtop import State
+from evtop.events.normalize import MAX_KEYS
 from evtop.events.pipeline import Ingest
 from evtop.events.stats import DROP_REASONS
 
@@ -244,6 +246,43 @@ def test_bad_field_names_are_removed_not_fatal():
     (event,) = seen
     assert "fine_key" in event and not {"__class__", "_private", "bad key", "x" * 100} & set(event)
     assert ingest.stats.fields_removed == 4
+
+
+def test_fields_past_max_keys_are_removed_even_when_every_name_is_known():
+    ingest, seen = make()
+    for names in (range(100), range(100, 200), range(200)):  # all 200 names known by the third
+        feed(ingest, good(**{f"k{i}": i for i in names}))
+    assert len(seen[0]) == len(good()) + 100 + 1  # + local_received, added after the check
+    assert len(seen[2]) == MAX_KEYS + 1
+    assert ingest.stats.fields_removed == len(good()) + 200 - MAX_KEYS
+
+
+FIELD_NAMES = st.one_of(
+    st.sampled_from(["type", "hostname", "timestamp", "uuid", "clock", "pid", "ok_1", "x" * 64, "x" * 65]),
+    st.text(st.sampled_from("ab_1 .%"), min_size=1, max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(FIELD_NAMES, st.integers(0, 9), max_size=140), min_size=1, max_size=6))
+def test_field_names_are_checked_alike_whatever_came_before(extras):
+    """The names known to be good are remembered across events: an event keeps exactly the
+    fields it would keep as the first event of a fresh ingest (the first MAX_KEYS names,
+    and of those the plain identifiers)."""
+    shared, seen = make()
+    for extra in extras:
+        body = {**extra, **good()}  # extra names first: the good ones may fall past MAX_KEYS
+        alone, kept = make()
+        feed(alone, body)
+        before, removed = dict(shared.stats.dropped), shared.stats.fields_removed
+        feed(shared, body)
+        assert seen == kept and shared.stats.fields_removed - removed == alone.stats.fields_removed
+        assert {r: n - before[r] for r, n in shared.stats.dropped.items()} == alone.stats.dropped
+        if kept:
+            names = list(body)[:MAX_KEYS]
+            valid = {name for name in names if re.fullmatch(r"[A-Za-z]\w{0,63}", name, re.ASCII)}
+            assert set(kept[0]) == valid | {"local_received"}
+        seen.clear()
 
 
 def test_handler_errors_are_isolated_and_counted():
