@@ -207,6 +207,8 @@ FLAKY_CAMERA = """
 
     class Camera(Polaroid):
         def on_shutter(self, state):
+            if not state.tasks:  # before the first event: the log line below would name no task
+                return
             if len(state.tasks) < 5:
                 FAILURES.append(len(state.tasks))
                 names = ", ".join(str(task.name) for _, task in state.tasks.items())
