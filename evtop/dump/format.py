@@ -60,6 +60,7 @@ def humanize_type(type_: str) -> str:
 _seconds: dict[int, str] = {}
 #: ``"000"`` to ``"999"``: the fraction of a second as two table lookups, no number formatting.
 _THOUSANDTHS: Final = tuple(f"{n:03d}" for n in range(1000))
+_MILLIS: Final = tuple(f".{n:03d}" for n in range(1000))
 
 
 def _date_time(seconds: int) -> str:
@@ -73,9 +74,9 @@ def _date_time(seconds: int) -> str:
 
 
 def _fraction(micros: int) -> str:
-    """``.ffffff`` of a non-zero microsecond count below a million, "" for 0."""
+    """``.ffffff`` of a microsecond count below a million, "" for 0."""
     if micros > 0:
-        return f".{_THOUSANDTHS[micros // 1000]}{_THOUSANDTHS[micros % 1000]}"
+        return _MILLIS[micros // 1000] + _THOUSANDTHS[micros % 1000]
     return ".%06d" % micros if micros else ""  # noqa: UP031 - negative: what printf made of it
 
 
@@ -94,15 +95,6 @@ def utc_time(timestamp: float) -> str:
         seconds += 1
         micros -= 1_000_000
     return f"{_date_time(seconds)}{_fraction(micros)}+00:00"
-
-
-class _Kind(NamedTuple):
-    """What the line of an event type needs, worked out once per type."""
-
-    human: str  # sanitized, and styled when there are styles
-    task: bool
-    describing: bool
-    head: frozenset[str]  # keys shown before the remainder, or not at all
 
 
 class _LastText:
@@ -124,13 +116,16 @@ class _LastText:
         return self.text
 
 
+Remainder = Callable[[Mapping[str, Any]], str]
+
+
 def _template(keys: tuple[str, ...]) -> str:
     """``key=%s, ...``: ``%s`` is ``str(v)``, which is what celery's f-string gives for
     every JSON type."""
     return ", ".join(f"{key.replace('%', '%%')}=%s" for key in keys)
 
 
-def _remainder(keys: tuple[str, ...], received: _LastText) -> Callable[[Mapping[str, Any]], str]:
+def _remainder(keys: tuple[str, ...], received: _LastText) -> Remainder:
     """``key=value, ...`` for these keys, as one ``%`` template."""
     if "local_received" not in keys:
         template = _template(keys)
@@ -160,6 +155,34 @@ def _remainder(keys: tuple[str, ...], received: _LastText) -> Callable[[Mapping[
     return render
 
 
+class _Layouts(dict[tuple[str, ...], Remainder]):
+    """The remainder of each key layout (the event's keys in their order), built on first
+    sight, for events whose head shows ``head``; bounded."""
+
+    __slots__ = ("head", "received")
+
+    def __init__(self, head: frozenset[str], received: _LastText) -> None:
+        super().__init__()
+        self.head = head
+        self.received = received
+
+    def __missing__(self, keys: tuple[str, ...]) -> Remainder:
+        if len(self) >= _LAYOUTS_CACHED:
+            self.clear()
+        shown = tuple(key for key in sorted(keys) if key not in self.head)
+        remainder = self[keys] = _remainder(shown, self.received)
+        return remainder
+
+
+class _Kind(NamedTuple):
+    """What the line of an event type needs, worked out once per type."""
+
+    human: str  # sanitized, and styled when there are styles
+    task: bool
+    describing: bool
+    layouts: _Layouts  # of events whose head shows these keys
+
+
 class TextFormatter:
     """Formats events as ``celery events --dump`` lines; remembers task names by uuid.
 
@@ -181,8 +204,8 @@ class TextFormatter:
         self._styles = styles or {}
         self._kinds: dict[str, _Kind] = {}
         self._hosts: dict[Any, str] = {}
-        self._received = _LastText()
-        self._layouts: dict[tuple[frozenset[str], tuple[str, ...]], Callable[[Mapping[str, Any]], str]] = {}
+        received = _LastText()
+        self._layouts = {head: _Layouts(head, received) for head in (_HEAD, _TASK_HEAD, _DESCRIBING_HEAD)}
 
     def _kind(self, type_: str) -> _Kind:
         if len(self._kinds) >= _KINDS_CACHED:
@@ -193,7 +216,8 @@ class TextFormatter:
         head = _DESCRIBING_HEAD if describing else _TASK_HEAD if task else _HEAD
         human = sanitize(humanize_type(lowered))
         style = self._styles.get(lowered)
-        kind = self._kinds[type_] = _Kind(style(human) if style else human, task, describing, head)
+        layouts = self._layouts[head]
+        kind = self._kinds[type_] = _Kind(style(human) if style else human, task, describing, layouts)
         return kind
 
     def _host(self, hostname: Any) -> str:
@@ -202,14 +226,6 @@ class TextFormatter:
             self._hosts.clear()
         host = self._hosts[hostname] = sanitize(f"{hostname} [")
         return host
-
-    def _layout(self, layout: tuple[frozenset[str], tuple[str, ...]]) -> Callable[[Mapping[str, Any]], str]:
-        if len(self._layouts) >= _LAYOUTS_CACHED:
-            self._layouts.clear()
-        head_keys, keys = layout
-        shown = tuple(key for key in sorted(keys) if key not in head_keys)
-        remainder = self._layouts[layout] = _remainder(shown, self._received)
-        return remainder
 
     def line(self, event: Mapping[str, Any]) -> str:
         """The line of ``event``, sanitized (the time text is safe by construction).
@@ -222,7 +238,7 @@ class TextFormatter:
         """
         type_ = event["type"]  # a str: the Ingest boundary guarantees it
         kind = self._kinds.get(type_) or self._kind(type_)
-        human, is_task, describing, head_keys = kind  # unpacked: attribute access costs more
+        human, is_task, describing, layouts = kind  # unpacked: attribute access costs more
         hostname = event.get("hostname")
         host = self._hosts.get(hostname) or self._host(hostname)
         # utc_time() inlined: this is the hottest line of code in --dump.
@@ -234,28 +250,30 @@ class TextFormatter:
             micros -= 1_000_000
         date_time = _seconds.get(seconds) or _date_time(seconds)
         if micros > 0:
-            stamp = f"{date_time}.{_THOUSANDTHS[micros // 1000]}{_THOUSANDTHS[micros % 1000]}"
+            millis, rest = _MILLIS[micros // 1000], _THOUSANDTHS[micros % 1000]
         else:
-            stamp = date_time + _fraction(micros)
+            millis, rest = _fraction(micros), ""
         # The ``key=value, ...`` remainder: keys not in the head, sorted, one template per layout.
-        layout = (head_keys, tuple(event))
-        fields = (self._layouts.get(layout) or self._layout(layout))(event)
+        fields = layouts[tuple(event)](event)
         if not is_task:
-            return f"{host}{stamp}+00:00] {human}{sanitize(f': {fields}') if fields else ' '}"
+            return (
+                f"{host}{date_time}{millis}{rest}+00:00] {human}{sanitize(f': {fields}') if fields else ' '}"
+            )
         uuid = str(event.get("uuid"))
         tasks = self._tasks
         if describing:
             task = sanitize(
                 f"{event.get('name')}({uuid}) args={event.get('args')} kwargs={event.get('kwargs')}"
             )
-            if uuid not in tasks and len(tasks) >= self._task_cache_size:
+            if uuid in tasks:
+                tasks.move_to_end(uuid)
+            elif len(tasks) >= self._task_cache_size:
                 tasks.popitem(last=False)
             tasks[uuid] = task
-            tasks.move_to_end(uuid)
         else:
             task = tasks.get(uuid, "")
             if task:
                 tasks.move_to_end(uuid)  # a hit refreshes, as in celery
         if fields:
-            return f"{host}{stamp}+00:00] {human}: {task} {sanitize(fields)}"
-        return f"{host}{stamp}+00:00] {human} {task} "
+            return f"{host}{date_time}{millis}{rest}+00:00] {human}: {task} {sanitize(fields)}"
+        return f"{host}{date_time}{millis}{rest}+00:00] {human} {task} "

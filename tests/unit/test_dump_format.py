@@ -438,6 +438,16 @@ def test_percent_signs_in_keys_and_odd_receive_times_are_plain_text(raw):
     assert evtop_lines(raw) == [sanitize(line) for line in celery_lines(raw)]
 
 
+def test_bounded_caches_stay_right_when_cleared(monkeypatch):
+    """The per-type, per-host and per-layout caches clear when full; lines do not change."""
+    from evtop.dump import format as module
+
+    for bound in ("_KINDS_CACHED", "_HOSTS_CACHED", "_LAYOUTS_CACHED"):
+        monkeypatch.setattr(module, bound, 2)
+    events = normalised(*LIFECYCLE, *LIFECYCLE) + normalised(*reversed(LIFECYCLE))
+    assert evtop_lines(events) == celery_lines(events)
+
+
 def test_styles_colour_only_the_human_type():
     styles = {"task-succeeded": lambda s: f"<g>{s}</g>", "worker-online": lambda s: f"<b>{s}</b>"}
     events = normalised(*LIFECYCLE)
