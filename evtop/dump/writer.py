@@ -19,6 +19,7 @@ with ``backslashreplace`` so an ASCII stdout (``LANG=C``) never raises
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import logging
@@ -27,6 +28,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Protocol, TextIO
 
 from evtop.logs import RateLimitedLogger
@@ -38,11 +40,17 @@ MAX_CHARS = 16 * 1024 * 1024
 #: Seconds the writer lets a burst of lines gather between two writes.
 COALESCE = 0.005
 _UTF8 = frozenset({"utf-8", "utf8"})
+#: Encodings (codec names) in which a text encodes as the concatenation of its parts
+#: encoded alone: no state, no byte order mark.
+_STATELESS = frozenset({"utf-8", "ascii"})
 
 
 class Sink(Protocol):
     def write(self, text: str) -> None:
         """Write ``text`` (whole lines) and push it to the OS; raise ``OSError`` on failure."""
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write each of ``lines`` followed by a newline, as one :meth:`write`."""
 
     def close(self) -> None:
         """Finish the output (e.g. the gzip trailer); called once, after the last write."""
@@ -66,15 +74,36 @@ class FdSink:
         self.encoding = encoding
         self.owned = owned
         self._damaged = False
+        try:
+            self._by_line = codecs.lookup(encoding).name in _STATELESS
+        except LookupError:  # fails on the first write, as it always did
+            self._by_line = False
 
     def write(self, text: str) -> None:
-        data = self._encode("\n" + text if self._damaged else text)
+        self._send(self._encode("\n" + text if self._damaged else text))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        if self._by_line and not all(map(str.isascii, lines)):
+            # Line by line (in C): one non-ASCII line (a traceback's ␊) would otherwise
+            # widen the whole batch and send all of it through the slow per-character
+            # encoder; alone, ASCII lines are copies. The same bytes: no codec state.
+            encoded = map(str.encode, lines, repeat(self.encoding), repeat("backslashreplace"))
+            parts = [b"", *encoded, b""] if self._damaged else [*encoded, b""]
+            self._send(self._pack(b"\n".join(parts)))
+        else:
+            self.write("\n".join([*lines, ""]))
+
+    def _encode(self, text: str) -> bytes:
+        return self._pack(text.encode(self.encoding, "backslashreplace"))
+
+    def _pack(self, data: bytes) -> bytes:
+        """What goes to the file for ``data``, the encoded text."""
+        return data
+
+    def _send(self, data: bytes) -> None:
         self._damaged = True
         _write_all(self.fd, data)
         self._damaged = False
-
-    def _encode(self, text: str) -> bytes:
-        return text.encode(self.encoding, "backslashreplace")
 
     def close(self) -> None:
         if self.owned:
@@ -94,13 +123,11 @@ class GzipSink(FdSink):
         super().__init__(fd, "ascii", owned=owned)
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
 
-    def _encode(self, text: str) -> bytes:
+    def _pack(self, data: bytes) -> bytes:
         if self._damaged:  # the member on disk is broken: start a new one
             self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
         compressor = self._compressor
-        return compressor.compress(text.encode("ascii", "backslashreplace")) + compressor.flush(
-            zlib.Z_SYNC_FLUSH
-        )
+        return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
     def close(self) -> None:
         try:
@@ -123,6 +150,9 @@ class TextSink:
             text = text.encode(self.encoding, "backslashreplace").decode(self.encoding)
         self.stream.write(text)
         self.stream.flush()
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        self.write("\n".join([*lines, ""]))
 
     def close(self) -> None:
         pass
@@ -258,7 +288,7 @@ class LineWriter:
 
     def _write(self, batch: list[str]) -> None:
         try:
-            self.sink.write("\n".join(batch) + "\n")
+            self.sink.write_lines(batch)
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
             code = getattr(exc, "errno", None)
             if code == errno.EPIPE:

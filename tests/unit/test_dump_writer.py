@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evtop.dump.writer import FdSink, GzipSink, LineWriter, TextSink, stream_sink
 from evtop.record.replay import gunzip
@@ -29,6 +31,9 @@ class GatedSink:
     def write(self, text: str) -> None:
         self.gate.wait()
         self.writes.append(text)
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.write("".join(f"{line}\n" for line in lines))
 
     def close(self) -> None:
         self.closed = True
@@ -236,3 +241,44 @@ def test_gzip_output_is_readable_after_every_write_and_valid_when_closed(tmp_pat
         gzip.decompress(crashed)
     sink.close()
     assert gzip.decompress(path.read_bytes()) == b"a\nb\n"
+
+
+LINES = st.lists(
+    st.text(st.characters(blacklist_categories=("Cc",)) | st.sampled_from("é␊\ud800"), max_size=8)
+)
+
+
+def sink_bytes(
+    make_sink: Any, tmp_path: Any, name: str, calls: list[tuple[str, Any]], damaged: bool
+) -> bytes:
+    path = tmp_path / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    sink = make_sink(fd)
+    sink._damaged = damaged  # as after a failed write
+    for method, arg in calls:
+        getattr(sink, method)(arg)
+    os.close(fd)
+    return path.read_bytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LINES, min_size=1, max_size=3), st.booleans())
+def test_writing_lines_gives_the_bytes_of_writing_them_joined(tmp_path_factory, batches, damaged):
+    """``write_lines`` (line by line for stateless codecs, joined otherwise) puts out exactly
+    what one ``write`` of the joined lines did, in every encoding and after a failure."""
+    tmp_path = tmp_path_factory.mktemp("sinks")
+    makers = {
+        f"fd-{encoding}": lambda fd, e=encoding: FdSink(fd, e)
+        for encoding in ("utf-8", "UTF8", "ascii", "latin-1", "utf-16")
+    }
+    makers["gzip"] = lambda fd: GzipSink(fd, owned=False)
+    for name, make in makers.items():
+        by_lines = sink_bytes(make, tmp_path, f"{name}-a", [("write_lines", b) for b in batches], damaged)
+        joined = sink_bytes(
+            make,
+            tmp_path,
+            f"{name}-b",
+            [("write", "".join(f"{line}\n" for line in b)) for b in batches],
+            damaged,
+        )
+        assert by_lines == joined, name
