@@ -80,6 +80,17 @@ def _fraction(micros: int) -> str:
     return ".%06d" % micros if micros else ""  # noqa: UP031 - negative: what printf made of it
 
 
+def _split(timestamp: float) -> tuple[int, int]:
+    """Whole seconds and microseconds, rounded half-even from the exact fraction (what
+    ``math.modf`` gives) as ``datetime`` rounds them."""
+    seconds = int(timestamp)
+    micros = round((timestamp - seconds) * 1e6)
+    if micros >= 1_000_000:
+        seconds += 1
+        micros -= 1_000_000
+    return seconds, micros
+
+
 def utc_time(timestamp: float) -> str:
     """celery 5.6+'s ``str(datetime.fromtimestamp(ts, timezone.utc))``, about 4x faster.
 
@@ -87,13 +98,10 @@ def utc_time(timestamp: float) -> str:
     rounded half-even from the fraction exactly as ``datetime`` does; the date and time of
     day are formatted once per second, the fraction comes from a table. For positive
     timestamps (the Ingest boundary); other numbers render as they always did (a negative
-    fraction as printf prints it). :meth:`TextFormatter.line` inlines this: keep the two alike.
+    fraction as printf prints it). :meth:`TextFormatter.line` has a faster path for
+    timestamps in the second of the line before: keep the two alike.
     """
-    seconds = int(timestamp)
-    micros = round((timestamp - seconds) * 1e6)  # the exact fraction, as math.modf gives it
-    if micros >= 1_000_000:
-        seconds += 1
-        micros -= 1_000_000
+    seconds, micros = _split(timestamp)
     return f"{_date_time(seconds)}{_fraction(micros)}+00:00"
 
 
@@ -206,6 +214,9 @@ class TextFormatter:
         self._hosts: dict[Any, str] = {}
         received = _LastText()
         self._layouts = {head: _Layouts(head, received) for head in (_HEAD, _TASK_HEAD, _DESCRIBING_HEAD)}
+        #: The whole second of the last line, ``(start, end, date and time)``: lines come
+        #: in time order, many to a second.
+        self._second = (0.0, 0.0, "")
 
     def _kind(self, type_: str) -> _Kind:
         if len(self._kinds) >= _KINDS_CACHED:
@@ -241,14 +252,19 @@ class TextFormatter:
         human, is_task, describing, layouts = kind  # unpacked: attribute access costs more
         hostname = event.get("hostname")
         host = self._hosts.get(hostname) or self._host(hostname)
-        # utc_time() inlined: this is the hottest line of code in --dump.
+        # utc_time(), with a shortcut: in the second of the line before, the whole seconds
+        # are known (and int(timestamp) - start is the same float subtraction).
         timestamp = event["timestamp"]
-        seconds = int(timestamp)
-        micros = round((timestamp - seconds) * 1e6)
-        if micros >= 1_000_000:
-            seconds += 1
-            micros -= 1_000_000
-        date_time = _seconds.get(seconds) or _date_time(seconds)
+        start, end, date_time = self._second
+        if start <= timestamp < end and type(timestamp) is float:
+            micros = round((timestamp - start) * 1e6)
+        else:
+            micros = 1_000_000
+        if micros >= 1_000_000:  # another second, or rounded up into the next one
+            seconds, micros = _split(timestamp)
+            date_time = _date_time(seconds)
+            if seconds >= 0:  # int() truncates towards zero: [n, n + 1) are n's only if n >= 0
+                self._second = (float(seconds), seconds + 1.0, date_time)
         if micros > 0:
             millis, rest = _MILLIS[micros // 1000], _THOUSANDTHS[micros % 1000]
         else:

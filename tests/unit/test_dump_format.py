@@ -336,9 +336,10 @@ def outcome(render: Any, timestamp: float) -> str:
         return f"raised {type(exc).__name__}"
 
 
-def line_time(timestamp: float) -> str:
+def line_time(timestamp: float, formatter: TextFormatter | None = None) -> str:
     """The time text as a line shows it, through the formatter's own (inlined) path."""
-    line = TextFormatter().line({"type": "x-y", "hostname": "h", "timestamp": timestamp})
+    formatter = formatter or TextFormatter()
+    line = formatter.line({"type": "x-y", "hostname": "h", "timestamp": timestamp})
     assert line.startswith("h [") and line.endswith("] x y ")
     return line[3:-6]
 
@@ -384,6 +385,27 @@ def test_utc_time_and_the_line_render_any_number_as_printf_did(timestamp):
     expected = outcome(printf_utc_time, timestamp)
     assert outcome(utc_time, timestamp) == expected
     assert outcome(line_time, timestamp) == expected
+
+
+STAMPS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-3.0, 3.0),
+    st.floats(1795418540.0, 1795418545.0),
+    st.sampled_from([NOW, NOW + 0.4999995, NOW + 0.9999995, NOW + 1, 1.9999996, -0.9999996, -1.0]),
+    st.integers(-3, 3),
+    st.integers(1795418540, 1795418545),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(STAMPS, min_size=1, max_size=12))
+def test_one_formatter_renders_any_sequence_of_times_as_printf_did(timestamps):
+    """The formatter remembers the second of the line before (its shortcut): whatever came
+    before -- the same second, a rounding into the next, a negative, NaN, an int -- every
+    line's time is the printf rendering of its own timestamp."""
+    formatter = TextFormatter()
+    for timestamp in timestamps:
+        assert outcome(lambda t: line_time(t, formatter), timestamp) == outcome(printf_utc_time, timestamp)
 
 
 MESSAGE_TIMES = st.one_of(st.floats(1.0, 2.0**34), st.sampled_from([NOW, NOW + 1, 1e-05, 1e16, 1e22]))
