@@ -21,13 +21,13 @@ from evtop.camera.celery_compat import camera_app
 from evtop.camera.loader import instantiate, load_camera_class
 from evtop.camera.timer import Timer
 from evtop.cli.options import Options
-from evtop.dump.mode import Reporter
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, describe_error
 from evtop.events.state import State
 from evtop.files import open_private
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
+from evtop.report import Reporter
 from evtop.runner import event_stream, run_source
 from evtop.text.sanitize import sanitize
 

@@ -16,9 +16,8 @@ import contextlib
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
-from evtop.broker.status import Outage
 from evtop.broker.urls import url_secrets
 from evtop.cli.options import Options
 from evtop.dump.format import STYLES, TextFormatter
@@ -26,10 +25,10 @@ from evtop.dump.writer import LineWriter, stream_sink
 from evtop.env import Environment
 from evtop.errors import ExitStatus
 from evtop.events.pipeline import Event
-from evtop.events.stats import IngestStats
-from evtop.record.recorder import EndedOutages, outage_markers
+from evtop.record.recorder import outage_markers
 from evtop.record.replay import ReplaySource
 from evtop.record.schema import event_line
+from evtop.report import Reporter
 from evtop.runner import event_stream, run_source, stop_on_signals
 from evtop.text.sanitize import sanitize
 
@@ -37,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds stdout may take to drain after Ctrl-C; a reader that stopped reading gets no more.
 GRACE = 2.0
-#: Seconds between two reports of dropped events.
-REPORT_INTERVAL = 10.0
 
 
 def terminal_styles(env: Environment) -> Mapping[str, Callable[[str], str]]:
@@ -68,52 +65,6 @@ def _say(env: Environment, message: str) -> None:
     with contextlib.suppress(OSError, ValueError):  # a stderr that went away cannot be told
         env.stderr.write(f"evtop: {sanitize(message)}\n")
         env.stderr.flush()
-
-
-class Reporter:
-    """stderr news about the stream: resumed connections and dropped events, rate-limited."""
-
-    def __init__(self, stats: IngestStats, url: str, interval: float = REPORT_INTERVAL) -> None:
-        self.stats = stats
-        self.url = url
-        self.interval = interval
-        self.on_status = EndedOutages(self._resumed)
-        self._reported = dict(stats.dropped)
-
-    def _resumed(self, outage: Outage) -> None:
-        assert outage.ended is not None
-        logger.warning(
-            "%s: event stream resumed after a %.1f s outage (%s); events published meanwhile were missed",
-            self.url,
-            outage.ended - outage.started,
-            outage.reason,
-        )
-
-    def report_drops(self) -> None:
-        now = dict(self.stats.dropped)
-        new = {reason: n - self._reported.get(reason, 0) for reason, n in now.items()}
-        self._reported = now
-        if sum(new.values()):
-            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(new.items()) if n)
-            logger.warning("dropped %d events that failed validation (%s)", sum(new.values()), reasons)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        """Report drops every ``interval`` seconds while the block runs, and once at its end."""
-        done = threading.Event()
-
-        def watch() -> None:
-            while not done.wait(self.interval):
-                self.report_drops()
-
-        thread = threading.Thread(target=watch, name="evtop-reporter", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
-            self.report_drops()
 
 
 def _finish(writer: LineWriter, ended: bool) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.events import lifecycle, write_recording
 from tests.support.live import wait_until
 from tests.support.servers import pid_alive, wait_pid_gone
 from tests.unit.camera_fakes import Run
-from tests.unit.test_dump_mode import lifecycle, write_recording
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from evtop.record.schema import EventRecord, SessionRecord, parse
+from tests.support.events import T0, lifecycle, write_recording
 from tests.unit.camera_fakes import Run, loaded, module, sigterm_when, write_camera
-from tests.unit.test_dump_mode import T0, lifecycle, write_recording
 
 EVTOP_CAMERA = """
     from evtop.camera import Polaroid

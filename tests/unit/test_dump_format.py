@@ -10,7 +10,6 @@ import copy
 import io
 import threading
 import time
-import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +22,7 @@ from evtop.demo.source import DemoSource
 from evtop.dump.format import TASK_CACHE_SIZE, TextFormatter, humanize_type, utc_time
 from evtop.events.pipeline import Ingest
 from evtop.text.sanitize import sanitize
+from tests.support.events import HOSTILE, assert_terminal_safe
 
 NOW = 1795418542.5
 
@@ -260,32 +260,6 @@ def test_any_event_prints_as_celerys_line_made_safe(bodies):
     assert lines == [sanitize(line) for line in celery_lines(events)]
     for line in lines:
         assert_terminal_safe(line)
-
-
-def assert_terminal_safe(text: str) -> None:
-    """Nothing a terminal acts on: no control, format, surrogate or line-separator character."""
-    for ch in text:
-        assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"), repr(ch)
-
-
-#: Strings a publisher controls that a terminal would act on (reliability.md cases 9-13).
-HOSTILE = [
-    "\x1b[2J\x1b[H",  # clear screen, cursor home
-    "\x1b[31mred\x1b[8mhidden",
-    "\x1b[?1049h",  # alternate screen
-    "\x1b]0;pwned\x07",  # OSC title ended by BEL
-    "\x1b]2;pwned\x1b\\",  # ... by ST
-    "\x1b]52;c;ZXZpbA==\x07",  # clipboard write
-    "\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\",  # hyperlink
-    "\x1bP+q544e\x1b\\",  # DCS
-    "\x9b2J\x9d0;c1 title\x9c",  # C1 CSI / OSC / ST
-    "over\rwrite" + "\b" * 20,
-    "nul\x00del\x7ftab\tvt\x0b",
-    "line1\nline2\r\nline3",
-    "\u202eevil\u2066\u200b\ufeff\u2028\u2029",
-    "e" + "\u0301" * 500,
-    "lone \ud800 surrogate \udfff",
-]
 
 
 @pytest.mark.parametrize("field", ["hostname", "name", "args", "kwargs", "result", "exception", "traceback"])

@@ -24,43 +24,18 @@ from evtop.cli import main
 from evtop.dump.format import TextFormatter
 from evtop.env import Environment
 from evtop.events.pipeline import Ingest
-from evtop.record.schema import EventRecord, OutageRecord, dumps, event_line, outage_line, parse
+from evtop.record.schema import EventRecord, OutageRecord, dumps, outage_line, parse
+from tests.support.events import (
+    T0,
+    assert_terminal_safe,
+    hostile_events,
+    lifecycle,
+    task_event,
+    write_recording,
+)
 from tests.support.live import wait_until
-from tests.unit.test_dump_format import HOSTILE, assert_terminal_safe
 
-T0 = 1795418542.0
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def task_event(type_, uuid, received, clock, **fields):
-    return {
-        "type": type_,
-        "hostname": "celery@h",
-        "uuid": uuid,
-        "timestamp": received - 0.01,
-        "utcoffset": 0,
-        "pid": 7,
-        "clock": clock,
-        "local_received": received,
-        **fields,
-    }
-
-
-def lifecycle(n=1, start=0):
-    events = []
-    for i in range(start, start + n):
-        uuid = f"00000000-0000-4000-8000-{i:012d}"
-        events += [
-            task_event("task-received", uuid, T0 + i, 3 * i + 1, name="proj.add", args="(1, 2)", kwargs="{}"),
-            task_event("task-started", uuid, T0 + i + 0.1, 3 * i + 2),
-            task_event("task-succeeded", uuid, T0 + i + 0.2, 3 * i + 3, result="3", runtime=0.1),
-        ]
-    return events
-
-
-def write_recording(path, events, *extra_lines):
-    path.write_text("".join(f"{line}\n" for line in [*map(event_line, events), *extra_lines]))
-    return str(path)
 
 
 class Run:
@@ -139,19 +114,6 @@ def test_invalid_events_and_bad_lines_are_counted_on_stderr_never_on_stdout(tmp_
     assert run.status == 0 and len(run.out.splitlines()) == 3
     assert "dropped 2 events that failed validation (missing_field 1, unknown_type 1)" in run.err
     assert "replayed 5 events, skipped 1 lines (1 not JSON)" in run.err
-
-
-def hostile_events():
-    events = []
-    for i, text in enumerate(HOSTILE):
-        uuid = f"hostile-{i}"
-        short = text[:200]
-        events += [
-            task_event("task-received", uuid, T0 + i, 1, name=short, args=text, kwargs=text, hostname=short),
-            task_event("task-failed", uuid, T0 + i, 2, exception=text, traceback=text, hostname=short),
-            task_event("task-succeeded", uuid, T0 + i, 3, result=text, **{"custom_field": text}),
-        ]
-    return events
 
 
 def screen_after(text):

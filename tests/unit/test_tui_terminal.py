@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from evtop.tui.mode import NO_TERMINAL
+from tests.support.events import T0, hostile_events, lifecycle, task_event, write_recording
 from tests.support.terminal import REPO, Terminal
-from tests.unit.test_dump_mode import T0, hostile_events, lifecycle, task_event, write_recording
 
 #: What urwid writes when it stops: leave the alternate screen, show the cursor again.
 RESTORED = (b"\x1b[?1049l", b"\x1b[?25h")

@@ -25,7 +25,7 @@ from evtop.view.tasks import TaskSheet
 from evtop.view.types import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workers import WorkerSheet
-from tests.unit.test_dump_format import HOSTILE, assert_terminal_safe
+from tests.support.events import HOSTILE, assert_terminal_safe
 
 T0 = 1795418542.0
 

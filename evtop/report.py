@@ -1,0 +1,68 @@
+"""News about the event stream for stderr, shared by the modes that keep stdout for data.
+
+Dump and camera modes say on stderr what the stream lost: a connection that came back
+after an outage (events published meanwhile were missed) and events that failed
+validation, counted by reason and rate-limited so a poisoned stream cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from evtop.broker.status import Outage
+from evtop.events.stats import IngestStats
+from evtop.record.recorder import EndedOutages
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two reports of dropped events.
+REPORT_INTERVAL = 10.0
+
+
+class Reporter:
+    """stderr news about the stream: resumed connections and dropped events, rate-limited."""
+
+    def __init__(self, stats: IngestStats, url: str, interval: float = REPORT_INTERVAL) -> None:
+        self.stats = stats
+        self.url = url
+        self.interval = interval
+        self.on_status = EndedOutages(self._resumed)
+        self._reported = dict(stats.dropped)
+
+    def _resumed(self, outage: Outage) -> None:
+        assert outage.ended is not None
+        logger.warning(
+            "%s: event stream resumed after a %.1f s outage (%s); events published meanwhile were missed",
+            self.url,
+            outage.ended - outage.started,
+            outage.reason,
+        )
+
+    def report_drops(self) -> None:
+        now = dict(self.stats.dropped)
+        new = {reason: n - self._reported.get(reason, 0) for reason, n in now.items()}
+        self._reported = now
+        if sum(new.values()):
+            reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(new.items()) if n)
+            logger.warning("dropped %d events that failed validation (%s)", sum(new.values()), reasons)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Report drops every ``interval`` seconds while the block runs, and once at its end."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(self.interval):
+                self.report_drops()
+
+        thread = threading.Thread(target=watch, name="evtop-reporter", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.report_drops()
