@@ -43,13 +43,13 @@ def open_source(options: Options, ingest: Ingest) -> EventSource:
     if options.source is Source.DEMO:
         from evtop.demo.source import DemoSource
 
-        return DemoSource(ingest, wakeup=not options.read_only)
+        return DemoSource(ingest, wakeup=options.wakeup)
     if options.source is Source.REPLAY:
         from evtop.record.replay import ReplaySource
 
         assert options.replay is not None
         return ReplaySource(options.replay, ingest, speed=options.speed)
-    return Receiver(options.broker, ingest, wakeup=not options.read_only)
+    return Receiver(options.broker, ingest, wakeup=options.wakeup)
 
 
 @contextmanager

@@ -56,6 +56,9 @@ class Options:
     #: ``-A/--app`` as given (cameras get the app object itself).
     app: str | None = None
     read_only: bool = False
+    #: Broadcast the ``heartbeat`` wakeup on connect: the TUI's default; dump and camera
+    #: modes publish nothing unless asked (least privilege: a read-only broker user works).
+    wakeup: bool = False
     json: bool = False
     color: bool = True
     camera: str | None = None
@@ -95,6 +98,9 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
             "--replay already reads a recording: drop --record",
         ),
         (args.speed is not None and args.replay is None, "--speed only applies to --replay"),
+        (args.wakeup and args.read_only, "--read-only publishes nothing: drop --wakeup"),
+        (args.wakeup and args.replay is not None, "--wakeup needs a broker: --replay reads a file"),
+        (args.wakeup and mode is Mode.CONTROL, "--wakeup does not apply to control commands"),
         (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
         (
             args.detach and not args.logfile,
@@ -198,6 +204,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         broker=broker,
         app=args.app,
         read_only=args.read_only,
+        wakeup=not args.read_only and (mode is Mode.TUI or args.wakeup),
         json=args.json or getattr(args, CONTROL_DEST + "json", False),
         color=not args.no_color and "NO_COLOR" not in environ,
         camera=args.camera,

@@ -199,6 +199,12 @@ def build_parser() -> EvtopArgumentParser:
         action="store_true",
         help="never publish anything: no worker wake-up, every control command refused",
     )
+    broker.add_argument(
+        "--wakeup",
+        action="store_true",
+        help="on connecting, ask every worker for a heartbeat so all show at once (one publish;"
+        " the TUI does this unless --read-only, --dump and --camera only with this option)",
+    )
 
     modes = parser.add_argument_group("modes (default: the live TUI)")
     modes.add_argument("-d", "--dump", action="store_true", help="print every event, one line each")

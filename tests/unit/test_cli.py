@@ -14,7 +14,9 @@ from evtop.cli import main
 from evtop.cli.options import Mode, Source, resolve
 from evtop.cli.parser import build_parser
 from evtop.env import Environment
+from evtop.events.receiver import Receiver
 from evtop.pidfile import PidFile
+from evtop.runner import event_stream
 from evtop.tui.mode import NO_TERMINAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +59,9 @@ BAD = [
     (["-l", "LOUD"], "log level"),
     (["--dumpp"], "did you mean --dump"),
     (["--replay", "f", "--speed", "0"], "speed"),
+    (["--dump", "--wakeup", "--read-only"], "drop --wakeup"),
+    (["--replay", "f", "--wakeup"], "--wakeup needs a broker"),
+    (["--wakeup", "control", "ping"], "--wakeup does not apply"),
 ]
 
 
@@ -157,6 +162,28 @@ def test_modes_and_sources():
     assert options("-c", "m.C", "-F", "2.5", "-r", "10/m").frequency == 2.5
     assert options("--dump", "--no-color").color is False
     assert options("--dump", environ={"NO_COLOR": "1"}).color is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "wakeup"),
+    [
+        ((), True),
+        (("--read-only",), False),
+        (("--dump",), False),
+        (("--dump", "--wakeup"), True),
+        (("-c", "m.C"), False),
+        (("-c", "m.C", "--wakeup"), True),
+        (("--demo", "--dump"), False),
+        (("--demo",), True),
+    ],
+)
+def test_only_the_tui_wakes_workers_unless_asked(argv, wakeup):
+    """Dump and camera modes publish nothing by default, so a read-only broker user works."""
+    chosen = options(*argv)
+    assert chosen.wakeup is wakeup
+    with event_stream(chosen, lambda event: None) as (_, source):
+        receiver = getattr(source, "receiver", source)
+        assert isinstance(receiver, Receiver) and receiver.wakeup is wakeup
 
 
 def test_version_and_help_go_to_stdout():
