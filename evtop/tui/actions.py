@@ -14,7 +14,7 @@ from evtop.control.commands import Request, build_request
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control import Outcome
-from evtop.tui.dialogs import Layer, pane, prompt, question
+from evtop.tui.dialogs import Layer, pane, prompt, question, typed_question
 from evtop.tui.keymap import help_lines
 from evtop.view import details
 from evtop.view.query import FILTER_HELP
@@ -224,14 +224,39 @@ def _control_ready(app: App) -> bool:
     return True
 
 
+def _cancelled(app: App, request: Request) -> Callable[[], None]:
+    def cancel() -> None:
+        app.pop()
+        app.say(f"{request.command.cli_name} cancelled: nothing was sent")
+
+    return cancel
+
+
 def confirm_and_send(app: App, request: Request, text: str) -> None:
-    """Ask first; only a ``y`` sends (the question names exactly what will happen)."""
+    """Ask first; only a ``y`` sends, any other key cancels (the question names exactly
+    what will happen)."""
 
     def yes() -> None:
         app.pop()
         send(app, request)
 
-    app.push(Layer("confirm", question(text), "footer", {"confirm-yes": yes, "confirm-no": app.pop}))
+    commands = {"confirm-yes": yes, "confirm-no": _cancelled(app, request)}
+    app.push(Layer("confirm", question(text), "footer", commands))
+
+
+def type_to_send(app: App, request: Request, text: str, word: str) -> None:
+    """Ask for ``word`` to be typed: a reflex ``y`` must not kill a process."""
+    widget, edit = typed_question(text, word)
+    cancel = _cancelled(app, request)
+
+    def accept() -> None:
+        if edit.edit_text.strip().lower() == word:
+            app.pop()
+            send(app, request)
+        else:
+            cancel()
+
+    app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": cancel}))
 
 
 def send(app: App, request: Request) -> None:
@@ -256,14 +281,17 @@ def _revoke(terminate: bool) -> Action:
         task = _task(app)
         if task is None or not _control_ready(app):
             return
-        name = f" ({sanitize(task.name)})" if task.name else ""
+        facts = [sanitize(task.name) or "???", sanitize(task.state)]
+        if task.worker:
+            facts[-1] += f" on {sanitize(task.worker)}"
+        subject = f"task {sanitize(task.uuid)} ({', '.join(facts)})"
         if terminate:
             request = build_request("terminate", task_ids=[task.uuid])
-            text = f"Terminate task {task.uuid}{name}: SIGTERM to the process running it?"
+            text = f"Terminate {subject}: SIGTERM to the worker process running it, which cannot be undone."
+            type_to_send(app, request, text, "terminate")
         else:
             request = build_request("revoke", task_ids=[task.uuid])
-            text = f"Revoke task {task.uuid}{name}? Workers will not start it."
-        confirm_and_send(app, request, text)
+            confirm_and_send(app, request, f"Revoke {subject}? Workers will not start it.")
 
     return revoke
 

@@ -101,8 +101,11 @@ class App:
             return
         command = command_for(self.context, key)
         if command is None:
-            if self.layers and self.layers[-1].context == "prompt":
+            top = self.layers[-1] if self.layers else None
+            if top is not None and top.context == "prompt":
                 self.frame.keypress(self.size, key)
+            elif top is not None and top.context == "confirm":  # only y says yes
+                top.commands["confirm-no"]()
             return
         if not self.layers or self.layers[-1].context != "pane":
             self.say("")

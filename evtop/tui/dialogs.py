@@ -37,10 +37,21 @@ def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, urwid.ListBox]:
 
 
 def question(text: str) -> urwid.Widget:
-    """A yes/no question on the bottom line; No is the default, as a careful tool does."""
-    return urwid.AttrMap(urwid.Text(f"{text} [y/N]", wrap="clip"), "dialog")
+    """A yes/no question at the bottom; No is the default, as a careful tool does.
+
+    It wraps instead of clipping: a question names the task, its worker and state, and
+    none of that may be cut off on a narrow terminal.
+    """
+    return urwid.AttrMap(urwid.Text(f"{text} [y/N]"), "dialog")
 
 
 def prompt(caption: str, initial: str = "") -> tuple[urwid.Widget, urwid.Edit]:
     edit = urwid.Edit(caption, initial, wrap="clip")
     return urwid.AttrMap(edit, "dialog.edit"), edit
+
+
+def typed_question(text: str, word: str) -> tuple[urwid.Widget, urwid.Edit]:
+    """A question answered by typing ``word``: for what cannot be undone (terminate)."""
+    edit = urwid.Edit(f"type {word} and Enter to confirm, Esc cancels: ", wrap="clip")
+    widget = urwid.Pile([urwid.AttrMap(urwid.Text(text), "dialog"), urwid.AttrMap(edit, "dialog.edit")])
+    return widget, edit

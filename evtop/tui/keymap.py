@@ -77,7 +77,7 @@ KEYMAP: tuple[Binding, ...] = (
     ),
     Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE),
     Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM),
-    Binding("confirm-no", ("n", "N", "esc", "q"), "cancel", "Dialogs", CONFIRM),
+    Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT),
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT),
 )

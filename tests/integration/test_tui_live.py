@@ -34,27 +34,32 @@ def test_watch_terminate_and_revoke_through_the_tui(broker_url, start_worker):
         text = term.wait_for(added[:20], timeout=30)
         term.wait_for("SUCCESS", timeout=30)
 
-        # A stuck task: terminate it from its row, after confirming.
+        # A stuck task: terminate it from its row, after typing the confirmation.
         stuck = send_task(broker_url, "evtop_test.sleep", (120,), queue=queue)
         term.wait_for(stuck[:20], timeout=30)
         only(term, stuck)
-        term.wait_for("STARTED", timeout=30)
+        term.wait_line(stuck[:8], "STARTED", timeout=30)
         term.send("x")
-        term.wait_for(f"Terminate task {stuck}", "[y/N]")
-        term.send("y")
+        term.wait_for(f"Terminate task {stuck} (evtop_test.sleep, STARTED on {worker.nodename})")
+        term.wait_for("type terminate and Enter to confirm")
+        term.send("y\r")  # a reflex y is not enough for a kill
+        term.wait_for("terminate cancelled: nothing was sent")
+        term.send("x")
+        term.wait_for("type terminate and Enter to confirm")
+        term.send("terminate\r")
         text = term.wait_for("Replies to terminate", "1 of 1 worker replied", timeout=30)
         assert f"terminate: {stuck}" in text
         term.send("q")
-        term.wait_for("REVOKED", timeout=30)
+        term.wait_line(stuck[:8], "REVOKED", timeout=30)
 
         # A queued task (its ETA is far away): revoke it.
         later = send_task(broker_url, "evtop_test.add", (1, 1), queue=queue, countdown=600)
         only(term, later)
-        term.wait_for("RECEIVED", timeout=30)
+        term.wait_line(later[:8], "RECEIVED", timeout=30)
         term.send("c")
-        term.wait_for(f"Revoke task {later}")
+        term.wait_for(f"Revoke task {later} (evtop_test.add, RECEIVED on {worker.nodename})")
         term.send("n")  # no: nothing is sent
-        term.wait_gone("[y/N]")
+        term.wait_for("revoke cancelled: nothing was sent")
         term.send("c")
         term.wait_for(f"Revoke task {later}")
         term.send("y")

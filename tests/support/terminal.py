@@ -88,6 +88,19 @@ class Terminal:
                 raise AssertionError(f"{needles!r} not on screen:\n{text}\nstderr: {self.stderr_if_done()}")
             time.sleep(0.05)
 
+    def wait_line(self, *needles: str, timeout: float = 20.0) -> str:
+        """Poll until one screen line holds every needle (a table row, not the header)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.text.splitlines()
+            for line in lines:
+                if all(needle in line for needle in needles):
+                    return line
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                screen = "\n".join(lines)
+                raise AssertionError(f"no line holds {needles!r}:\n{screen}\nstderr: {self.stderr_if_done()}")
+            time.sleep(0.05)
+
     def wait_gone(self, needle: str, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
         while needle in (text := self.text):

@@ -179,10 +179,40 @@ def drain_until(app: App, predicate, timeout=10.0):
 def test_revoke_asks_first_and_n_sends_nothing(control):
     fake, runner = control
     app = make_app(runner)
+    selected = app.selected()
     text = press(app, "c")
-    assert "Revoke task uuid-5 (proj.add)? Workers will not start it. [y/N]" in text
-    press(app, "n")
+    assert f"Revoke task uuid-5 (proj.add, {selected.state} on {selected.worker})?" in text
+    assert "Workers will not start it. [y/N]" in text
+    assert "revoke cancelled: nothing was sent" in press(app, "n")
     assert app.context == "tasks" and runner.pending == 0 and fake.requests == []
+
+
+@pytest.mark.parametrize("key", ["n", "esc", "q", "enter", " ", "x", "c", "j"])
+def test_any_key_but_y_cancels_a_question(control, key):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "c")
+    assert app.context == "confirm"
+    press(app, key)
+    assert app.context == "tasks" and runner.pending == 0 and fake.requests == []
+
+
+@pytest.mark.parametrize("typed", ["y", "yes", "terminat", ""])
+def test_terminate_needs_the_word_typed(control, typed):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, "x")
+    assert "Terminate task uuid-5 (proj.add" in text and "type terminate and Enter to confirm" in text
+    assert "cancelled: nothing was sent" in press(app, *typed, "enter")
+    assert app.context == "tasks" and runner.pending == 0 and fake.requests == []
+
+
+def test_terminate_typed_sends_terminate(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "x", *"terminate", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-5", "terminate": True, "signal": "SIGTERM"}
 
 
 def test_revoke_confirmed_sends_and_shows_the_replies(control):
