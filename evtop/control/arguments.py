@@ -135,10 +135,14 @@ def rate(value: object) -> str:
     try:
         parse_rate(text)
     except ValueError as exc:
-        zero = _ZERO_RATE_RE.fullmatch(text) is not None
-        hint = "; to remove the limit, ask for that explicitly (--remove)" if zero else ""
+        hint = "; to remove the limit, ask for that explicitly (--remove)" if is_zero_rate(text) else ""
         raise ValueError(f"{exc}{hint}") from None
     return "".join(text.split())
+
+
+def is_zero_rate(text: str) -> bool:
+    """``0``, ``0/m``, ``.0/s``: what Celery takes as "no limit" (the TUI confirms a removal)."""
+    return _ZERO_RATE_RE.fullmatch(text) is not None
 
 
 def flag(value: object) -> bool:

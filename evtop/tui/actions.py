@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sized
 from typing import cast
 
+from evtop.control.arguments import is_zero_rate
 from evtop.control.cli import render as render_replies
 from evtop.control.commands import Request, build_request
 from evtop.text.sanitize import sanitize
@@ -308,9 +309,12 @@ def _task_name(app: App) -> str | None:
     return name
 
 
-def _ask_limit(
-    app: App, caption: str, build: Callable[[str, str], Request], describe: Callable[[str, str], str]
-) -> None:
+def _removes(value: str) -> bool:
+    """Empty, ``none`` or a zero rate: the limit goes (and the question says so)."""
+    return value.lower() == "none" or is_zero_rate(value)
+
+
+def _ask_limit(app: App, caption: str, build: Callable[[str, str], Request], what: str) -> None:
     """Prompt for a limit of the selected task type, then confirm, then send."""
     name = _task_name(app)
     if name is None or not _control_ready(app):
@@ -326,13 +330,17 @@ def _ask_limit(
         except ValueError as exc:
             app.say(sanitize(str(exc)), error=True)
             return
-        confirm_and_send(app, request, describe(shown, sanitize(value) or "none"))
+        if _removes(value):
+            text = f"Remove the {what} of {shown} on every worker?"
+        else:
+            text = f"Set the {what} of {shown} to {sanitize(value)} on every worker?"
+        confirm_and_send(app, request, text)
 
     app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
 
 
 def _rate_request(name: str, value: str) -> Request:
-    if not value or value.lower() == "none":
+    if _removes(value):
         return build_request("rate_limit", task_name=name, remove=True)
     return build_request("rate_limit", task_name=name, rate=value)
 
@@ -346,21 +354,21 @@ def _time_request(name: str, value: str) -> Request:
     )
 
 
-def _limit(caption: str, build: Callable[[str, str], Request], describe: str) -> Action:
-    return lambda app: _ask_limit(app, caption, build, describe.format)
+def _limit(caption: str, build: Callable[[str, str], Request], what: str) -> Action:
+    return lambda app: _ask_limit(app, caption, build, what)
 
 
 ACTIONS.update(
     {
         "task-rate-limit": _limit(
-            "rate limit for {name} (e.g. 10/m; empty or none removes it): ",
+            "rate limit for {name} (e.g. 10/m; empty, 0 or none removes it): ",
             _rate_request,
-            "Set the rate limit of {} to {} on every worker?",
+            "rate limit",
         ),
         "task-time-limit": _limit(
             "time limits for {name}: SOFT [HARD] seconds (none removes): ",
             _time_request,
-            "Set the time limits of {} to {} (soft hard) on every worker?",
+            "time limits (soft hard)",
         ),
     }
 )

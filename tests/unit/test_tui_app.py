@@ -240,6 +240,17 @@ def test_rate_limit_prompt_validates_then_confirms(control):
     assert fake.requests[-1]["arguments"] == {"task_name": "proj.add", "rate_limit": "10/m"}
 
 
+@pytest.mark.parametrize("typed", ["", "none", "None", "0", "0/m", " 0 "])
+def test_removing_a_rate_limit_says_so(control, typed):
+    fake, runner = control
+    app = make_app(runner)
+    assert "Remove the rate limit of proj.add on every worker? [y/N]" in press(app, "l", *typed, "enter")
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[-1]["method"] == "rate_limit"
+    assert fake.requests[-1]["arguments"] == {"task_name": "proj.add", "rate_limit": None}
+
+
 def test_time_limit_from_the_types_screen(control):
     fake, runner = control
     app = make_app(runner)
