@@ -21,6 +21,7 @@ from evtop.events.stats import IngestStats
 from evtop.tui.bridge import Bridge
 from evtop.tui.control import ControlRunner
 from evtop.tui.dialogs import Layer
+from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
 from evtop.tui.table import RowWalker, header_markup
 from evtop.view.sheet import Table, build
@@ -85,6 +86,8 @@ class App:
         )
         #: ``Any``: urwid types Frame by its initial parts, but layers swap them.
         self.frame: Any = urwid.Frame(self.listbox, header=header, footer=self.footer)
+        #: What the main loop draws: the frame, or a notice on a terminal too small for it.
+        self.root = SizeGuard(self.frame)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -100,6 +103,12 @@ class App:
             self.refresh()
             return
         command = command_for(self.context, key)
+        if too_small(*self.size):  # nothing is chosen or sent blind
+            if self.layers:
+                self.pop()
+            elif command == "quit":
+                ACTIONS[command](self)
+            return
         if command is None:
             top = self.layers[-1] if self.layers else None
             if top is not None and top.context == "prompt":
@@ -243,4 +252,4 @@ class App:
         if size != self.size:
             self.size = size
             self.show_table()
-        return self.frame.render(size, focus=True)
+        return self.root.render(size, focus=True)

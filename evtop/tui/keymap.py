@@ -57,7 +57,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(
         "task-terminate",
         ("x",),
-        "terminate the running task: SIGTERM (asks first)",
+        "terminate the running task: SIGTERM (asks for the word terminate)",
         "Control",
         frozenset({"tasks"}),
     ),

@@ -93,7 +93,7 @@ def _loop(app: App, env: Environment, options: Options) -> None:
     if not options.color:
         screen.set_terminal_properties(colors=1)
     loop = urwid.MainLoop(
-        app.frame, PALETTE, screen=screen, handle_mouse=False, input_filter=_keys(app, screen)
+        app.root, PALETTE, screen=screen, handle_mouse=False, input_filter=_keys(app, screen)
     )
     app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
 
@@ -136,6 +136,8 @@ Keys = list[str | tuple[str, int, int, int]]
 
 def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[int]], Keys]:
     def filter_keys(keys: Keys, _raw: list[int]) -> Keys:
+        """Every key goes to the app; a resize also goes on to the loop, which must learn
+        the new size before it draws (swallowed, it drew the old size: a scrolled mess)."""
         app.size = screen.get_cols_rows()
         for key in keys:
             if isinstance(key, str):  # mouse events are tuples; mouse handling is off
@@ -143,7 +145,7 @@ def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[in
                     app.press(key)
             if app.done:
                 raise urwid.ExitMainLoop
-        return []
+        return ["window resize"] if "window resize" in keys else []
 
     return filter_keys
 

@@ -36,14 +36,21 @@ class Terminal:
         rows: int = 30,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
+        job_control: bool = False,
     ) -> None:
+        """``job_control``: run evtop as a job of :mod:`tests.support.jobshell` (for Ctrl-Z)."""
         self.cols, self.rows = cols, rows
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        #: The line discipline's settings before evtop touched them (``stty -a``).
+        self.initial_modes = termios.tcgetattr(slave)
         environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
         environ.update({"TERM": "xterm-256color", "PYTHONPATH": REPO, **(env or {})})
+        command = [sys.executable, "-m", "evtop", *args]
+        if job_control:
+            command = [sys.executable, str(Path(__file__).with_name("jobshell.py")), *command]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "evtop", *args],
+            command,
             stdin=slave,
             stdout=slave,
             stderr=subprocess.PIPE,
@@ -109,6 +116,28 @@ class Terminal:
             time.sleep(0.05)
         return text
 
+    def modes(self) -> list:
+        """The terminal's settings now, to compare with :attr:`initial_modes`."""
+        return termios.tcgetattr(self.master)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """What a terminal window does: the kernel sends the child SIGWINCH."""
+        with self._lock:
+            self.screen.resize(max(rows, 1), max(cols, 1))
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def job_stopped(self) -> bool:
+        """With ``job_control``: whether evtop, the shell's job, is stopped (state T)."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            job = int(children.read().split()[0])
+        with open(f"/proc/{job}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+    def fg(self) -> None:
+        """With ``job_control``: what ``fg`` does (the shell hands the terminal back, SIGCONT)."""
+        self.process.send_signal(signal.SIGUSR1)
+
     def send(self, keys: str | bytes) -> None:
         os.write(self.master, keys.encode() if isinstance(keys, str) else keys)
 
@@ -118,6 +147,8 @@ class Terminal:
     def wait_exit(self, timeout: float = 20.0) -> tuple[int, str]:
         _, err = self.process.communicate(timeout=timeout)
         self._reader.join(timeout=5)
+        #: The settings evtop left behind (read before the pty is closed).
+        self.exit_modes = self.modes()
         return self.process.returncode, err.decode(errors="replace")
 
     def stderr_if_done(self) -> str:

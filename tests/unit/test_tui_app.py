@@ -286,3 +286,20 @@ def test_a_bug_in_a_key_or_refresh_is_reported_not_fatal(caplog):
     assert "internal error while handling the key 'x' (evtop keeps running)" in caplog.text
     with pytest.raises(urwid.ExitMainLoop), _survive("quitting"):
         raise urwid.ExitMainLoop
+
+
+def test_a_terminal_too_small_shows_a_notice_and_no_key_acts_blind(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "c")
+    assert app.context == "confirm"
+    text = "\n".join(line.decode() for line in app.render((20, 5)).text)
+    assert "terminal too small" in text and "20x5, need 30x8" in text
+    press(app, "y")  # the question is not on screen: the key closes it, nothing is sent
+    assert app.context == "tasks" and runner.pending == 0 and fake.requests == []
+    press(app, "c", "2")
+    assert app.context == "tasks" and app.layers == []
+    press(app, "q")
+    assert app.done  # quitting still works
+    text = "\n".join(line.decode() for line in app.render(SIZE).text)
+    assert "[Tasks]" in text and "Revoke" not in text and "too small" not in text

@@ -17,6 +17,7 @@ import pytest
 
 from evtop.tui.mode import NO_TERMINAL
 from tests.support.events import T0, hostile_events, lifecycle, task_event, write_recording
+from tests.support.live import wait_until
 from tests.support.terminal import REPO, Terminal
 
 #: What urwid writes when it stops: leave the alternate screen, show the cursor again.
@@ -27,6 +28,8 @@ def assert_restored(term: Terminal) -> None:
     tail = bytes(term.raw[-400:])
     for sequence in RESTORED:
         assert sequence in tail, tail
+    modes = term.modes() if term.process.poll() is None else term.exit_modes
+    assert modes == term.initial_modes  # stty -a as before
 
 
 def failing(uuid: str, received: float, clock: int) -> list[dict]:
@@ -125,6 +128,45 @@ def test_every_way_out_restores_the_terminal(recording, how):
         status, err = term.wait_exit()
     assert status == 0, err
     assert "Traceback" not in err
+    assert_restored(term)
+
+
+def test_ctrl_z_restores_the_terminal_and_fg_redraws(recording):
+    with Terminal("--replay", recording, "--speed", "max", job_control=True) as term:
+        term.wait_for("replay finished", "[Tasks] 31/31")
+        term.send("\x1a")  # Ctrl-Z: the line discipline sends SIGTSTP
+        wait_until(term.job_stopped, 10, "Ctrl-Z did not stop evtop")
+        assert_restored(term)  # the shell gets a sane terminal back
+        before = len(term.raw)
+        term.fg()
+        wait_until(lambda: not term.job_stopped() and b"\x1b[?1049h" in term.raw[before:], 10, "no redraw")
+        term.send("2")
+        term.wait_for("[Workers]")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert_restored(term)
+
+
+def test_a_tiny_terminal_gets_a_notice_and_the_screen_comes_back(tmp_path):
+    with Terminal("--demo") as term:
+        term.wait_for("connected to memory://", "SUCCESS", timeout=30)
+        term.resize(3, 10)
+        term.wait_for("terminal …", "10x3, nee…")
+        term.send("c")  # no key acts blind: nothing is asked, nothing sent
+        term.resize(12, 40)
+        text = term.wait_for(" evtop  connected to memory://", "[Tasks]", "UUID")
+        assert "terminal too small" not in text and "Revoke" not in text
+        # A storm of resizes while events flow, down to a 0x0 window, then a normal size.
+        for i in range(100):
+            term.resize(*[(0, 0), (1, 1), (5, 20), (30, 120), (9, 31)][i % 5])
+        term.resize(24, 100)
+        text = term.wait_for(" evtop  connected to memory://", "[Tasks]", "WORKER")
+        assert term.text.splitlines()[0].startswith(" evtop  connected to memory://")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert "internal error" not in err and "Traceback" not in err
     assert_restored(term)
 
 
