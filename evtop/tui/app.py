@@ -25,7 +25,7 @@ from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
 from evtop.tui.table import RowWalker, header_markup
 from evtop.view.sheet import Table, build
-from evtop.view.summary import Counts, counts_text, source_text
+from evtop.view.summary import TASKLESS_HINT, Counts, counts_text, progressed, source_text, taskless
 from evtop.view.viewstate import Screen, ViewState, sheet_for
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
@@ -211,9 +211,12 @@ class App:
             workers=len(workers),
             rate=self._rate,
         )
-        left = source_text(self.status.snapshot(), now, replay=self.replay, ended=self.ended)
+        status = self.status.snapshot()
+        left = source_text(status, now, replay=self.replay, ended=self.ended)
         self.source_line.set_text(f" evtop  {left}")
-        self.counts_line.set_text(f" {counts_text(counts, self.stats)}")
+        seen = lambda: state.freeze_while(progressed, state)  # noqa: E731
+        hint = f"  {TASKLESS_HINT}" if not self.replay and taskless(counts, status, now, seen) else ""
+        self.counts_line.set_text(f" {counts_text(counts, self.stats)}{hint}")
         self.view_line.set_text(f" {self._view_text()}")
 
     def _view_text(self) -> str:

@@ -7,9 +7,12 @@ event are always on screen, never behind a key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evtop.broker.status import Phase, StatusSnapshot
+from evtop.events import states
+from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import duration_text
@@ -17,6 +20,8 @@ from evtop.view.cells import duration_text
 #: Without a message for this long on a live connection, say so: workers may be silent
 #: (events disabled) or the subscription may be stale.
 QUIET_AFTER = 10.0
+#: Workers heard but no task seen for this long since connecting: task events are off.
+TASKLESS_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,9 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
         if last is not None and now - last > QUIET_AFTER:
             return f"connected to {url}; no events for {duration_text(now - last)}"
         if last is None and status.connected_since is not None and now - status.connected_since > QUIET_AFTER:
-            return f"connected to {url}; no events yet (are workers started with -E?)"
+            # Workers send heartbeats even without -E: total silence means none are
+            # running here, or they use another vhost, db or key prefix.
+            return f"connected to {url}; no events yet (workers running? same vhost/db/key prefix?)"
         return f"connected to {url}"
     if phase is Phase.STOPPED:
         return f"stopped: {url}"
@@ -50,6 +57,32 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
     when = f" in {duration_text(retry)}" if retry is not None else ""
     verb = "reconnecting" if phase is Phase.RECONNECTING else "connecting"
     return f"{verb} to {url}{when}{error}"
+
+
+def taskless(counts: Counts, status: StatusSnapshot, now: float, progressed: Callable[[], bool]) -> bool:
+    """Workers are heard but no task event came from them: workers started without ``-E``.
+
+    Clients with ``task_send_sent_event`` still create PENDING tasks, so the test is
+    ``progressed``: whether any task got past PENDING. It runs last (it may scan the
+    tasks), and in a healthy cluster it stops at the first task.
+    """
+    since = status.connected_since
+    return (
+        counts.workers > 0
+        and since is not None
+        and status.phase is Phase.CONNECTED
+        and now - since > TASKLESS_AFTER
+        and not progressed()
+    )
+
+
+def progressed(state: State) -> bool:
+    """Whether any task in ``state`` got past PENDING (call with State frozen)."""
+    return any(task.state != states.PENDING for task in state.tasks.data.values())
+
+
+#: Said after the counts when :func:`taskless`.
+TASKLESS_HINT = "no task events: workers without -E? (evtop control enable-events)"
 
 
 def counts_text(counts: Counts, stats: IngestStats) -> str:

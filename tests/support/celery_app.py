@@ -32,12 +32,17 @@ TASK_NAMES = {
 }
 
 
+#: Set to "0" in a worker's environment for a worker without task events.
+TASK_EVENTS_ENV = "EVTOP_TEST_TASK_EVENTS"
+
+
 def configure(celery_app: Celery, broker_url: str | None, backend_url: str | None = None) -> Celery:
     """Apply the settings every evtop test app shares."""
     celery_app.conf.update(
         broker_url=broker_url,
         result_backend=backend_url or None,
-        worker_send_task_events=True,
+        # CeleryWorker(task_events=False) turns it off: ``-E`` can only turn it on.
+        worker_send_task_events=os.environ.get(TASK_EVENTS_ENV, "1") == "1",
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
-from tests.support.celery_app import make_app
+from tests.support.celery_app import TASK_EVENTS_ENV, make_app
 from tests.support.servers import descendants, pid_alive, tail, wait_pid_gone
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class CeleryWorker:
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
         log_dir: Path | str | None = None,
+        task_events: bool = True,
     ) -> None:
         if pool not in ("prefork", "solo", "threads"):
             raise ValueError(f"unsupported pool {pool!r}")
@@ -116,6 +117,8 @@ class CeleryWorker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
         self.start_seconds: float | None = None
+        #: ``-E``; without it a worker still sends its heartbeats, but no task events.
+        self.task_events = task_events
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -133,7 +136,7 @@ class CeleryWorker:
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "celery", "-A", APP_MODULE, "worker",
-            "-E",
+            *(["-E"] if self.task_events else []),
             "-P", self.pool,
             "-c", str(self.concurrency),
             "-n", self.nodename,
@@ -168,6 +171,8 @@ class CeleryWorker:
         self.logfile = self.dir / f"{self.name}.log"
         env = dict(os.environ)
         env.update(self.extra_env)
+        if not self.task_events:
+            env[TASK_EVENTS_ENV] = "0"
         env["EVTOP_TEST_BROKER"] = self.broker_url
         env["PYTHONUNBUFFERED"] = "1"
         env.pop("CELERY_CONFIG_MODULE", None)
