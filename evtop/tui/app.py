@@ -25,7 +25,7 @@ from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
 from evtop.tui.table import RowWalker, header_markup
 from evtop.view.sheet import Table, build
-from evtop.view.summary import TASKLESS_HINT, Counts, counts_text, progressed, source_text, taskless
+from evtop.view.summary import UNSEEN_WORK_HINT, Counts, UnseenWork, counts_text, source_text
 from evtop.view.viewstate import Screen, ViewState, sheet_for
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
@@ -65,6 +65,7 @@ class App:
         self.layers: list[Layer] = []
         self._rate_mark = (clock(), state.event_count)
         self._rate = 0.0
+        self._unseen_work = UnseenWork()
         self.source_line = urwid.Text("", wrap="clip")
         self.counts_line = urwid.Text("", wrap="clip")
         self.view_line = urwid.Text("", wrap="clip")
@@ -214,8 +215,8 @@ class App:
         status = self.status.snapshot()
         left = source_text(status, now, replay=self.replay, ended=self.ended)
         self.source_line.set_text(f" evtop  {left}")
-        seen = lambda: state.freeze_while(progressed, state)  # noqa: E731
-        hint = f"  {TASKLESS_HINT}" if not self.replay and taskless(counts, status, now, seen) else ""
+        unseen = not self.replay and counts.workers and state.freeze_while(self._unseen_work, state)
+        hint = f"  {UNSEEN_WORK_HINT}" if unseen else ""
         self.counts_line.set_text(f" {counts_text(counts, self.stats)}{hint}")
         self.view_line.set_text(f" {self._view_text()}")
 

@@ -7,7 +7,6 @@ event are always on screen, never behind a key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from evtop.broker.status import Phase, StatusSnapshot
@@ -20,8 +19,6 @@ from evtop.view.cells import duration_text
 #: Without a message for this long on a live connection, say so: workers may be silent
 #: (events disabled) or the subscription may be stale.
 QUIET_AFTER = 10.0
-#: Workers heard but no task seen for this long since connecting: task events are off.
-TASKLESS_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,30 +56,30 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
     return f"{verb} to {url}{when}{error}"
 
 
-def taskless(counts: Counts, status: StatusSnapshot, now: float, progressed: Callable[[], bool]) -> bool:
-    """Workers are heard but no task event came from them: workers started without ``-E``.
+class UnseenWork:
+    """Notices workers doing tasks that no task event shows: workers started without ``-E``.
 
-    Clients with ``task_send_sent_event`` still create PENDING tasks, so the test is
-    ``progressed``: whether any task got past PENDING. It runs last (it may scan the
-    tasks), and in a healthy cluster it stops at the first task.
+    Workers send heartbeats even without ``-E``, and each heartbeat carries ``processed``,
+    the worker's count of finished tasks. A count that rose since evtop first saw the
+    worker while no task got past PENDING (a client's ``task-sent`` makes PENDING tasks)
+    means the worker runs tasks silently. An idle cluster raises no alarm.
     """
-    since = status.connected_since
-    return (
-        counts.workers > 0
-        and since is not None
-        and status.phase is Phase.CONNECTED
-        and now - since > TASKLESS_AFTER
-        and not progressed()
-    )
+
+    def __init__(self) -> None:
+        self._first: dict[str, int] = {}
+
+    def __call__(self, state: State) -> bool:
+        """Call with State frozen; cheap in a healthy cluster (the task scan stops at once)."""
+        worked = False
+        for hostname, worker in state.workers.data.items():
+            processed = worker.processed
+            if type(processed) is int:
+                worked |= processed > self._first.setdefault(hostname, processed)
+        return worked and not any(task.state != states.PENDING for task in state.tasks.data.values())
 
 
-def progressed(state: State) -> bool:
-    """Whether any task in ``state`` got past PENDING (call with State frozen)."""
-    return any(task.state != states.PENDING for task in state.tasks.data.values())
-
-
-#: Said after the counts when :func:`taskless`.
-TASKLESS_HINT = "no task events: workers without -E? (evtop control enable-events)"
+#: Said after the counts when :class:`UnseenWork` finds work no task event showed.
+UNSEEN_WORK_HINT = "no task events: workers without -E? (evtop control enable-events)"
 
 
 def counts_text(counts: Counts, stats: IngestStats) -> str:

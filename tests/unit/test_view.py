@@ -20,7 +20,7 @@ from evtop.view import cells, details
 from evtop.view.columns import GAP, Column, layout
 from evtop.view.query import parse
 from evtop.view.sheet import Order, build, sort_items
-from evtop.view.summary import Counts, counts_text, progressed, source_text, taskless
+from evtop.view.summary import Counts, UnseenWork, counts_text, source_text
 from evtop.view.tasks import TaskSheet
 from evtop.view.types import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
@@ -301,16 +301,17 @@ def test_summary_lines():
     assert source_text(status.snapshot(), 111.0, replay=False, ended=False).endswith(
         "no events yet (workers running? same vhost/db/key prefix?)"
     )
-    counts, no, yes = Counts(5, 0, 1, 1, 0.1), (lambda: False), (lambda: True)
-    assert taskless(counts, status.snapshot(), 131.0, no)
-    assert not taskless(counts, status.snapshot(), 129.0, no)  # give the workers time
-    assert not taskless(counts, status.snapshot(), 131.0, yes)
-    assert not taskless(Counts(0, 0, 0, 0, 0.0), status.snapshot(), 131.0, no)  # silence: the line above
-    state = State()
+    state, unseen = State(), UnseenWork()
+    state.event(worker("heartbeat", "celery@w1", T0, active=0, processed=7))
     state.event(task("task-sent", "u1", T0, 1))  # a client's, with task_send_sent_event
-    assert not progressed(state)
-    state.event(task("task-received", "u1", T0 + 1, 2))
-    assert progressed(state)
+    assert not unseen(state)  # idle: no alarm
+    state.event(worker("heartbeat", "celery@w1", T0 + 2, active=0, processed=8))
+    assert unseen(state)  # it finished a task no event showed
+    state.event(task("task-received", "u1", T0 + 3, 2))
+    assert not unseen(state)  # task events do arrive
+    hostile = State()
+    hostile.event(worker("heartbeat", "celery@w2", T0, processed="lots"))
+    assert not UnseenWork()(hostile)
     status.lost("Connection refused", 3.0)
     assert source_text(status.snapshot(), 101.0, replay=False, ended=False) == (
         "reconnecting to redis://h:6379/0 in 2.000s (Connection refused)"
