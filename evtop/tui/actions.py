@@ -10,17 +10,17 @@ from collections.abc import Callable, Sized
 from typing import cast
 
 from evtop.control.arguments import is_zero_rate
-from evtop.control.cli import render as render_replies
 from evtop.control.commands import Request, build_request
+from evtop.control.render import render as render_replies
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
-from evtop.tui.control import Outcome
+from evtop.tui.control_runner import Outcome
 from evtop.tui.dialogs import Layer, pane, prompt, question, typed_question
 from evtop.tui.keymap import help_lines
 from evtop.view import details
 from evtop.view.query import FILTER_HELP
 from evtop.view.tasks import TaskItem
-from evtop.view.types import TypeItem
+from evtop.view.tasktypes import TypeItem
 from evtop.view.viewstate import Screen
 from evtop.view.workers import WorkerItem
 

@@ -2,15 +2,16 @@
 
 The event thread only ever writes State; this object, on the UI thread, reads it once
 per refresh through :func:`~evtop.view.sheet.build` and redraws. Keys go through
-:func:`~evtop.tui.keymap.command_for` to :data:`~evtop.tui.actions.ACTIONS` or to the
-top layer's commands; only keys the keymap does not know reach widgets (text typed
+:func:`~evtop.tui.keymap.command_for` to the top layer's commands or to the action table
+the mode hands in (:data:`~evtop.tui.actions.ACTIONS`: the actions act on this object, so
+it must not import them); only keys the keymap does not know reach widgets (text typed
 into a prompt).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import urwid
@@ -19,7 +20,7 @@ from evtop.broker.status import ConnectionStatus
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.tui.bridge import Bridge
-from evtop.tui.control import ControlRunner
+from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import Layer
 from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
@@ -45,6 +46,7 @@ class App:
         no_control: str = "remote control is not available here",
         bridge: Bridge | None = None,
         clock: Callable[[], float] = time.time,
+        actions: Mapping[str, Callable[[App], None]],
     ) -> None:
         self.state = state
         self.stats = stats
@@ -56,6 +58,8 @@ class App:
         self.no_control = no_control
         self.bridge = bridge or Bridge()
         self.clock = clock
+        #: Command id -> what it does: the keymap's commands that no layer handles.
+        self.actions = actions
         self.view = ViewState()
         self.size: tuple[int, int] = (80, 24)
         #: The event source ended by itself (end of a replayed file).
@@ -98,8 +102,6 @@ class App:
 
     def press(self, key: str) -> None:
         """One key press: a keymap command, or else the focused widget's (prompt typing)."""
-        from evtop.tui.actions import ACTIONS  # here, not at the top: actions import App
-
         if key == "window resize":
             self.refresh()
             return
@@ -108,7 +110,7 @@ class App:
             if self.layers:
                 self.pop()
             elif command == "quit":
-                ACTIONS[command](self)
+                self.actions[command](self)
             return
         if command is None:
             top = self.layers[-1] if self.layers else None
@@ -122,8 +124,8 @@ class App:
         layer_command = self.layers[-1].commands.get(command) if self.layers else None
         if layer_command is not None:
             layer_command()
-        elif command in ACTIONS:
-            ACTIONS[command](self)
+        elif command in self.actions:
+            self.actions[command](self)
 
     # -- layers --------------------------------------------------------------------------
 

@@ -24,9 +24,10 @@ from evtop.env import Environment
 from evtop.errors import ExitStatus, UsageError
 from evtop.events.state import State
 from evtop.runner import event_stream
+from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
-from evtop.tui.control import ControlRunner
+from evtop.tui.control_runner import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 
@@ -67,6 +68,7 @@ def run_tui(options: Options, env: Environment) -> int:
             read_only=options.read_only,
             no_control=no_control,
             bridge=bridge,
+            actions=ACTIONS,
         )
 
         def feed() -> None:

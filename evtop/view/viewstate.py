@@ -12,7 +12,7 @@ from typing import Any
 
 from evtop.view.sheet import Order, Sheet
 from evtop.view.tasks import TaskSheet
-from evtop.view.types import TypeSheet
+from evtop.view.tasktypes import TypeSheet
 from evtop.view.workers import WorkerSheet
 
 

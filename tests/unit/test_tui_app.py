@@ -15,7 +15,7 @@ from evtop.events.stats import IngestStats
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
-from evtop.tui.control import ControlRunner
+from evtop.tui.control_runner import ControlRunner
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
 from tests.support.live import wait_until
 from tests.unit.control_fakes import FakeWorker, Out, memory_config
@@ -34,6 +34,7 @@ def make_app(runner=None, read_only=False, state=None):
         no_control="no control in this test",
         bridge=runner.bridge if runner else Bridge(),
         clock=lambda: T0 + 100,
+        actions=ACTIONS,
     )
     app.size = SIZE
     app.refresh()

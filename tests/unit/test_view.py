@@ -22,7 +22,7 @@ from evtop.view.query import parse
 from evtop.view.sheet import Order, build, sort_items
 from evtop.view.summary import Counts, UnseenWork, counts_text, source_text
 from evtop.view.tasks import TaskSheet
-from evtop.view.types import TypeSheet
+from evtop.view.tasktypes import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workers import WorkerSheet
 from tests.support.events import HOSTILE, assert_terminal_safe
