@@ -7,8 +7,7 @@ change their import line.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from evtop.events.state import State, Task, Worker
+from evtop.version import __version__
 
 __all__ = ["State", "Task", "Worker", "__version__"]

@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any
 
-from evtop.broker.urls import Redactor
 from evtop.files import open_private
+from evtop.text.redact import Redactor
 from evtop.text.sanitize import sanitize
 
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(name)s] %(message)s"

@@ -2,7 +2,7 @@
 
 Every mode (dump, camera, TUI) consumes the same sources through the same
 :class:`~evtop.events.pipeline.Ingest` boundary; this module is the one place that knows
-how to build them from :class:`~evtop.cli.options.Options`. Modes get their events
+how to build them from :class:`~evtop.options.Options`. Modes get their events
 through :func:`event_stream`, which also wires ``--record`` in, so no mode can forget it.
 """
 
@@ -16,9 +16,9 @@ from typing import Protocol
 
 from evtop.broker.status import ConnectionStatus
 from evtop.broker.urls import url_secrets
-from evtop.cli.options import Options, Source
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.receiver import Receiver
+from evtop.options import Options, Source
 
 
 class EventSource(Protocol):

@@ -1,7 +1,8 @@
 """Broker URL validation and password masking: the one place that knows where secrets are.
 
-Broker passwords have leaked from every peer of evtop through banners, connection
-errors, debug dumps and failover lists (reliability.md §2.11, §3.4). The rules here:
+Broker passwords have leaked from every peer of evtop through start-up banners,
+connection errors, debug dumps and failover URL lists, so evtop masks them everywhere it
+prints, logs or records anything. The rules here:
 
 * **Parse, don't scan.** One small parser (:func:`_parse_part`) finds the user-info
   password and ``password=`` query values; :func:`mask_url`, :func:`validate_broker_url`
@@ -12,8 +13,9 @@ errors, debug dumps and failover lists (reliability.md §2.11, §3.4). The rules
 * **Never through urllib's error messages.** ``urlsplit(...).port`` raises with the text
   after the colon in the message, which for ``amqp://u:p#ss@h//`` is the password; the
   parser is written by hand and raises nothing.
-* **Defence in depth.** :class:`Redactor` removes known secrets from any text (log lines,
-  kombu or redis-py exception messages that embed the URL) as a last line of defence.
+* **Defence in depth.** :func:`url_secrets` feeds :class:`~evtop.text.redact.Redactor`,
+  which removes known secrets from any text (log lines, kombu or redis-py exception
+  messages that embed the URL) as a last line of defence.
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ import difflib
 import ipaddress
 import json
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from evtop.errors import UsageError
+from evtop.text.redact import MASK
 from evtop.text.sanitize import sanitize, truncate
 
 __all__ = [
     "SUPPORTED_SCHEMES",
     "BrokerURLError",
-    "Redactor",
     "mask_url",
     "url_secrets",
     "validate_broker_url",
@@ -44,8 +45,6 @@ SUPPORTED_SCHEMES: frozenset[str] = frozenset(
     {"amqp", "amqps", "pyamqp", "redis", "rediss", "sentinel", "memory"}
 )
 
-#: What replaces a password, as in kombu's ``as_uri()``: ``amqp://guest:**@localhost:5672//``.
-MASK = "**"
 
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -393,51 +392,3 @@ def url_secrets(url: str) -> list[str]:
     except Exception:  # pragma: no cover - best effort by contract
         pass
     return list(dict.fromkeys(s for s in found if s))
-
-
-class Redactor:
-    """Replaces every known secret in a text with ``**``: the last line of defence.
-
-    Used by the logging filter and the top-level error handler, so that even a
-    third-party exception message that embeds the broker URL is masked. Secrets are
-    matched longest first, so a secret that contains another is masked whole. Any
-    non-empty string is a secret, a one-letter password included (masking too much is
-    the safe failure). ``redact`` may be called from many threads while ``add`` runs.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-        self._pattern: re.Pattern[str] | None = None
-        self.update(secrets)
-
-    def add(self, secret: str) -> None:
-        """Mask ``secret`` from now on. The empty string is ignored."""
-        self.update((secret,))
-
-    def update(self, secrets: Iterable[str]) -> None:
-        """Mask all of ``secrets`` from now on (one recompile for the lot)."""
-        new = {s for s in secrets if isinstance(s, str) and s}
-        with self._lock:
-            if new <= self._secrets:
-                return
-            merged = self._secrets | new
-            ordered = sorted(merged, key=lambda s: (-len(s), s))
-            pattern = re.compile("|".join(map(re.escape, ordered)))
-            # Readers take one reference to a compiled, immutable pattern: no lock needed.
-            self._pattern = pattern
-            self._secrets = merged
-
-    def redact(self, text: str) -> str:
-        """Return ``text`` with every occurrence of every secret replaced by ``**``."""
-        pattern = self._pattern
-        if not isinstance(text, str):
-            text = str(text)
-        if pattern is None:
-            return text
-        return pattern.sub(MASK, text)
-
-    def __repr__(self) -> str:
-        # Deliberately no __len__: an empty Redactor must not be falsy, or "redactor or
-        # Redactor()" would swap a shared, still-filling instance for a private one.
-        return f"<Redactor: {len(self._secrets)} secrets>"

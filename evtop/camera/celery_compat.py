@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from evtop.cli.options import Options
+from evtop.options import Options
 
 
 def is_celery_camera(camera_class: type[Any]) -> bool:
@@ -30,7 +30,7 @@ def camera_app(options: Options, camera_class: type[Any]) -> Any:
     events`` uses); otherwise None, as evtop has no app of its own.
     """
     if options.app:
-        from evtop.cli.celery_app import load_app
+        from evtop.celery_app import load_app
 
         return load_app(options.app)
     if not is_celery_camera(camera_class):

@@ -20,11 +20,11 @@ from typing import Any
 from evtop.camera.celery_compat import camera_app
 from evtop.camera.loader import instantiate, load_camera_class
 from evtop.camera.timer import Timer
-from evtop.cli.options import Options
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, describe_error
 from evtop.events.state import State
 from evtop.files import open_private
+from evtop.options import Options
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.report import Reporter
@@ -51,7 +51,7 @@ def run_camera(options: Options, env: Environment) -> int:
         return _run_held(options, env, camera_class)
     from evtop.camera.daemon import detach
 
-    assert options.logfile is not None  # --detach requires it (cli.options)
+    assert options.logfile is not None  # --detach requires it (evtop.cli.resolve)
     log_fd = open_private(options.logfile, option="--logfile")
     pid = detach(lambda ready: _run_held(options, env, camera_class, ready), log_fd)
     _say(

@@ -11,13 +11,15 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from evtop.broker.urls import Redactor, url_secrets
-from evtop.cli.options import Mode, Options, resolve
+from evtop.broker.urls import url_secrets
 from evtop.cli.parser import ParserExit, build_parser
+from evtop.cli.resolve import resolve
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
 from evtop.logs import setup_logging
+from evtop.options import Mode, Options
 from evtop.pidfile import PidFile
+from evtop.text.redact import Redactor
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger("evtop")
@@ -77,7 +79,7 @@ def _fail(env: Environment, redactor: Redactor, message: str) -> None:
 
 def _run(options: Options, env: Environment) -> int:
     if options.mode is Mode.CONTROL:
-        from evtop.control.cli import run_control
+        from evtop.remote.mode import run_control
 
         return run_control(options, env)
     if options.mode is Mode.CAMERA:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-from evtop import __version__
 from evtop.cli.parser import CONTROL_DESCRIPTION, DESCRIPTION, EPILOG, build_parser, control_parser
 from evtop.control.commands import COMMANDS, Command, Kind
 from evtop.tui.keymap import KEYMAP, keys_label
+from evtop.version import __version__
 from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (

@@ -16,11 +16,11 @@ import textwrap
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
-from evtop import __version__
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import UsageError
 from evtop.logs import LEVELS
 from evtop.rates import parse_rate
+from evtop.version import __version__
 
 DESCRIPTION = """\
 Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event

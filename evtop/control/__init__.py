@@ -13,9 +13,9 @@ Nothing here prints; errors are :class:`ControlError` (broker unreachable, not s
 
 from __future__ import annotations
 
+from evtop.broker.mailbox import Mailbox, ReadOnlyError
 from evtop.control.client import Control, ControlError
 from evtop.control.commands import COMMANDS, Command, Kind, Param, Request, build_request, command
-from evtop.control.mailbox import Mailbox, ReadOnlyError
 from evtop.control.replies import BroadcastResult, Reply, Status
 
 __all__ = [

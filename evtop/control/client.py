@@ -26,12 +26,13 @@ from typing import Any
 from kombu import Connection, Consumer
 
 from evtop.broker.config import BrokerConfig
-from evtop.broker.urls import Redactor, url_secrets
+from evtop.broker.decode import BodyDecodeError, BodyDecoder, DisallowedContent
+from evtop.broker.mailbox import Mailbox
+from evtop.broker.urls import url_secrets
 from evtop.control.commands import Request
-from evtop.control.mailbox import Mailbox
 from evtop.control.replies import BroadcastResult, Reply
 from evtop.errors import EvtopError, describe_error
-from evtop.events.decode import BodyDecodeError, BodyDecoder, DisallowedContent
+from evtop.text.redact import Redactor
 
 #: Shortest connect timeout, whatever the reply deadline: a TCP + AMQP handshake to a
 #: remote broker needs a moment even when the caller only waits 0.2 s for replies.
@@ -81,7 +82,7 @@ class _Collector:
 class Control:
     """Remote control of the workers on one broker. Never prints; safe to use from any
     thread (each call has its own connection); raises :class:`ControlError` or
-    :class:`~evtop.control.mailbox.ReadOnlyError`."""
+    :class:`~evtop.broker.mailbox.ReadOnlyError`."""
 
     def __init__(
         self, config: BrokerConfig, *, read_only: bool = False, clock: Callable[[], float] = time.monotonic

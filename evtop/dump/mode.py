@@ -19,12 +19,12 @@ import threading
 from collections.abc import Callable, Mapping
 
 from evtop.broker.urls import url_secrets
-from evtop.cli.options import Options
 from evtop.dump.format import STYLES, TextFormatter
-from evtop.dump.writer import LineWriter, stream_sink
 from evtop.env import Environment
 from evtop.errors import ExitStatus
 from evtop.events.pipeline import Event
+from evtop.linewriter import LineWriter, stream_sink
+from evtop.options import Options
 from evtop.record.recorder import outage_markers
 from evtop.record.replay import ReplaySource
 from evtop.record.schema import event_line

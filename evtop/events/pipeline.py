@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from evtop.events.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
+from evtop.broker.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
 from evtop.events.normalize import Normalizer, is_small
 from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger

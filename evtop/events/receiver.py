@@ -21,10 +21,10 @@ from kombu import Connection, Consumer
 
 from evtop.broker.config import BrokerConfig
 from evtop.broker.entities import event_queue
+from evtop.broker.mailbox import Mailbox
 from evtop.broker.redis_events import RedisEventReader
 from evtop.broker.status import Backoff, ConnectionStatus
 from evtop.broker.urls import mask_url
-from evtop.control.mailbox import Mailbox
 from evtop.errors import describe_error
 from evtop.events.pipeline import Ingest
 from evtop.logs import RateLimitedLogger

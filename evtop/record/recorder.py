@@ -13,7 +13,7 @@ Decisions:
   planted symlink, a directory, a device) is refused in one line with exit status 2
   before anything starts; the target of a symlink is never touched.
 * Each line is serialized in the consumer thread, before later consumers (the State)
-  could change the event, and written by a :class:`~evtop.dump.writer.LineWriter` thread
+  could change the event, and written by a :class:`~evtop.linewriter.LineWriter` thread
   behind a bounded queue: a stalled disk costs counted, reported lines, never a stalled
   consumer (which Redis would disconnect). A batch is one ``write``, so a crash leaves at
   most one partial line. Write errors (disk full) are counted and logged, rate-limited,
@@ -27,14 +27,14 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from evtop import __version__
 from evtop.broker.status import ConnectionStatus, Outage, StatusSnapshot
-from evtop.broker.urls import Redactor
-from evtop.dump.writer import FdSink, GzipSink, LineWriter, Sink
 from evtop.events.pipeline import Event, Handler
 from evtop.files import open_private
+from evtop.linewriter import FdSink, GzipSink, LineWriter, Sink
 from evtop.record.schema import event_line, outage_line, session_line
+from evtop.text.redact import Redactor
 from evtop.text.sanitize import sanitize
+from evtop.version import __version__
 
 logger = logging.getLogger(__name__)
 

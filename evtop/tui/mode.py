@@ -19,10 +19,10 @@ from contextlib import contextmanager
 
 import urwid
 
-from evtop.cli.options import Options, Source
 from evtop.env import Environment
 from evtop.errors import ExitStatus, UsageError
 from evtop.events.state import State
+from evtop.options import Options, Source
 from evtop.runner import event_stream
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from evtop.cli import main
-from evtop.cli.options import Mode, Source, resolve
 from evtop.cli.parser import build_parser
+from evtop.cli.resolve import resolve
 from evtop.env import Environment
 from evtop.events.receiver import Receiver
+from evtop.options import Mode, Source
 from evtop.pidfile import PidFile
 from evtop.runner import event_stream
 from evtop.tui.mode import NO_TERMINAL

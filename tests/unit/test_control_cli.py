@@ -14,10 +14,11 @@ import pytest
 
 from evtop.cli import main
 from evtop.cli.manpage import render
-from evtop.cli.options import Mode, resolve
 from evtop.cli.parser import build_parser
+from evtop.cli.resolve import resolve
 from evtop.control import COMMANDS
 from evtop.env import Environment
+from evtop.options import Mode
 from tests.unit.control_fakes import FakeWorker, Out, memory_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evtop.dump.writer import FdSink, GzipSink, LineWriter, TextSink, stream_sink
+from evtop.linewriter import FdSink, GzipSink, LineWriter, TextSink, stream_sink
 from evtop.record.replay import gunzip
 from tests.support.live import wait_until
 

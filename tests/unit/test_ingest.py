@@ -399,7 +399,7 @@ HOSTILE_BODIES = [
 @pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
 def test_fast_and_stdlib_decoders_agree(body):
     """With orjson installed, decoding must give exactly what stdlib json gives."""
-    from evtop.events.decode import BodyDecodeError, BodyDecoder
+    from evtop.broker.decode import BodyDecodeError, BodyDecoder
 
     def outcome(decoder):
         try:
@@ -422,7 +422,7 @@ def test_fast_and_stdlib_decoders_agree(body):
 )
 def test_fast_and_stdlib_decoders_agree_on_every_number(number):
     """orjson turns integers outside 64 bits into floats; those bodies must go to stdlib json."""
-    from evtop.events.decode import BodyDecoder
+    from evtop.broker.decode import BodyDecoder
 
     body = json.dumps({"type": "task-started", "x": number, "y": [number]}).encode()
     fast, slow = (BodyDecoder(fast=f).decode(body, "application/json", "utf-8") for f in (True, False))

@@ -12,9 +12,9 @@ import zlib
 import pytest
 
 from evtop.broker.status import Outage, Phase
-from evtop.dump.writer import GzipSink
 from evtop.errors import UsageError
 from evtop.events.pipeline import Ingest
+from evtop.linewriter import GzipSink
 from evtop.record.replay import NOT_RECORDING, ReplaySource, gunzip, read_lines
 from evtop.record.schema import dumps, event_line, outage_line, session_line
 

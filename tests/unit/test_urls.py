@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from evtop.broker.urls import (
     SUPPORTED_SCHEMES,
     BrokerURLError,
-    Redactor,
     mask_url,
     url_secrets,
     validate_broker_url,
 )
 from evtop.errors import UsageError
+from evtop.text.redact import Redactor
 
 VALID = [
     "redis://",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evtop.cli.options import ControlOptions, Options
 from evtop.control.client import Control
 from evtop.control.commands import Request
 from evtop.control.render import render
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
+from evtop.options import ControlOptions, Options
 from evtop.text.jsonline import dumps
 from evtop.text.sanitize import sanitize
 

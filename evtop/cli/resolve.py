@@ -1,4 +1,4 @@
-"""From parsed arguments and the environment to one validated :class:`Options` value.
+"""From parsed arguments and the environment to one validated :class:`~evtop.options.Options`.
 
 All cross-option rules live here (which modes combine, where the broker URL comes
 from), so every mode starts from a consistent, already-checked configuration.
@@ -8,70 +8,24 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 
 from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
 from evtop.broker.urls import BrokerURLError, validate_broker_url
-from evtop.cli.celery_app import load_app_settings
+from evtop.celery_app import load_app_settings
 from evtop.cli.parser import CONTROL_DEST
 from evtop.control import arguments
-from evtop.control.commands import Request, command
+from evtop.control.commands import command
 from evtop.demo.cluster import demo_config
 from evtop.errors import UsageError
-
-DEFAULT_FREQUENCY = 1.0
-DEFAULT_CONTROL_TIMEOUT = 1.0
-
-
-class Mode(str, Enum):
-    TUI = "tui"
-    DUMP = "dump"
-    CAMERA = "camera"
-    CONTROL = "control"
-
-
-class Source(str, Enum):
-    BROKER = "broker"
-    DEMO = "demo"
-    REPLAY = "replay"
-
-
-@dataclass(frozen=True)
-class ControlOptions:
-    """``evtop control``: the validated request and how to send it."""
-
-    request: Request
-    destination: tuple[str, ...] | None = None
-    timeout: float = DEFAULT_CONTROL_TIMEOUT
-    #: Skip the confirmation of a destructive command.
-    yes: bool = False
-
-
-@dataclass(frozen=True)
-class Options:
-    mode: Mode
-    source: Source
-    broker: BrokerConfig
-    #: ``-A/--app`` as given (cameras get the app object itself).
-    app: str | None = None
-    read_only: bool = False
-    #: Broadcast the ``heartbeat`` wakeup on connect: the TUI's default; dump and camera
-    #: modes publish nothing unless asked (least privilege: a read-only broker user works).
-    wakeup: bool = False
-    json: bool = False
-    color: bool = True
-    camera: str | None = None
-    frequency: float = DEFAULT_FREQUENCY
-    maxrate: str | None = None
-    replay: str | None = None
-    speed: float = 1.0
-    record: str | None = None
-    loglevel: str = "WARNING"
-    logfile: str | None = None
-    pidfile: str | None = None
-    detach: bool = False
-    control: ControlOptions | None = None
+from evtop.options import (
+    DEFAULT_CONTROL_TIMEOUT,
+    DEFAULT_FREQUENCY,
+    ControlOptions,
+    Mode,
+    Options,
+    Source,
+)
 
 
 def _mode(args: argparse.Namespace) -> Mode:

@@ -1,0 +1,68 @@
+"""The settings of one evtop run: what every mode is given, already validated.
+
+This module sits near the bottom of the package and imports nothing above it, so any
+mode, the runner and the sources can read :class:`Options` without depending on the
+command line: ``evtop.cli`` builds an :class:`Options` from argv and the environment
+(every cross-option rule lives there) and hands it down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from evtop.broker.config import BrokerConfig
+from evtop.control.commands import Request
+
+DEFAULT_FREQUENCY = 1.0
+DEFAULT_CONTROL_TIMEOUT = 1.0
+
+
+class Mode(str, Enum):
+    TUI = "tui"
+    DUMP = "dump"
+    CAMERA = "camera"
+    CONTROL = "control"
+
+
+class Source(str, Enum):
+    BROKER = "broker"
+    DEMO = "demo"
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class ControlOptions:
+    """``evtop control``: the validated request and how to send it."""
+
+    request: Request
+    destination: tuple[str, ...] | None = None
+    timeout: float = DEFAULT_CONTROL_TIMEOUT
+    #: Skip the confirmation of a destructive command.
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode
+    source: Source
+    broker: BrokerConfig
+    #: ``-A/--app`` as given (cameras get the app object itself).
+    app: str | None = None
+    read_only: bool = False
+    #: Broadcast the ``heartbeat`` wakeup on connect: the TUI's default; dump and camera
+    #: modes publish nothing unless asked (least privilege: a read-only broker user works).
+    wakeup: bool = False
+    json: bool = False
+    color: bool = True
+    camera: str | None = None
+    frequency: float = DEFAULT_FREQUENCY
+    maxrate: str | None = None
+    replay: str | None = None
+    speed: float = 1.0
+    record: str | None = None
+    loglevel: str = "WARNING"
+    logfile: str | None = None
+    pidfile: str | None = None
+    detach: bool = False
+    control: ControlOptions | None = None
