@@ -2,7 +2,7 @@
 
 The thread that consumes events must never block on output: a stuck ``| less`` or a
 stalled disk would stop it draining the broker, and Redis disconnects a pub/sub
-subscriber whose output buffer grows (reliability.md case 18). So :class:`LineWriter`
+subscriber whose output buffer grows past its limit. So :class:`LineWriter`
 puts lines into a bounded queue (bounded in lines *and* characters: events can be
 large) and one writer thread empties it; when the queue is full the line is dropped and
 counted, and the count reported on stderr (rate-limited) and once more at the end.

@@ -1,8 +1,16 @@
 """Exchange and queue declarations that must match Celery's exactly.
 
 A mismatch in type or flags makes RabbitMQ refuse the declaration (406), and on Redis a
-wrong exchange type means listening on a list nobody writes to. See wire spec §1.1,
-§1.5, §6.1 and gotchas 2-4.
+wrong exchange type means listening on a list nobody writes to. What Celery declares:
+
+* ``celeryev`` (the ``event_exchange`` setting): topic, durable, not auto-delete; on
+  Redis kombu's fanout (pub/sub), as celery's dispatcher switches it there;
+* ``celery.pidbox`` (``<control_exchange>.pidbox``): fanout, not durable, not
+  auto-delete; ``reply.celery.pidbox``: direct, not durable, not auto-delete (workers
+  re-declare it when they reply, so the flags must be these);
+* evtop's own queues (``celeryev.<uuid>`` for events, ``<uuid>.reply.celery.pidbox`` for
+  replies) are exclusive on AMQP: RabbitMQ 4.3 refuses transient non-exclusive queues by
+  default. The event queue keeps celery's message TTL (5 s) and expiry (60 s).
 """
 
 from __future__ import annotations

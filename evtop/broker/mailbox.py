@@ -1,6 +1,9 @@
 """Publishing remote-control requests to Celery workers (kombu pidbox wire format).
 
-Written without celery so evtop can command workers on its own (wire spec §6). This is
+Written without celery so evtop can command workers on its own: a request is a JSON
+body ``{method, arguments, destination, pattern, matcher}`` published to the fanout
+``<control_exchange>.pidbox`` exchange (``celery.pidbox``), with ``reply_to`` naming the
+direct ``reply.celery.pidbox`` exchange and the requester's routing key. This is
 the single place that publishes to the control exchange: the receiver's wakeup and every
 ``evtop control`` command go through :meth:`Mailbox.publish`, which is where
 ``--read-only`` is enforced.
@@ -76,7 +79,7 @@ class Mailbox:
     def reply_queue(self, oid: str) -> Queue:
         """The queue replies to one request come back on, named and bound as Celery's.
 
-        Exclusive, because RabbitMQ 4.3 refuses transient non-exclusive queues (gotcha 4);
+        Exclusive, because RabbitMQ 4.3 refuses transient non-exclusive queues;
         it then also vanishes with the connection if evtop dies mid-collection.
         """
         return Queue(

@@ -61,7 +61,7 @@ class BrokerURLError(UsageError, ValueError):
     """A broker URL evtop cannot use. The message is one line and never holds a password.
 
     Also a :class:`~evtop.errors.UsageError`, so the CLI reports it without a traceback
-    and exits with status 2 (catalogue case 44).
+    and exits with status 2.
     """
 
 

@@ -1,6 +1,6 @@
 """``evtop -c module.Class``: run a snapshot camera on the event stream, like ``celery events -c``.
 
-The order is celery's ``evcam`` (wire spec §3.2): banner on stdout, a fresh
+The order is celery's ``evcam`` (``celery.events.snapshot``): banner on stdout, a fresh
 :class:`~evtop.State`, the camera made with ``(state, app=, freq=, maxrate=, timer=)``,
 ``install()``, events fed to ``state.event`` until the stream ends, and ``cancel()``,
 which takes the final snapshot. Differences: evtop's receiver reconnects after a broker

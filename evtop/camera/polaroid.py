@@ -2,7 +2,7 @@
 
 A camera written for ``celery.events.snapshot.Polaroid`` only needs its import line
 changed (and celery's own Polaroid subclasses run under evtop unchanged, see
-:mod:`evtop.camera.celery_compat`). The semantics are celery's (wire spec §3.1):
+:mod:`evtop.camera.celery_compat`). The semantics are celery's:
 ``install()`` schedules :meth:`capture` every ``freq`` seconds and :meth:`cleanup` every
 ``cleanup_freq`` seconds, the first run one period later; :meth:`capture` runs the
 shutter with event processing blocked and clears the state afterwards when

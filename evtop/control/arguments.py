@@ -4,7 +4,7 @@ Each accepts text (or an already typed value), returns exactly what Celery's cli
 put on the wire, and raises ValueError with a one-line reason. Checking here matters
 because the workers check little: ``1/x`` becomes ``{'error': "KeyError('x')"}``,
 ``-5/m`` is accepted, a lower-case signal name is a TypeError, and ``0`` silently
-removes a rate limit (reliability.md §2.9, case 43).
+removes a rate limit.
 """
 
 from __future__ import annotations

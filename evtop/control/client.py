@@ -1,6 +1,7 @@
 """Broadcast one control request to Celery workers and collect their replies.
 
-Differences from Celery's client, each on purpose (wire spec §6.4, gotchas 16-17):
+Differences from Celery's client (whose ``timeout`` is kombu's idle time per drain, and
+which returns replies as a bare list of one-key dicts), each on purpose:
 
 * ``timeout`` is a real total deadline, not kombu's idle timeout per drain (which with
   ``limit=N`` can wait N times as long); collection also stops as soon as every expected

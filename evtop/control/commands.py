@@ -2,7 +2,8 @@
 
 Each :class:`Command` knows its parameters (with validators from
 :mod:`evtop.control.arguments`), how to turn validated values into exactly the
-``arguments`` Celery's own client sends (wire spec §6.5), whether it is destructive
+``arguments`` Celery's own client sends (workers answer a TypeError to any extra
+argument), whether it is destructive
 (asks for confirmation) and whether workers reply at all. Nothing here does I/O.
 """
 

@@ -4,7 +4,7 @@ Celery's client returns a bare list of one-key dicts and merges duplicate nodena
 only a warning; a missing reply looks the same as "no such worker". Here every reply is
 kept in arrival order, duplicates are named, and the workers that were expected but did
 not answer are listed, because "no reply" is not "failed" (the worker may be busy, slow
-or on the other side of a network blip: seed 002, reliability.md §2.9).
+or on the other side of a network blip).
 """
 
 from __future__ import annotations

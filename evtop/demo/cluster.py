@@ -1,6 +1,6 @@
 """A simulated Celery cluster that publishes real event messages for ``evtop --demo``.
 
-It publishes exactly what Celery workers and clients put on the wire (wire spec §1):
+It publishes exactly what Celery workers and clients put on the wire:
 JSON bodies, ``hostname`` headers, routing keys from the event type, task events batched
 into ``task.multi`` lists like a prefork worker, worker events one by one. Published on
 kombu's in-process ``memory://`` transport, the events then travel through the same

@@ -1,7 +1,7 @@
 """Event → ``--dump`` line: celery's ``Dumper`` format, with every string made terminal-safe.
 
 Scripts parse ``celery events --dump`` output, so the line is celery ≥ 5.6's to the byte
-for benign input (wire spec §4): ``<host> [<UTC time>] <human type>: <task> <k=v, ...>``.
+for benign input: ``<host> [<UTC time>] <human type>: <task> <k=v, ...>``.
 The one deliberate difference: every string from the event passes :func:`sanitize`, so
 an escape sequence shows as ``␛[2J`` instead of clearing the screen, and a multi-line
 traceback stays on its line with visible ``␊``. Unlike celery's ``Dumper`` the task

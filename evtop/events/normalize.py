@@ -6,8 +6,10 @@ well-formed ``group-subject`` string; task events have string ``uuid`` and ``hos
 worker events have a string ``hostname``; ``timestamp`` is a finite positive float;
 ``clock`` is a non-negative int; ``local_received`` is set; numeric fields the State and
 the UI compute with are numbers; no string exceeds its size cap; field names are plain
-identifiers. Receiver semantics follow celery (wire spec §1.7): task-sent clocks are
-rewritten from the receiver's Lamport clock, missing clocks are filled in.
+identifiers. Receiver semantics follow celery's ``EventReceiver.event_from_message``:
+a ``task-sent`` event's clock is rewritten from the receiver's own Lamport clock (the
+client's clock means nothing to the workers' order), and a missing clock is filled in
+from that clock moving forward.
 
 Deliberate difference: the ``utcoffset`` "adjustment" celery applies to ``timestamp`` is
 not applied. Event timestamps are already UTC epoch seconds; the adjustment only adds

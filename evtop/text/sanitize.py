@@ -1,7 +1,8 @@
 """The one sanitizer for strings that come from the Celery event stream.
 
 Anyone who can publish to the event exchange controls task names, args, results,
-tracebacks, hostnames and event types completely (reliability.md §3.1), and terminals
+tracebacks, hostnames and event types completely (the broker does not authenticate
+events), and terminals
 act on control characters in them: clear the screen, set the title, write the clipboard,
 move the cursor over a neighbouring column. urwid only filters bytes 0x00-0x1F and
 blessed filters nothing, so every external string goes through :func:`sanitize` before
@@ -36,7 +37,7 @@ MAX_COMBINING = 4
 TAB_SIZE = 4
 
 # Each cache stops growing at this many code points. An attacker who sends every code
-# point must not turn the cache into a memory sink (reliability.md case 16); past the
+# point must not turn the cache into a memory sink; past the
 # limit an unseen code point is classified on every call, which is slower but correct.
 _CACHE_LIMIT = 1 << 16
 

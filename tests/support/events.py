@@ -63,7 +63,7 @@ def assert_terminal_safe(text: str) -> None:
         assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"), repr(ch)
 
 
-#: Strings a publisher controls that a terminal would act on (reliability.md cases 9-13).
+#: Strings a publisher controls that a terminal would act on.
 HOSTILE = [
     "\x1b[2J\x1b[H",  # clear screen, cursor home
     "\x1b[31mred\x1b[8mhidden",

@@ -34,7 +34,8 @@ EVTOP_CAMERA = """
             SHOTS.append({uuid: task.state for uuid, task in state.tasks.items()})
 """
 
-#: In the style of django-celery-monitor's camera (wire spec §3.1 lists what it touches).
+#: In the style of django-celery-monitor's camera: it reads ``app.conf`` and calls
+#: ``app.add_defaults``.
 CELERY_CAMERA = """
     from datetime import timedelta
 

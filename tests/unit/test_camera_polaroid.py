@@ -133,7 +133,7 @@ def test_maxrate_skips_the_same_shutters_as_celery(clock):
 
 
 def test_a_skipped_shutter_keeps_the_state_where_celery_drops_it(clock):
-    """With maxrate and clear_after, celery clears on every skipped shutter (spec §3.1)."""
+    """With maxrate and clear_after, celery clears on every skipped shutter."""
     without_cancel = script(10, period=0.4)[:-1]
     ours, celerys = run_both(clock, without_cancel, maxrate="1/s", clear_after=True)
 

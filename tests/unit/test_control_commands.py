@@ -1,7 +1,7 @@
 """The control command table: validation before sending, and the exact wire arguments.
 
-The expected ``arguments`` are what Celery's own client sends (celery/app/control.py,
-wire spec §6.5); workers reply TypeError to any extra argument and misbehave on values
+The expected ``arguments`` are what Celery's own client sends (celery/app/control.py);
+workers reply TypeError to any extra argument and misbehave on values
 they do not check, so both directions are pinned here.
 """
 

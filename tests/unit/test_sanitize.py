@@ -1,4 +1,4 @@
-"""The sanitizer against hostile event strings (reliability.md §3.2, catalogue cases 9-13).
+"""The sanitizer against hostile event strings: escapes, bidi, zero-width and oversized text.
 
 Everything here is attacker-controlled input in production, so the properties are checked
 three ways: on a fixed list of known attacks, exhaustively over every code point, with
@@ -481,7 +481,7 @@ def test_the_emulator_harness_sees_raw_attacks(payload: str, damage: str) -> Non
 
 
 def test_line_controls_do_not_shift_neighbouring_columns() -> None:
-    """Case 12: a hostile cell between two columns leaves both columns where they were."""
+    """A hostile cell between two columns leaves both columns where they were."""
     hostile = "\r" + "\b" * 20 + "\n\t\x7f\x00"
     row = "left|" + fit(sanitize(hostile), 30) + "|right"
     screen = render(row)

@@ -1,4 +1,4 @@
-"""Broker URL validation and masking (reliability.md §3.4, catalogue cases 44 and 45).
+"""Broker URL validation and masking: a password never shows, however the URL is written.
 
 The invariant under test: no output derived from a broker URL (masked URL, validation
 error, redacted text) ever contains the password, in any spelling, whatever the URL
