@@ -1,6 +1,6 @@
 """``evtop control`` in-process: parsing, confirmation, read-only, output, exit status, man page.
 
-Workers are fakes on kombu's memory transport (tests/unit/control_fakes.py); the same
+Workers are fakes on kombu's memory transport (tests/unit/control/fakes.py); the same
 commands against real workers on Redis and RabbitMQ are in tests/integration.
 """
 
@@ -19,9 +19,9 @@ from evtop.cli.resolve import resolve
 from evtop.control import COMMANDS
 from evtop.env import Environment
 from evtop.options import Mode
-from tests.unit.control_fakes import FakeWorker, Out, memory_config
+from tests.unit.control.fakes import FakeWorker, Out, memory_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 UUID1 = "d9078da5-9915-40a0-bfa1-392c7bde42ed"
 
 

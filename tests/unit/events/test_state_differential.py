@@ -199,7 +199,7 @@ def test_freeze_while_clear_after_matches_celery():
     assert list(state.tasks) == [UUIDS[1]]  # the unfinished task survives, as in celery
 
 
-CAPTURED = sorted((Path(__file__).parent.parent / "data").glob("captured-*.jsonl"))
+CAPTURED = sorted((Path(__file__).resolve().parents[2] / "data").glob("captured-*.jsonl"))
 
 
 @pytest.mark.parametrize("path", CAPTURED, ids=[p.name for p in CAPTURED])

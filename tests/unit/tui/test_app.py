@@ -1,7 +1,7 @@
 """The TUI app without a terminal: keys in, rendered text out (urwid canvases).
 
 Remote control goes through the real :class:`~evtop.control.client.Control` to a fake
-pidbox worker on kombu's ``memory://`` (tests/unit/control_fakes.py); real workers answer
+pidbox worker on kombu's ``memory://`` (tests/unit/control/fakes.py); real workers answer
 in tests/integration/test_tui_live.py.
 """
 
@@ -18,8 +18,8 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
 from tests.support.live import wait_until
-from tests.unit.control_fakes import FakeWorker, Out, memory_config
-from tests.unit.test_view import T0, cluster, task
+from tests.unit.control.fakes import FakeWorker, Out, memory_config
+from tests.unit.view.test_view import T0, cluster, task
 
 SIZE = (100, 20)
 

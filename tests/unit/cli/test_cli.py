@@ -20,7 +20,7 @@ from evtop.pidfile import PidFile
 from evtop.runner import event_stream
 from evtop.tui.mode import NO_TERMINAL
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from celery.utils.time import rate as celery_rate
 
 from evtop import State
 from evtop.camera import Polaroid, Signal, Timer
-from tests.unit.camera_fakes import FakeClock, FakeTimer
+from tests.unit.camera.fakes import FakeClock, FakeTimer
 
 T0 = 1795418542.0
 

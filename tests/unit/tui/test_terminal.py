@@ -6,6 +6,8 @@ what the terminal is left in after every way of leaving.
 
 from __future__ import annotations
 
+import contextlib
+
 import gzip
 import json
 import signal
@@ -25,6 +27,12 @@ RESTORED = (b"\x1b[?1049l", b"\x1b[?25h")
 
 
 def assert_restored(term: Terminal) -> None:
+    def restored() -> bool:
+        return all(sequence in bytes(term.raw[-400:]) for sequence in RESTORED)
+
+    # The job can be seen stopped (or exited) before the pty reader has the last bytes.
+    with contextlib.suppress(TimeoutError):  # then the assertion below shows the tail
+        wait_until(restored, 10, "the terminal was not restored")
     tail = bytes(term.raw[-400:])
     for sequence in RESTORED:
         assert sequence in tail, tail

@@ -12,7 +12,7 @@ import pytest
 
 from evtop.record.schema import EventRecord, SessionRecord, parse
 from tests.support.events import T0, lifecycle, write_recording
-from tests.unit.camera_fakes import Run, loaded, module, sigterm_when, write_camera
+from tests.unit.camera.fakes import Run, loaded, module, sigterm_when, write_camera
 
 EVTOP_CAMERA = """
     from evtop.camera import Polaroid

@@ -17,7 +17,7 @@ import pytest
 from evtop.broker.config import BrokerConfig
 from evtop.control import BroadcastResult, Control, ControlError, ReadOnlyError, Reply, Status, build_request
 from tests.support.servers import free_port
-from tests.unit.control_fakes import FakeWorker, Out, memory_config
+from tests.unit.control.fakes import FakeWorker, Out, memory_config
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 from tests.support.events import lifecycle, write_recording
 from tests.support.live import wait_until
 from tests.support.servers import pid_alive, wait_pid_gone
-from tests.unit.camera_fakes import Run
+from tests.unit.camera.fakes import Run
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 CAMERA = """\
 import json
