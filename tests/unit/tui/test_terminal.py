@@ -7,7 +7,6 @@ what the terminal is left in after every way of leaving.
 from __future__ import annotations
 
 import contextlib
-
 import gzip
 import json
 import signal
