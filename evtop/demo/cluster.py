@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
 from evtop.broker.config import BrokerConfig
+from evtop.broker.dispatch import EventSender, event_body
 
 DEMO_URL = "memory://localhost/"
 #: The memory transport otherwise sleeps a whole second whenever its queue is empty.
@@ -221,33 +222,24 @@ class DemoCluster:
         ]
         self._client = f"gen{self._rng.randrange(1000, 60000)}@web-1"
         self._utcoffset = time.timezone // 3600
-        self._producer: Producer | None = None
-        self._exchange = Exchange(self.config.event_exchange, type="topic")
+        self._sender: EventSender | None = None
 
     # -- publishing ----------------------------------------------------------------------
 
     def _fields(self, type_: str, hostname: str, pid: int, **extra: Any) -> dict[str, Any]:
-        return {
-            "hostname": hostname,
-            "utcoffset": self._utcoffset,
-            "pid": pid,
-            "clock": next(self._lamport),
+        return event_body(
+            type_,
+            hostname,
+            clock=next(self._lamport),
+            timestamp=self._time(),
+            pid=pid,
+            utcoffset=self._utcoffset,
             **extra,
-            "timestamp": self._time(),
-            "type": type_,
-        }
-
-    def _publish(self, body: Any, routing_key: str, hostname: str) -> None:
-        assert self._producer is not None
-        self._producer.publish(
-            body,
-            exchange=self._exchange,
-            routing_key=routing_key,
-            serializer="json",
-            headers={"hostname": hostname},
-            delivery_mode=1,
-            declare=[self._exchange],
         )
+
+    def _send(self, body: Any, hostname: str) -> None:
+        assert self._sender is not None
+        self._sender.send(body, hostname)
 
     def _worker_event(self, worker: _Worker, kind: str) -> None:
         event = self._fields(
@@ -262,7 +254,7 @@ class DemoCluster:
             sw_ver=CELERY_VERSION,
             sw_sys="Linux",
         )
-        self._publish(event, f"worker.{kind}", worker.hostname)
+        self._send(event, worker.hostname)
 
     def _task_event(self, worker: _Worker, kind: str, task_id: str, **extra: Any) -> None:
         worker.buffer.append(self._fields(f"task-{kind}", worker.hostname, worker.pid, uuid=task_id, **extra))
@@ -271,7 +263,7 @@ class DemoCluster:
         for worker in self._workers:
             if worker.buffer:
                 batch, worker.buffer = worker.buffer, []
-                self._publish(batch, "task.multi", worker.hostname)
+                self._send(batch, worker.hostname)
 
     # -- simulation ----------------------------------------------------------------------
 
@@ -303,7 +295,7 @@ class DemoCluster:
             exchange="",
             routing_key="celery",
         )
-        self._publish(sent, "task.sent", self._client)
+        self._send(sent, self._client)
         self._at(rng.uniform(0.01, 0.3), lambda: self._receive(job))
 
     def _receive(self, job: _Job) -> None:
@@ -396,7 +388,7 @@ class DemoCluster:
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set."""
         with Connection(self.config.url, transport_options=dict(self.config.transport_options)) as connection:
-            self._producer = Producer(connection.default_channel)
+            self._sender = EventSender(connection, self.config.event_exchange)
             for worker in self._workers:
                 self._worker_event(worker, "online")
             self._at(HEARTBEAT_INTERVAL, self._heartbeats)

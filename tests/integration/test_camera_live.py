@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.events import wire, worker_event
 from tests.support.live import wait_until
 from tests.support.publish import EventPublisher
 from tests.support.workers import REPO_ROOT, send_task
@@ -91,20 +92,7 @@ def wait_watching(cameras: list[CameraProcess], url: str) -> None:
     with EventPublisher(url) as publisher:
 
         def seen() -> bool:
-            publisher.publish(
-                {
-                    "type": "worker-heartbeat",
-                    "hostname": probe,
-                    "timestamp": time.time(),
-                    "freq": 2.0,
-                    "clock": 1,
-                    "utcoffset": 0,
-                    "pid": 1,
-                    "active": 0,
-                    "processed": 0,
-                },
-                routing_key="worker.heartbeat",
-            )
+            publisher.publish(wire(worker_event("worker-heartbeat", probe, time.time())), "worker.heartbeat")
             return all(probe in camera.last()["workers"] for camera in cameras)
 
         wait_until(seen, 30, "a camera never saw the probe worker", interval=0.3)

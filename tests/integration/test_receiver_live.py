@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from kombu import Connection, Exchange, Queue
 
 from evtop.events.states import READY_STATES
 from evtop.view.summary import UnseenWork
+from tests.support.events import task_event, wire
 from tests.support.live import LiveReceiver, wait_until
 from tests.support.oracle import CeleryOracle
-from tests.support.publish import EventPublisher, task_event
+from tests.support.publish import EventPublisher
 from tests.support.workers import app_for, send_task
 
 pytestmark = [pytest.mark.broker]
@@ -125,7 +127,9 @@ def test_poison_on_the_wire_is_counted_without_reconnecting(
             for _ in range(10):
                 publisher.publish_raw(b"{not json", "application/json")
                 publisher.publish_raw(b"\x80\x04K\x01.", "application/x-python-serialize")
-                publisher.publish([{"type": 1}, "x", task_event("task-started", "ok-between-poison")])
+                publisher.publish(
+                    [{"type": 1}, "x", wire(task_event("task-started", "ok-between-poison", time.time()))]
+                )
         if broker_kind == "redis":  # payloads kombu itself cannot unpack
             for payload in ("not an envelope", "5", "[" * 50_000, '{"properties": 5}'):
                 broker_server.cli("PUBLISH", "/0.celeryev/task.multi", payload)
@@ -148,7 +152,9 @@ def test_reconnects_after_a_broker_restart(broker_url, broker_server):
         wait_until(lambda: live.status.snapshot().reconnects >= 1, 60, "evtop did not reconnect")
         live.wait_flowing(timeout=20)
         with EventPublisher(broker_url) as publisher:
-            publisher.publish(task_event("task-received", "after-restart", name="proj.add"))
+            publisher.publish(
+                wire(task_event("task-received", "after-restart", time.time(), name="proj.add"))
+            )
         wait_until(lambda: "after-restart" in live.state.tasks, 10)
         outage = live.status.snapshot().outages[-1]
         assert outage.ended is not None and outage.ended >= outage.started
@@ -249,17 +255,20 @@ def test_redis_subscribes_where_kombu_publishes(redis_server, options):
     config = BrokerConfig(url=redis_server.url, transport_options=options)
     with LiveReceiver(redis_server.url, config=config) as live:  # start() proves probes flow
         with EventPublisher(redis_server.url, transport_options=options) as publisher:
-            publisher.publish(task_event("task-received", "with-options", name="proj.add"))
+            publisher.publish(wire(task_event("task-received", "with-options", time.time(), name="proj.add")))
         wait_until(lambda: "with-options" in live.state.tasks, 10)
     # ...and with defaults on one side only, nothing arrives: the option really matters.
     with LiveReceiver(redis_server.url) as plain:
         with EventPublisher(redis_server.url, transport_options=options) as publisher:
-            publisher.publish(task_event("task-received", "elsewhere", name="proj.add"))
+            publisher.publish(wire(task_event("task-received", "elsewhere", time.time(), name="proj.add")))
             publisher.publish(
-                task_event("task-received", "marker", name="proj.add"), routing_key="task.multi"
+                wire(task_event("task-received", "marker", time.time(), name="proj.add")),
+                routing_key="task.multi",
             )
         with EventPublisher(redis_server.url) as default_publisher:
-            default_publisher.publish(task_event("task-received", "marker", name="proj.add"))
+            default_publisher.publish(
+                wire(task_event("task-received", "marker", time.time(), name="proj.add"))
+            )
         wait_until(lambda: "marker" in plain.state.tasks, 10)
         if options != {"fanout_patterns": False}:  # a pattern-less publish also reaches '/*' subscribers
             assert "elsewhere" not in plain.state.tasks

@@ -1,30 +1,75 @@
-"""Events and recordings the dump, TUI and camera tests share, and the hostile strings.
+"""The one event builder of the test suite, shared recordings, and the hostile strings.
 
-Synthetic events in the shape :class:`~evtop.events.pipeline.Ingest` hands on (normalised,
-with ``local_received``), so a test can write a ``--replay`` file without a broker.
+:func:`task_event` and :func:`worker_event` build events the way a Celery sender does
+(:func:`evtop.broker.dispatch.event_body`, also what ``--demo`` sends), plus the
+``local_received`` that :class:`~evtop.events.pipeline.Ingest` adds: the shape the
+State, the dump formatter and a ``--replay`` file take. :func:`wire` strips that again
+for a test that publishes to a real broker.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
+from evtop.broker.dispatch import event_body
 from evtop.record.schema import event_line
 
 T0 = 1795418542.0
+HOST = "celery@h"
+#: Seconds between a sender's timestamp and the receiver's clock, unless a test says.
+LATENCY = 0.01
+#: What a worker of the test suite reports about itself.
+WORKER_INFO = {
+    "freq": 2.0,
+    "active": 0,
+    "processed": 0,
+    "loadavg": [0.1, 0.2, 0.3],
+    "sw_ident": "py-celery",
+    "sw_ver": "5.6.3",
+    "sw_sys": "Linux",
+}
 
 
-def task_event(type_, uuid, received, clock, **fields):
-    return {
-        "type": type_,
-        "hostname": "celery@h",
-        "uuid": uuid,
-        "timestamp": received - 0.01,
-        "utcoffset": 0,
-        "pid": 7,
-        "clock": clock,
-        "local_received": received,
-        **fields,
-    }
+def task_event(
+    type_: str,
+    uuid: str,
+    received: float | None = None,
+    clock: int = 1,
+    *,
+    hostname: str = HOST,
+    sent: float | None = None,
+    pid: int = 7,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A task event received at ``received`` (default ``T0 + clock``), sent ``LATENCY`` before."""
+    received = T0 + clock if received is None else received
+    sent = received - LATENCY if sent is None else sent
+    body = event_body(type_, hostname, clock=clock, timestamp=sent, pid=pid, utcoffset=0, uuid=uuid, **fields)
+    return {**body, "local_received": received}
+
+
+def worker_event(
+    type_: str,
+    hostname: str = HOST,
+    received: float | None = None,
+    clock: int = 1,
+    *,
+    sent: float | None = None,
+    pid: int = 7,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A ``worker-*`` event with :data:`WORKER_INFO` (``fields`` override or add to it)."""
+    received = T0 + clock if received is None else received
+    sent = received - LATENCY if sent is None else sent
+    info = {**WORKER_INFO, **fields}
+    body = event_body(type_, hostname, clock=clock, timestamp=sent, pid=pid, utcoffset=0, **info)
+    return {**body, "local_received": received}
+
+
+def wire(event: dict[str, Any]) -> dict[str, Any]:
+    """What the sender put on the wire: the event without the receiver's ``local_received``."""
+    return {key: value for key, value in event.items() if key != "local_received"}
 
 
 def lifecycle(n=1, start=0):

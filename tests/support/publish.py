@@ -1,39 +1,31 @@
-"""Publish arbitrary event messages the way Celery does (or deliberately not)."""
+"""Publish events to a real broker as Celery does (evtop's own sender), or deliberately not."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from kombu import Connection, Exchange, Producer
+from kombu import Connection
 
-
-def event_exchange(connection: Connection, name: str = "celeryev") -> Exchange:
-    kind = "fanout" if connection.transport.driver_type == "redis" else "topic"
-    return Exchange(name, type=kind)
+from evtop.broker.dispatch import BATCH_KEY, EventSender
 
 
 class EventPublisher:
-    """A kombu producer on the event exchange; ``publish_raw`` sends bytes of any content type."""
+    """evtop's own event sender on a real broker; ``publish_raw`` sends bytes of any content type."""
 
     def __init__(
         self, url: str, exchange: str = "celeryev", transport_options: dict[str, Any] | None = None
     ) -> None:
         self.connection = Connection(url, transport_options=transport_options or {})
         self.connection.connect()
-        self.exchange = event_exchange(self.connection, exchange)
-        self.producer = Producer(self.connection.default_channel)
+        self.sender = EventSender(self.connection, exchange)
+        self.producer = self.sender.producer
+        self.exchange = self.sender.exchange
         self.exchange(self.producer.channel).declare()
 
-    def publish(self, body: Any, routing_key: str = "task.multi", hostname: str = "celery@test") -> None:
-        self.producer.publish(
-            body,
-            exchange=self.exchange,
-            routing_key=routing_key,
-            serializer="json",
-            headers={"hostname": hostname},
-        )
+    def publish(self, body: Any, routing_key: str = BATCH_KEY, hostname: str = "celery@test") -> None:
+        """``body`` as is (a test may send what no worker would), as a batch unless routed."""
+        self.sender.send(body, hostname, routing_key)
 
     def publish_raw(
         self,
@@ -60,19 +52,6 @@ class EventPublisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def task_event(type_: str, uuid: str, hostname: str = "celery@test", **fields: Any) -> dict[str, Any]:
-    return {
-        "type": type_,
-        "uuid": uuid,
-        "hostname": hostname,
-        "timestamp": time.time(),
-        "utcoffset": 0,
-        "pid": 1,
-        "clock": 1,
-        **fields,
-    }
 
 
 def json_bytes(value: Any) -> bytes:

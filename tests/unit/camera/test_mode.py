@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from evtop.record.schema import EventRecord, SessionRecord, parse
-from tests.support.events import T0, lifecycle, write_recording
+from tests.support.events import T0, lifecycle, worker_event, write_recording
 from tests.unit.camera.fakes import Run, loaded, module, sigterm_when, write_camera
 
 EVTOP_CAMERA = """
@@ -85,25 +85,6 @@ CELERY_CAMERA = """
 """
 
 
-def heartbeat(at: float, clock: int) -> dict:
-    return {
-        "type": "worker-heartbeat",
-        "hostname": "celery@h",
-        "timestamp": at - 0.01,
-        "local_received": at,
-        "utcoffset": 0,
-        "pid": 7,
-        "clock": clock,
-        "freq": 2.0,
-        "active": 0,
-        "processed": 1,
-        "loadavg": [0.1, 0.2, 0.3],
-        "sw_ident": "py-celery",
-        "sw_ver": "5.7.0",
-        "sw_sys": "Linux",
-    }
-
-
 def uuids(n: int) -> list[str]:
     return [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)]
 
@@ -146,7 +127,10 @@ def test_snapshots_follow_the_replayed_stream(tmp_path, evtop_camera):
 def test_a_celery_polaroid_camera_runs_unchanged(tmp_path, monkeypatch):
     name = write_camera(tmp_path, monkeypatch, CELERY_CAMERA)
     events = lifecycle(10)
-    events += [heartbeat(T0 + i, 100 + i) for i in range(0, 11, 2)]
+    events += [
+        worker_event("worker-heartbeat", "celery@h", T0 + i, 100 + i, processed=1, sw_ver="5.7.0")
+        for i in range(0, 11, 2)
+    ]
     events.sort(key=lambda e: e["local_received"])
     path = write_recording(tmp_path / "r.jsonl", events)
     run = Run("--replay", path, "-c", f"{name}.Camera", "--speed", "20", "-F", "0.01")

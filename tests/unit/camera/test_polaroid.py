@@ -16,9 +16,8 @@ from celery.utils.time import rate as celery_rate
 
 from evtop import State
 from evtop.camera import Polaroid, Signal, Timer
+from tests.support.events import T0, task_event
 from tests.unit.camera.fakes import FakeClock, FakeTimer
-
-T0 = 1795418542.0
 
 
 def task_events(n: int, at: float, *, finish: bool = True) -> list[dict]:
@@ -26,15 +25,12 @@ def task_events(n: int, at: float, *, finish: bool = True) -> list[dict]:
     events = []
     for i in range(n):
         uuid = f"task-{at:.1f}-{i}"
-        common = {"uuid": uuid, "hostname": "celery@a", "utcoffset": 0, "pid": 1}
         events.append(
-            {"type": "task-received", "name": "proj.add", "clock": 1, "timestamp": at, "local_received": at}
-            | common
+            task_event("task-received", uuid, at, 1, hostname="celery@a", sent=at, pid=1, name="proj.add")
         )
         if finish:
             events.append(
-                {"type": "task-succeeded", "result": "3", "clock": 2, "timestamp": at, "local_received": at}
-                | common
+                task_event("task-succeeded", uuid, at, 2, hostname="celery@a", sent=at, pid=1, result="3")
             )
     return events
 

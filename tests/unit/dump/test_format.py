@@ -22,7 +22,7 @@ from evtop.demo.source import DemoSource
 from evtop.dump.format import TASK_CACHE_SIZE, TextFormatter, humanize_type, utc_time
 from evtop.events.pipeline import Ingest
 from evtop.text.sanitize import sanitize
-from tests.support.events import HOSTILE, assert_terminal_safe
+from tests.support.events import HOSTILE, assert_terminal_safe, task_event, wire, worker_event
 
 NOW = 1795418542.5
 
@@ -56,35 +56,12 @@ def normalised(*bodies: Any) -> list[dict[str, Any]]:
 
 
 def worker(type_: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "type": type_,
-        "hostname": "celery@box",
-        "timestamp": NOW - 1,
-        "utcoffset": 0,
-        "pid": 11923,
-        "clock": 1,
-        "freq": 2.0,
-        "active": 0,
-        "processed": 0,
-        "loadavg": [0.1, 0.2, 0.3],
-        "sw_ident": "py-celery",
-        "sw_ver": "5.6.3",
-        "sw_sys": "Linux",
-        **fields,
-    }
+    """A worker's body as sent (no ``local_received``: :func:`normalised` adds it)."""
+    return wire(worker_event(type_, "celery@box", NOW, 1, sent=NOW - 1, pid=11923, **fields))
 
 
 def task(type_: str, uuid: str = "d9b0c3c6-0000-4000-8000-000000000001", **fields: Any) -> dict[str, Any]:
-    return {
-        "type": type_,
-        "hostname": "celery@box",
-        "timestamp": NOW - 0.5,
-        "utcoffset": 0,
-        "pid": 11923,
-        "clock": 2,
-        "uuid": uuid,
-        **fields,
-    }
+    return wire(task_event(type_, uuid, NOW, 2, hostname="celery@box", sent=NOW - 0.5, pid=11923, **fields))
 
 
 RECEIVED = {

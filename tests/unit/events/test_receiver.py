@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -20,8 +21,9 @@ from evtop.broker.config import BrokerConfig
 from evtop.broker.status import Backoff, ConnectionStatus, Phase
 from evtop.events.pipeline import Ingest
 from evtop.events.receiver import Receiver
+from tests.support.events import task_event, wire
 from tests.support.live import LiveReceiver, wait_until
-from tests.support.publish import EventPublisher, task_event
+from tests.support.publish import EventPublisher
 from tests.support.servers import free_port
 
 
@@ -46,8 +48,8 @@ def test_events_flow_into_state(live):
     with EventPublisher(live.url) as publisher:
         publisher.publish(
             [
-                task_event("task-received", "t1", name="proj.add", args="(1, 2)"),
-                task_event("task-succeeded", "t1", result="3", runtime=0.01),
+                wire(task_event("task-received", "t1", time.time(), name="proj.add", args="(1, 2)")),
+                wire(task_event("task-succeeded", "t1", time.time(), result="3", runtime=0.01)),
             ]
         )
         publisher.publish(
@@ -67,7 +69,7 @@ def test_poison_is_counted_and_never_reconnects(live):
             publisher.publish_raw(b"\x80\x04K\x01.", "application/x-python-serialize")
             publisher.publish({"no": "type"})
             publisher.publish([1, 2, 3])
-        publisher.publish(task_event("task-started", "after-poison"))
+        publisher.publish(wire(task_event("task-started", "after-poison", time.time())))
     wait_until(lambda: "after-poison" in live.state.tasks, 5)
     stats = live.ingest.stats
     assert stats.dropped["decode_error"] == 20 and stats.dropped["disallowed_content"] == 20
@@ -178,7 +180,7 @@ def test_status_records_outage_windows():
 def test_ingest_handler_exception_never_reaches_the_consumer_loop(live):
     live.state.handlers["task"] = lambda subject, event: 1 / 0  # a State extension that breaks
     with EventPublisher(live.url) as publisher:
-        publisher.publish(task_event("task-started", "boom"))
+        publisher.publish(wire(task_event("task-started", "boom", time.time())))
         publisher.publish(
             {"type": "worker-online", "hostname": "celery@ok", "timestamp": 1.0e9},
             routing_key="worker.online",
@@ -191,7 +193,9 @@ def test_ingest_handler_exception_never_reaches_the_consumer_loop(live):
 def test_messages_are_json_decoded_by_evtop_not_kombu(live):
     """A body kombu would decode (yaml is registered in kombu) is refused by evtop."""
     with EventPublisher(live.url) as publisher:
-        publisher.publish_raw(json.dumps(task_event("task-started", "y")).encode(), "application/x-yaml")
-        publisher.publish(task_event("task-started", "z"))
+        publisher.publish_raw(
+            json.dumps(wire(task_event("task-started", "y", time.time()))).encode(), "application/x-yaml"
+        )
+        publisher.publish(wire(task_event("task-started", "z", time.time())))
     wait_until(lambda: "z" in live.state.tasks, 5)
     assert "y" not in live.state.tasks and live.ingest.stats.dropped["disallowed_content"] == 1

@@ -17,20 +17,12 @@ from evtop.events.pipeline import Ingest
 from evtop.linewriter import GzipSink
 from evtop.record.replay import NOT_RECORDING, ReplaySource, gunzip, read_lines
 from evtop.record.schema import dumps, event_line, outage_line, session_line
-
-T0 = 1795418542.0
+from tests.support.events import T0, task_event
 
 
 def event(received, clock=1, type_="task-started", **fields):
-    return {
-        "type": type_,
-        "hostname": "celery@h",
-        "uuid": f"u{clock}",
-        "timestamp": received - 0.01,
-        "clock": clock,
-        "local_received": received,
-        **fields,
-    }
+    """A task event of its own per clock value (``u<clock>``)."""
+    return task_event(type_, f"u{clock}", received, clock, **fields)
 
 
 def write(path, *lines, compress=False):
