@@ -16,6 +16,9 @@ from evtop.control.commands import Request
 
 DEFAULT_FREQUENCY = 1.0
 DEFAULT_CONTROL_TIMEOUT = 1.0
+#: celery's ``State`` defaults: what the TUI and cameras keep unless told otherwise.
+DEFAULT_MAX_TASKS = 10_000
+DEFAULT_MAX_WORKERS = 5_000
 
 
 class Mode(str, Enum):
@@ -61,6 +64,9 @@ class Options:
     replay: str | None = None
     speed: float = 1.0
     record: str | None = None
+    #: The State's bounds (TUI and camera): the oldest tasks and workers are forgotten first.
+    max_tasks: int = DEFAULT_MAX_TASKS
+    max_workers: int = DEFAULT_MAX_WORKERS
     loglevel: str = "WARNING"
     logfile: str | None = None
     pidfile: str | None = None

@@ -73,7 +73,7 @@ def shoot(
     """Run the camera until the stream ends or a signal; ``ready()`` once it is installed."""
     assert options.camera is not None
     app = camera_app(options, camera_class)
-    state = State()
+    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
     timer = Timer()
     stop = threading.Event()
     try:

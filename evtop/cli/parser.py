@@ -19,6 +19,7 @@ from typing import IO, Any, NoReturn
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import UsageError
 from evtop.logs import LEVELS
+from evtop.options import DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
 from evtop.rates import parse_rate
 from evtop.version import __version__
 
@@ -136,6 +137,17 @@ def speed(text: str) -> float:
     return value
 
 
+def count(text: str) -> int:
+    """A positive whole number; ``100k`` and ``1M`` are accepted (a thousand, a million)."""
+    digits = text.strip().replace("_", "").lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(digits[-1:], 1)
+    if scale != 1:
+        digits = digits[:-1]
+    if not digits.isascii() or not digits.isdigit() or int(digits) * scale < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number (e.g. 100000 or 100k)")
+    return int(digits) * scale
+
+
 def transport_option(text: str) -> tuple[str, Any]:
     """``key=value``; the value is read as JSON when it parses (numbers, true, "..."), else text."""
     key, sep, raw = text.partition("=")
@@ -244,6 +256,21 @@ def build_parser() -> EvtopArgumentParser:
         type=speed,
         default=None,
         help="with --replay: N times real time (default 1), or max for as fast as possible",
+    )
+    modes.add_argument(
+        "--max-tasks",
+        metavar="N",
+        type=count,
+        default=None,
+        help=f"TUI and camera: keep at most N tasks in memory, the oldest forgotten first"
+        f" (default {DEFAULT_MAX_TASKS:,}, as celery; 100k or 1M also work)",
+    )
+    modes.add_argument(
+        "--max-workers",
+        metavar="N",
+        type=count,
+        default=None,
+        help=f"TUI and camera: keep at most N workers in memory (default {DEFAULT_MAX_WORKERS:,}, as celery)",
     )
     modes.add_argument(
         "--record",

@@ -21,6 +21,8 @@ from evtop.errors import UsageError
 from evtop.options import (
     DEFAULT_CONTROL_TIMEOUT,
     DEFAULT_FREQUENCY,
+    DEFAULT_MAX_TASKS,
+    DEFAULT_MAX_WORKERS,
     ControlOptions,
     Mode,
     Options,
@@ -62,6 +64,11 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         ),
         (args.frequency is not None and mode is not Mode.CAMERA, "--frequency only applies to --camera"),
         (args.maxrate is not None and mode is not Mode.CAMERA, "--maxrate only applies to --camera"),
+        (
+            mode in (Mode.DUMP, Mode.CONTROL) and (args.max_tasks or args.max_workers) is not None,
+            "--max-tasks and --max-workers apply to the TUI and --camera: they bound the State,"
+            " and --dump and control commands keep none",
+        ),
         (
             mode is Mode.CONTROL and (args.demo or args.replay is not None),
             "control commands need a real broker",
@@ -167,6 +174,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         replay=args.replay,
         speed=args.speed if args.speed is not None else 1.0,
         record=args.record,
+        max_tasks=args.max_tasks if args.max_tasks is not None else DEFAULT_MAX_TASKS,
+        max_workers=args.max_workers if args.max_workers is not None else DEFAULT_MAX_WORKERS,
         loglevel=args.loglevel,
         logfile=args.logfile,
         pidfile=args.pidfile,

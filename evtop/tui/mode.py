@@ -54,7 +54,7 @@ def _control(options: Options, bridge: Bridge) -> tuple[ControlRunner | None, st
 def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
-    state = State()
+    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
     stop = threading.Event()
     bridge = Bridge()
     runner, no_control = _control(options, bridge)

@@ -107,6 +107,13 @@ def test_a_replay_ends_with_a_final_snapshot_of_every_task(tmp_path, evtop_camer
     assert shots[-1] == dict.fromkeys(uuids(50), "SUCCESS")
 
 
+def test_max_tasks_bounds_the_cameras_state_keeping_the_newest(tmp_path, evtop_camera):
+    path = write_recording(tmp_path / "r.jsonl", lifecycle(50))
+    run = Run("--replay", path, "-c", f"{evtop_camera}.Camera", "--speed", "max", "--max-tasks", "20")
+    assert run.status == 0, run.err
+    assert module(evtop_camera).SHOTS[-1] == dict.fromkeys(uuids(50)[30:], "SUCCESS")
+
+
 def test_the_camera_gets_celerys_arguments_and_evtops_timer(tmp_path, evtop_camera):
     path = write_recording(tmp_path / "r.jsonl", lifecycle(1))
     run = Run("--replay", path, "-c", f"{evtop_camera}:Camera", "--freq", "0.5", "--maxrate", "30/m")

@@ -63,6 +63,15 @@ BAD = [
     (["--dump", "--wakeup", "--read-only"], "drop --wakeup"),
     (["--replay", "f", "--wakeup"], "--wakeup needs a broker"),
     (["--wakeup", "control", "ping"], "--wakeup does not apply"),
+    (["--max-tasks", "0"], "--max-tasks: '0' is not a positive whole number"),
+    (["--max-tasks", "-5"], "positive whole number"),
+    (["--max-tasks", "1.5"], "positive whole number"),
+    (["--max-tasks", "ten"], "positive whole number"),
+    (["--max-tasks", "k"], "positive whole number"),
+    (["--max-tasks", "١٢"], "positive whole number"),  # Arabic-Indic digits
+    (["--max-workers", ""], "--max-workers"),
+    (["--dump", "--max-tasks", "100"], "--dump and control commands keep none"),
+    (["--max-workers", "3", "control", "ping"], "--max-tasks and --max-workers apply to the TUI"),
 ]
 
 
@@ -185,6 +194,22 @@ def test_only_the_tui_wakes_workers_unless_asked(argv, wakeup):
     with event_stream(chosen, lambda event: None) as (_, source):
         receiver = getattr(source, "receiver", source)
         assert isinstance(receiver, Receiver) and receiver.wakeup is wakeup
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("1", 1), ("250000", 250_000), ("1_000_000", 1_000_000), ("100k", 100_000), ("1M", 1_000_000)],
+)
+def test_max_tasks_and_workers_bound_the_state(given, expected):
+    chosen = options("--demo", "--max-tasks", given, "--max-workers", given)
+    assert (chosen.max_tasks, chosen.max_workers) == (expected, expected)
+    camera = options("--replay", "f.jsonl", "-c", "m.C", "--max-tasks", given)
+    assert (camera.max_tasks, camera.max_workers) == (expected, 5_000)
+
+
+def test_the_state_bounds_default_to_celerys():
+    chosen = options("--demo")
+    assert (chosen.max_tasks, chosen.max_workers) == (10_000, 5_000)
 
 
 def test_version_and_help_go_to_stdout():
