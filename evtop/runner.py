@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from typing import Protocol
 
 from evtop.broker.status import ConnectionStatus
@@ -95,23 +96,31 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_source(source: EventSource, stop: threading.Event) -> bool:
-    """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C.
+class Ending(Enum):
+    """How a source's run ended, which decides how a mode finishes and its exit status."""
 
-    True when the source ended by itself (the end of a replayed file) rather than being
-    stopped, so a mode knows whether to finish its output or to exit promptly.
-    """
+    #: The source ran out (the end of a replayed file): finish the output completely.
+    ENDED = "ended"
+    #: ``stop`` was set (SIGTERM, SIGHUP, a reader that went away): exit promptly, status 0.
+    STOPPED = "stopped"
+    #: Ctrl-C: exit promptly with status 130, as shells expect of an interrupted command.
+    INTERRUPTED = "interrupted"
+
+
+def run_source(source: EventSource, stop: threading.Event) -> Ending:
+    """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C."""
     thread = threading.Thread(target=source.run, args=(stop,), name="evtop-source", daemon=True)
-    ended = False
+    ending = Ending.STOPPED
     with stop_on_signals(stop):
         thread.start()
         try:
             while thread.is_alive():
                 thread.join(0.2)
-            ended = not stop.is_set()
+            if not stop.is_set():
+                ending = Ending.ENDED
         except KeyboardInterrupt:
-            stop.set()
+            ending = Ending.INTERRUPTED
         finally:
             stop.set()
             thread.join(timeout=10)
-    return ended
+    return ending

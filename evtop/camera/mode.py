@@ -28,7 +28,7 @@ from evtop.options import Options
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.report import Reporter
-from evtop.runner import event_stream, run_source
+from evtop.runner import Ending, event_stream, run_source
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
@@ -87,14 +87,14 @@ def shoot(
                 ready()
             try:
                 with reporter.running():
-                    run_source(source, stop)
+                    ending = run_source(source, stop)
             finally:
                 _finish(camera, options.camera)
     finally:
         timer.stop()
     if isinstance(source, ReplaySource):
         _say(env, source.summary())
-    return ExitStatus.OK
+    return ExitStatus.INTERRUPTED if ending is Ending.INTERRUPTED else ExitStatus.OK
 
 
 def _start(

@@ -12,9 +12,10 @@ from evtop.version import __version__
 from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (
-    ("0", "success; after Ctrl-C, SIGTERM or the end of a replayed file"),
+    ("0", "success; after q in the TUI, SIGTERM or SIGHUP, or the end of a replayed file"),
     ("1", "a runtime error; for evtop control: no worker replied ok"),
     ("2", "a bad command line: one line on stderr, nothing started"),
+    ("130", "stopped with Ctrl-C (SIGINT), as shells report an interrupted command"),
 )
 ENVIRONMENT = (
     ("EVTOP_BROKER_URL", "broker URL when -b/--broker is not given"),

@@ -29,7 +29,7 @@ from evtop.record.recorder import outage_markers
 from evtop.record.replay import ReplaySource
 from evtop.record.schema import event_line
 from evtop.report import Reporter
-from evtop.runner import event_stream, run_source, stop_on_signals
+from evtop.runner import Ending, event_stream, run_source, stop_on_signals
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def run_dump(options: Options, env: Environment) -> int:
             writer.put_many(lines)
             lines.clear()
 
-    ended = False
+    ending = Ending.STOPPED
     try:
         with event_stream(options, dump, hand_over) as (ingest, source):
             status = source.status
@@ -110,9 +110,9 @@ def run_dump(options: Options, env: Environment) -> int:
                 status.subscribe(outage_markers(writer.put, url_secrets(options.broker.url)))
             _say(env, f"dumping events from {status.snapshot().url} (Ctrl-C to stop)")
             with reporter.running():
-                ended = run_source(source, stop)
+                ending = run_source(source, stop)
     finally:
-        _finish(writer, ended)
+        _finish(writer, ending is Ending.ENDED)
     if isinstance(source, ReplaySource) and not writer.broken:
         _say(env, source.summary())
-    return ExitStatus.OK
+    return ExitStatus.INTERRUPTED if ending is Ending.INTERRUPTED else ExitStatus.OK

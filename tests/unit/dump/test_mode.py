@@ -319,7 +319,7 @@ def _replay_finished(pid, path):
         return False
 
 
-def test_ctrl_c_exits_zero(tmp_path):
+def test_ctrl_c_exits_130_after_flushing_what_was_read(tmp_path):
     path = write_recording(tmp_path / "r.jsonl", lifecycle(1) + lifecycle(1, start=3600))
     proc = subprocess.Popen(
         evtop_command("--replay", path, "--dump"),
@@ -334,7 +334,7 @@ def test_ctrl_c_exits_zero(tmp_path):
         proc.stdout.readline()  # the first task, then a wait of an hour (recorded time)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and out == ""
+    assert proc.returncode == 130 and out == ""
     assert_quiet(err)
     assert "replayed 3 events" in err
 
