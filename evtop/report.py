@@ -1,8 +1,9 @@
 """News about the event stream for stderr, shared by the modes that keep stdout for data.
 
 Dump and camera modes say on stderr what the stream lost: a connection that came back
-after an outage (events published meanwhile were missed) and events that failed
-validation, counted by reason and rate-limited so a poisoned stream cannot flood the log.
+after an outage (events published meanwhile were missed), events that failed
+validation, counted by reason and rate-limited so a poisoned stream cannot flood the log,
+and a live connection on which nothing arrives (:mod:`evtop.events.silence`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
-from evtop.broker.status import Outage
+from evtop.broker.status import ConnectionStatus, Outage
+from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
 from evtop.record.recorder import EndedOutages
 
@@ -20,17 +23,32 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two reports of dropped events.
 REPORT_INTERVAL = 10.0
+#: Seconds between two looks at the connection for silence.
+SILENCE_TICK = 1.0
 
 
 class Reporter:
     """stderr news about the stream: resumed connections and dropped events, rate-limited."""
 
-    def __init__(self, stats: IngestStats, url: str, interval: float = REPORT_INTERVAL) -> None:
+    def __init__(
+        self,
+        stats: IngestStats,
+        url: str,
+        interval: float = REPORT_INTERVAL,
+        *,
+        status: ConnectionStatus | None = None,
+        silence: SilenceWatch | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.stats = stats
         self.url = url
         self.interval = interval
         self.on_status = EndedOutages(self._resumed)
         self._reported = dict(stats.dropped)
+        #: Watched for silence when given (a live source; a replayed file's gaps are history).
+        self.status = status
+        self.silence = silence if silence is not None else SilenceWatch()
+        self.clock = clock
 
     def _resumed(self, outage: Outage) -> None:
         assert outage.ended is not None
@@ -49,14 +67,25 @@ class Reporter:
             reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(new.items()) if n)
             logger.warning("dropped %d events that failed validation (%s)", sum(new.values()), reasons)
 
+    def report_silence(self) -> None:
+        if self.status is not None:
+            line = self.silence.check(self.status.snapshot(), self.clock())
+            if line is not None:
+                logger.warning("%s: %s", self.url, line)
+
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Report drops every ``interval`` seconds while the block runs, and once at its end."""
+        """Report drops every ``interval`` seconds and silence as it begins and ends while
+        the block runs, and drops once more at its end."""
         done = threading.Event()
 
         def watch() -> None:
-            while not done.wait(self.interval):
-                self.report_drops()
+            next_drops = time.monotonic() + self.interval
+            while not done.wait(min(SILENCE_TICK, self.interval)):
+                self.report_silence()
+                if time.monotonic() >= next_drops:
+                    next_drops += self.interval
+                    self.report_drops()
 
         thread = threading.Thread(target=watch, name="evtop-reporter", daemon=True)
         thread.start()

@@ -79,7 +79,8 @@ def shoot(
     try:
         with event_stream(options, state.event) as (ingest, source):
             status = source.status
-            reporter = Reporter(ingest.stats, status.snapshot().url)
+            live = None if isinstance(source, ReplaySource) else status
+            reporter = Reporter(ingest.stats, status.snapshot().url, status=live)
             status.subscribe(reporter.on_status)
             camera = _start(options, camera_class, state, app, timer, env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")

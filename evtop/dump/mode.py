@@ -104,7 +104,8 @@ def run_dump(options: Options, env: Environment) -> int:
     try:
         with event_stream(options, dump, hand_over) as (ingest, source):
             status = source.status
-            reporter = Reporter(ingest.stats, status.snapshot().url)
+            live = None if isinstance(source, ReplaySource) else status
+            reporter = Reporter(ingest.stats, status.snapshot().url, status=live)
             status.subscribe(reporter.on_status)
             if options.json:
                 status.subscribe(outage_markers(writer.put, url_secrets(options.broker.url)))

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from evtop.broker.status import Phase, StatusSnapshot
 from evtop.events import states
+from evtop.events.silence import SHORT_HINT, quiet
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import duration_text
 
-#: Without a message for this long on a live connection, say so: workers may be silent
-#: (events disabled) or the subscription may be stale.
+#: Without a message for this long on a live connection, the top line says so (sooner
+#: than the stderr line of dump and camera modes: the screen can take it back at once).
 QUIET_AFTER = 10.0
 
 
@@ -39,14 +40,12 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
         return f"replay finished, showing the final state: {path}" if ended else f"replaying {path}"
     phase = status.phase
     if phase is Phase.CONNECTED:
-        last = status.last_message_at
-        if last is not None and now - last > QUIET_AFTER:
-            return f"connected to {url}; no events for {duration_text(now - last)}"
-        if last is None and status.connected_since is not None and now - status.connected_since > QUIET_AFTER:
-            # Workers send heartbeats even without -E: total silence means none are
-            # running here, or they use another vhost, db or key prefix.
-            return f"connected to {url}; no events yet (workers running? same vhost/db/key prefix?)"
-        return f"connected to {url}"
+        found = quiet(status, now, QUIET_AFTER)
+        if found is None:
+            return f"connected to {url}"
+        if found.heard_before:
+            return f"connected to {url}; no events for {duration_text(found.seconds)}"
+        return f"connected to {url}; no events yet ({SHORT_HINT})"
     if phase is Phase.STOPPED:
         return f"stopped: {url}"
     error = f" ({sanitize(status.last_error)})" if status.last_error else ""
