@@ -74,6 +74,7 @@ def event_stream(
     try:
         ingest = make_ingest(options, handler, after_message)
         source = open_source(options, ingest)
+        source.status.subscribe(ingest.health.on_status)
         if recorder is not None:
             recorder.follow(source.status)
         yield ingest, source

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evtop.broker.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
+from evtop.events.health import Health
 from evtop.events.normalize import Normalizer, is_small
 from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger
@@ -45,6 +46,8 @@ class Ingest:
         self.decoder = BodyDecoder(accept_msgpack=accept_msgpack)
         self.normalizer = Normalizer(self.stats, replay=replay)
         self._now = now
+        #: What the stream says it lost (missed tasks, gaps, lost tasks), read by every mode.
+        self.health = Health(clock=None if replay else time.monotonic)
 
     def feed_message(
         self,
@@ -90,10 +93,12 @@ class Ingest:
 
     def _deliver(self, events: list[Event]) -> None:
         handler = self.handler
+        observe = self.health.observe
         stats = self.stats
         failed = 0
         for event in events:
             try:
+                observe(event)
                 handler(event)
             except Exception as exc:
                 failed += 1
