@@ -3,7 +3,9 @@
 Dump and camera modes say on stderr what the stream lost: a connection that came back
 after an outage (events published meanwhile were missed), events that failed
 validation, counted by reason and rate-limited so a poisoned stream cannot flood the log,
-and a live connection on which nothing arrives (:mod:`evtop.events.silence`).
+a live connection on which nothing arrives (:mod:`evtop.events.silence`), and what the
+stream itself shows was lost (:mod:`evtop.events.health`): a gap in a worker's own
+timestamps across a reconnect, and tasks its heartbeats counted that no event showed.
 """
 
 from __future__ import annotations
@@ -13,13 +15,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 
 from evtop.broker.status import ConnectionStatus, Outage
+from evtop.events.health import Gap, Health
 from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
 from evtop.record.recorder import EndedOutages
+from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
+
+
+def _utc(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%H:%M:%S")
+
 
 #: Seconds between two reports of dropped events.
 REPORT_INTERVAL = 10.0
@@ -39,6 +49,7 @@ class Reporter:
         status: ConnectionStatus | None = None,
         silence: SilenceWatch | None = None,
         clock: Callable[[], float] = time.time,
+        health: Health | None = None,
     ) -> None:
         self.stats = stats
         self.url = url
@@ -49,6 +60,11 @@ class Reporter:
         self.status = status
         self.silence = silence if silence is not None else SilenceWatch()
         self.clock = clock
+        self.health = health
+        #: Missed tasks already reported, per worker.
+        self._missed: dict[str, int] = {}
+        if health is not None:
+            health.on_gap = self._gap
 
     def _resumed(self, outage: Outage) -> None:
         assert outage.ended is not None
@@ -66,6 +82,41 @@ class Reporter:
         if sum(new.values()):
             reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(new.items()) if n)
             logger.warning("dropped %d events that failed validation (%s)", sum(new.values()), reasons)
+
+    def _gap(self, gap: Gap) -> None:
+        logger.warning(
+            "%s: about %.0f s of its events were missed (its own clock shows nothing heard from "
+            "%s to %s UTC)",
+            sanitize(gap.hostname),
+            gap.seconds,
+            _utc(gap.before),
+            _utc(gap.after),
+        )
+
+    def report_losses(self) -> None:
+        """Tasks a worker's heartbeats counted that no event showed, said as the count grows."""
+        if self.health is None:
+            return
+        for worker in self.health.workers():
+            missed, said = worker.missed_tasks, self._missed.get(worker.hostname, 0)
+            if missed <= said:
+                continue
+            self._missed[worker.hostname] = missed
+            name = sanitize(worker.hostname)
+            if not worker.task_events:
+                if not said:
+                    logger.warning(
+                        "%s runs tasks but sends no task events: started without -E? "
+                        "(evtop control enable-events)",
+                        name,
+                    )
+            else:
+                logger.warning(
+                    "%s: %d task starts its heartbeats counted were never seen (%d in all): events were lost",
+                    name,
+                    missed - said,
+                    missed,
+                )
 
     def report_silence(self) -> None:
         if self.status is not None:
@@ -86,6 +137,7 @@ class Reporter:
                 if time.monotonic() >= next_drops:
                     next_drops += self.interval
                     self.report_drops()
+                    self.report_losses()
 
         thread = threading.Thread(target=watch, name="evtop-reporter", daemon=True)
         thread.start()
@@ -95,3 +147,4 @@ class Reporter:
             done.set()
             thread.join()
             self.report_drops()
+            self.report_losses()

@@ -80,7 +80,7 @@ def shoot(
         with event_stream(options, state.event) as (ingest, source):
             status = source.status
             live = None if isinstance(source, ReplaySource) else status
-            reporter = Reporter(ingest.stats, status.snapshot().url, status=live)
+            reporter = Reporter(ingest.stats, status.snapshot().url, status=live, health=ingest.health)
             status.subscribe(reporter.on_status)
             camera = _start(options, camera_class, state, app, timer, env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")

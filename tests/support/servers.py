@@ -296,9 +296,18 @@ class RedisServer(_Server):
 
     kind = "redis"
 
-    def __init__(self, port: int | None = None, db: int = 0, startup_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        db: int = 0,
+        startup_timeout: float = 15.0,
+        *,
+        config: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(port, startup_timeout)
         self.db = db
+        #: More ``--name value`` words for the command line (e.g. a small pub/sub buffer limit).
+        self.config = config
 
     @property
     def url(self) -> str:
@@ -316,6 +325,7 @@ class RedisServer(_Server):
             "--appendonly", "no",
             "--daemonize", "no",
             "--dir", str(self.dir),
+            *self.config,
         ]  # fmt: skip
 
     def ping(self, timeout: float = 1.0) -> bool:
