@@ -19,6 +19,8 @@ DEFAULT_CONTROL_TIMEOUT = 1.0
 #: celery's ``State`` defaults: what the TUI and cameras keep unless told otherwise.
 DEFAULT_MAX_TASKS = 10_000
 DEFAULT_MAX_WORKERS = 5_000
+#: Seconds ``evtop doctor`` listens to a live broker.
+DEFAULT_LISTEN = 10.0
 
 
 class Mode(str, Enum):
@@ -26,6 +28,7 @@ class Mode(str, Enum):
     DUMP = "dump"
     CAMERA = "camera"
     CONTROL = "control"
+    DOCTOR = "doctor"
 
 
 class Source(str, Enum):
@@ -72,3 +75,5 @@ class Options:
     pidfile: str | None = None
     detach: bool = False
     control: ControlOptions | None = None
+    #: ``evtop doctor``: seconds to listen to a live broker.
+    listen: float = DEFAULT_LISTEN

@@ -82,6 +82,10 @@ def _run(options: Options, env: Environment) -> int:
         from evtop.remote.mode import run_control
 
         return run_control(options, env)
+    if options.mode is Mode.DOCTOR:
+        from evtop.doctor.mode import run_doctor
+
+        return run_doctor(options, env)
     if options.mode is Mode.CAMERA:
         from evtop.camera.mode import run_camera
 

@@ -19,7 +19,7 @@ from typing import IO, Any, NoReturn
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import UsageError
 from evtop.logs import LEVELS
-from evtop.options import DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
+from evtop.options import DEFAULT_LISTEN, DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
 from evtop.rates import parse_rate
 from evtop.version import __version__
 
@@ -316,9 +316,56 @@ ones) and print each worker's reply. Exit status 0 when at least one worker repl
 CONTROL_DEST = "ctl_"
 
 
+DOCTOR_DESCRIPTION = """\
+Listen to the broker for a while (or read a recording given with --replay before
+'doctor'), then report: whether the broker was reached and events arrive (and if not, the
+likely causes), each worker (online, last heard, clock skew, events per second, task
+starts its heartbeats counted that no event showed), tasks lost on workers that went
+offline, and outages. Exit status 0 when nothing is wrong, 1 when something is, 2 on a
+bad command line."""
+
+#: Prefix of the argparse destinations of ``evtop doctor``'s own options.
+DOCTOR_DEST = "doctor_"
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _add_doctor(subcommands: Any, parser: EvtopArgumentParser) -> None:
+    doctor = subcommands.add_parser(
+        "doctor",
+        help="listen for a while, then report what evtop can and cannot see (evtop doctor --help)",
+        description=DOCTOR_DESCRIPTION,
+        epilog="examples:\n  evtop -b redis://localhost:6379/0 doctor\n"
+        "  evtop -b amqp://guest@rabbit// doctor --listen 30 --json\n"
+        "  evtop --replay events.jsonl.gz doctor",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        root=parser,
+        allow_abbrev=False,
+    )
+    doctor.add_argument(
+        "--listen",
+        metavar="SECONDS",
+        type=seconds,
+        dest=DOCTOR_DEST + "listen",
+        help=f"seconds to listen to a live broker (default {DEFAULT_LISTEN:g})",
+    )
+    doctor.add_argument(
+        "--json", action="store_true", dest=DOCTOR_DEST + "json", help="print the report as one JSON object"
+    )
+
+
 def _add_control(parser: EvtopArgumentParser) -> None:
     """``evtop control COMMAND ...``: one subparser per entry of the command table."""
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    _add_doctor(subcommands, parser)
     control = subcommands.add_parser(
         "control",
         help="send a remote-control command to the workers (evtop control --help)",

@@ -7,13 +7,14 @@ from), so every mode starts from a consistent, already-checked configuration.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
 from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
 from evtop.broker.urls import BrokerURLError, validate_broker_url
 from evtop.celery_app import load_app_settings
-from evtop.cli.parser import CONTROL_DEST
+from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST
 from evtop.control import arguments
 from evtop.control.commands import command
 from evtop.demo.cluster import demo_config
@@ -21,6 +22,7 @@ from evtop.errors import UsageError
 from evtop.options import (
     DEFAULT_CONTROL_TIMEOUT,
     DEFAULT_FREQUENCY,
+    DEFAULT_LISTEN,
     DEFAULT_MAX_TASKS,
     DEFAULT_MAX_WORKERS,
     ControlOptions,
@@ -33,6 +35,10 @@ from evtop.options import (
 def _mode(args: argparse.Namespace) -> Mode:
     if getattr(args, "command", None) == "control":
         return Mode.CONTROL
+    if getattr(args, "command", None) == "doctor":
+        if args.dump or args.camera:
+            raise UsageError("doctor is a mode of its own: drop --dump/--camera")
+        return Mode.DOCTOR
     if args.dump and args.camera:
         raise UsageError("--dump and --camera are different modes: choose one")
     if args.dump:
@@ -45,7 +51,7 @@ def _mode(args: argparse.Namespace) -> Mode:
 def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
     broker_given = args.broker is not None or args.app is not None or bool(args.transport_options)
     rules = (
-        (args.json and mode not in (Mode.DUMP, Mode.CONTROL), "--json only applies to --dump"),
+        (args.json and mode not in (Mode.DUMP, Mode.CONTROL, Mode.DOCTOR), "--json only applies to --dump"),
         (args.demo and args.replay is not None, "--demo and --replay are both event sources: choose one"),
         (args.demo and broker_given, "--demo runs its own in-memory cluster: drop -b/-A/--transport-option"),
         (args.replay is not None and broker_given, "--replay reads a file: drop -b/-A/--transport-option"),
@@ -58,6 +64,7 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         (args.wakeup and args.replay is not None, "--wakeup needs a broker: --replay reads a file"),
         (args.wakeup and mode is Mode.CONTROL, "--wakeup does not apply to control commands"),
         (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
+        (mode is Mode.DOCTOR and bool(args.pidfile), "--pidfile does not apply to doctor"),
         (
             args.detach and not args.logfile,
             "--detach needs -f/--logfile FILE: a detached camera has no terminal to report to",
@@ -166,13 +173,15 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         app=args.app,
         read_only=args.read_only,
         wakeup=not args.read_only and (mode is Mode.TUI or args.wakeup),
-        json=args.json or getattr(args, CONTROL_DEST + "json", False),
+        json=args.json
+        or getattr(args, CONTROL_DEST + "json", False)
+        or getattr(args, DOCTOR_DEST + "json", False),
         color=not args.no_color and "NO_COLOR" not in environ,
         camera=args.camera,
         frequency=args.frequency if args.frequency is not None else DEFAULT_FREQUENCY,
         maxrate=args.maxrate,
         replay=args.replay,
-        speed=args.speed if args.speed is not None else 1.0,
+        speed=args.speed if args.speed is not None else (math.inf if mode is Mode.DOCTOR else 1.0),
         record=args.record,
         max_tasks=args.max_tasks if args.max_tasks is not None else DEFAULT_MAX_TASKS,
         max_workers=args.max_workers if args.max_workers is not None else DEFAULT_MAX_WORKERS,
@@ -181,4 +190,5 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         pidfile=args.pidfile,
         detach=args.detach,
         control=_control(args) if mode is Mode.CONTROL else None,
+        listen=getattr(args, DOCTOR_DEST + "listen", None) or DEFAULT_LISTEN,
     )

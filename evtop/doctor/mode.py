@@ -1,0 +1,91 @@
+"""``evtop doctor``: listen for a while (or read a recording), then say what is wrong.
+
+The report answers the questions asked first in an incident: is the broker reachable, do
+events arrive (and if not, why probably not), which workers are there and are they
+online, are their clocks right, did evtop miss events or lose tasks. Exit status 0 when
+nothing is wrong, 1 when something is, 2 on a bad command line, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+from evtop.doctor.findings import Findings, examine
+from evtop.env import Environment
+from evtop.errors import ExitStatus
+from evtop.events.state import State
+from evtop.options import Options, Source
+from evtop.runner import Ending, event_stream, run_source
+from evtop.text.jsonline import dumps
+
+
+def run_doctor(options: Options, env: Environment) -> int:
+    replay = options.source is Source.REPLAY
+    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
+    stop = threading.Event()
+    with event_stream(options, state.event) as (ingest, source):
+        status = source.status
+        where = status.snapshot().url
+        _say(env, f"reading {where}" if replay else f"listening to {where} for {options.listen:g} s")
+        timer = None if replay else threading.Timer(options.listen, stop.set)
+        began = time.monotonic()
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            ending = run_source(source, stop)
+        finally:
+            if timer is not None:
+                timer.cancel()
+    listened = time.monotonic() - began
+    if ending is Ending.INTERRUPTED:
+        return ExitStatus.INTERRUPTED
+    found = examine(status.snapshot(), ingest.stats, ingest.health, state, listened=listened, replay=replay)
+    if options.json:
+        env.stdout.write(dumps(found.to_json()) + "\n")
+    else:
+        env.stdout.write("".join(f"{line}\n" for line in report(found, time.time())))
+    env.stdout.flush()
+    return ExitStatus.OK if found.healthy else ExitStatus.ERROR
+
+
+def _say(env: Environment, message: str) -> None:
+    env.stderr.write(f"evtop doctor: {message}\n")
+    env.stderr.flush()
+
+
+def _ago(then: float, now: float) -> str:
+    seconds = max(0.0, now - then)
+    if seconds < 120:
+        return f"{seconds:.1f} s ago"
+    return datetime.fromtimestamp(then, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def report(found: Findings, now: float) -> list[str]:
+    """The text report; every string in ``found`` is already sanitized."""
+    lines = [f"broker:   {found.url} ({'reached' if found.reached else 'NOT reached'})"]
+    dropped = sum(found.dropped.values())
+    lines.append(f"events:   {found.received} received, {found.applied} applied, {dropped} dropped")
+    online = sum(worker.online for worker in found.workers)
+    lines.append(f"workers:  {len(found.workers)} ({online} online)")
+    width = max((len(worker.hostname) for worker in found.workers), default=0)
+    for worker in found.workers:
+        skew = "skew ?" if worker.clock_skew is None else f"skew {worker.clock_skew:+.2f} s"
+        lines.append(
+            f"  {worker.hostname:<{width}}  {'online ' if worker.online else 'OFFLINE'}  "
+            f"heard {_ago(worker.last_heard, now)}  {skew}  {worker.events_per_second:.1f} events/s  "
+            f"missed {worker.missed_tasks}"
+        )
+    lines.append(f"lost:     {found.lost_count} tasks")
+    lines += [f"  {uuid}" for uuid in found.lost_tasks[:20]]
+    if found.lost_count > 20:
+        lines.append(f"  ... and {found.lost_count - 20} more (--json lists them)")
+    lines.append(f"outages:  {len(found.outages)}")
+    if found.hints:
+        lines.append(f"{len(found.hints)} problem(s):")
+        lines += [f"  - {hint}" for hint in found.hints]
+    else:
+        lines.append("no problems found")
+    return lines
