@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-from evtop.cli.parser import CONTROL_DESCRIPTION, DESCRIPTION, EPILOG, build_parser, control_parser
+from evtop.cli.parser import (
+    CONTROL_DESCRIPTION,
+    DESCRIPTION,
+    DOCTOR_DESCRIPTION,
+    EPILOG,
+    build_parser,
+    control_parser,
+    doctor_parser,
+)
 from evtop.control.commands import COMMANDS, Command, Kind
 from evtop.tui.keymap import KEYMAP, keys_label
 from evtop.version import __version__
@@ -13,7 +21,7 @@ from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (
     ("0", "success; after q in the TUI, SIGTERM or SIGHUP, or the end of a replayed file"),
-    ("1", "a runtime error; for evtop control: no worker replied ok"),
+    ("1", "a runtime error; for evtop control: no worker replied ok; for evtop doctor: problems found"),
     ("2", "a bad command line: one line on stderr, nothing started"),
     ("130", "stopped with Ctrl-C (SIGINT), as shells report an interrupted command"),
 )
@@ -78,6 +86,15 @@ def _control_lines(parser: argparse.ArgumentParser) -> list[str]:
     return out
 
 
+def _doctor_lines(parser: argparse.ArgumentParser) -> list[str]:
+    """The DOCTOR section, from the doctor subcommand's own parser."""
+    doctor = doctor_parser(parser)
+    out = [".SH DOCTOR", _escape(" ".join(DOCTOR_DESCRIPTION.split()))]
+    for group in doctor._action_groups:
+        out += _option_lines(action for action in group._group_actions if action.dest != "help")
+    return out
+
+
 def _key_lines() -> list[str]:
     """The KEYS section, from the TUI's keymap: the table that also dispatches the keys."""
     out = [
@@ -109,6 +126,9 @@ def render() -> str:
         "\\fBevtop\\fR [\\fIoptions\\fR] \\fBcontrol\\fR \\fICOMMAND\\fR [\\fIARGS\\fR...] "
         "[\\fB\\-\\-destination\\fR \\fIW1,W2\\fR] [\\fB\\-\\-timeout\\fR \\fIS\\fR] [\\fB\\-\\-json\\fR] "
         "[\\fB\\-\\-yes\\fR]",
+        ".br",
+        "\\fBevtop\\fR [\\fIoptions\\fR] \\fBdoctor\\fR "
+        "[\\fB\\-\\-listen\\fR \\fISECONDS\\fR] [\\fB\\-\\-json\\fR]",
         ".SH DESCRIPTION",
         _escape(" ".join(DESCRIPTION.split())),
         ".SH OPTIONS",
@@ -119,6 +139,7 @@ def render() -> str:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
     out += _key_lines()
     out += _control_lines(parser)
+    out += _doctor_lines(parser)
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]

@@ -435,6 +435,11 @@ def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
     return _subparsers(_subparsers(parser)["control"])[name]
 
 
+def doctor_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The parser of ``evtop doctor`` (the man page reads its options)."""
+    return _subparsers(parser)["doctor"]
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -1,0 +1,127 @@
+"""``evtop doctor`` on recordings: what it finds, how it says it, and its exit status."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from evtop.cli import main
+from evtop.env import Environment
+from tests.support.events import T0, lifecycle, task_event, worker_event, write_recording
+
+W1, W2 = "celery@w1", "celery@w2"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(list(argv), Environment(stdout=out, stderr=err, stdin=io.StringIO(), environ={}))
+    return status, out.getvalue(), err.getvalue()
+
+
+def heartbeats(
+    host: str, start: float, end: float, *, processed=lambda at: 0, skew: float = 0.0
+) -> list[dict]:
+    beats, at = [], start
+    while at <= end:
+        beats.append(worker_event("worker-heartbeat", host, at, sent=at + skew, processed=processed(at)))
+        at += 2.0
+    return beats
+
+
+def doctor(tmp_path, events, *extra):
+    events = sorted(events, key=lambda e: e["local_received"])
+    path = write_recording(tmp_path / "r.jsonl", events)
+    status, out, err = run("--replay", path, "doctor", "--json", *extra)
+    return status, json.loads(out), err
+
+
+def test_a_healthy_recording_exits_0_and_lists_its_worker(tmp_path):
+    events = [worker_event("worker-online", "celery@h", T0 - 1), *lifecycle(5)]
+    events += heartbeats("celery@h", T0, T0 + 6)
+    status, found, err = doctor(tmp_path, events)
+    assert status == 0, found["hints"]
+    assert found["healthy"] and found["hints"] == [] and not found["silent"]
+    (worker,) = found["workers"]
+    assert worker["hostname"] == "celery@h" and worker["online"] and worker["missed_tasks"] == 0
+    assert worker["clock_skew"] == 0.0  # from worker events: these heartbeats were heard when sent
+    assert found["received"] == found["applied"] == len(events)
+    assert err.startswith("evtop doctor: reading replay of ")
+
+
+def test_tasks_on_a_worker_that_went_silent_are_lost(tmp_path):
+    events = heartbeats(W1, T0, T0 + 4) + heartbeats(W2, T0, T0 + 30)
+    events += [
+        task_event("task-received", "lost-1", T0 + 1, 1, hostname=W1, name="p.a"),
+        task_event("task-started", "lost-1", T0 + 2, 2, hostname=W1),
+        task_event("task-received", "lost-2", T0 + 3, 3, hostname=W1, name="p.a"),
+        task_event("task-received", "done", T0 + 3, 4, hostname=W1, name="p.a"),
+        task_event("task-succeeded", "done", T0 + 3.5, 5, hostname=W1, result="1"),
+        task_event("task-received", "fine", T0 + 20, 6, hostname=W2, name="p.a"),
+    ]
+    status, found, _ = doctor(tmp_path, events)
+    assert status == 1
+    assert found["lost_tasks"] == ["lost-1", "lost-2"] and found["lost_count"] == 2
+    online = {w["hostname"]: w["online"] for w in found["workers"]}
+    assert online == {W1: False, W2: True}
+    assert (
+        "2 tasks were received or started on a worker that went offline and never finished" in found["hints"]
+    )
+
+
+def test_task_starts_counted_but_never_seen_are_missed(tmp_path):
+    events = heartbeats(W1, T0, T0 + 10, processed=lambda at: int(at - T0))  # one start a second
+    events += [task_event("task-started", f"t{i}", T0 + i + 0.5, i, hostname=W1) for i in range(4)]
+    status, found, _ = doctor(tmp_path, events)
+    assert status == 1
+    (worker,) = found["workers"]
+    assert worker["missed_tasks"] == 10 - 4
+    assert f"{W1}: 6 task starts its heartbeats counted were never seen" in found["hints"]
+
+
+def test_a_worker_without_task_events_is_named(tmp_path):
+    events = heartbeats(W1, T0, T0 + 10, processed=lambda at: int(at - T0))
+    status, found, _ = doctor(tmp_path, events)
+    assert status == 1
+    assert any(hint.startswith(f"{W1} runs tasks but sends no task events") for hint in found["hints"])
+
+
+def test_a_worker_clock_far_off_is_a_problem(tmp_path):
+    status, found, _ = doctor(tmp_path, heartbeats(W1, T0, T0 + 6, skew=-3600.0))
+    assert status == 1
+    assert found["workers"][0]["clock_skew"] == -3600.0
+    assert f"{W1}: its clock is 3600 s behind evtop's" in found["hints"]
+
+
+def test_an_empty_stream_is_silent(tmp_path):
+    path = write_recording(tmp_path / "r.jsonl", [])
+    status, out, _ = run("--replay", path, "doctor")
+    assert status == 1
+    assert "events:   0 received, 0 applied, 0 dropped" in out and "1 problem(s):" in out
+    assert "are workers running with -E" in out
+
+
+def test_the_text_report_names_each_worker(tmp_path):
+    events = heartbeats(W1, T0, T0 + 4) + heartbeats("\x1b[2Jevil@h", T0, T0 + 4)
+    path = write_recording(tmp_path / "r.jsonl", sorted(events, key=lambda e: e["local_received"]))
+    status, out, _ = run("--replay", path, "doctor")
+    assert status == 0, out
+    assert "workers:  2 (2 online)" in out and W1 in out
+    assert "\x1b" not in out and "␛[2Jevil@h" in out
+    assert out.rstrip().endswith("no problems found")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["doctor", "--listen", "0"], "is not a number of seconds above 0"),
+        (["doctor", "--listen", "soon"], "is not a number of seconds above 0"),
+        (["--dump", "doctor"], "doctor is a mode of its own"),
+        (["--pidfile", "p", "doctor"], "--pidfile does not apply to doctor"),
+    ],
+)
+def test_bad_doctor_arguments_are_one_line_exit_2(argv, message):
+    status, out, err = run(*argv)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
