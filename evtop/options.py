@@ -29,6 +29,7 @@ class Mode(str, Enum):
     CAMERA = "camera"
     CONTROL = "control"
     DOCTOR = "doctor"
+    QUEUES = "queues"
 
 
 class Source(str, Enum):
@@ -46,6 +47,18 @@ class ControlOptions:
     timeout: float = DEFAULT_CONTROL_TIMEOUT
     #: Skip the confirmation of a destructive command.
     yes: bool = False
+
+
+@dataclass(frozen=True)
+class QueuesOptions:
+    """``evtop queues``: which queues, and where to read them."""
+
+    #: Queue names given; empty: every task queue found.
+    names: tuple[str, ...] = ()
+    #: RabbitMQ's management HTTP API (lists every queue, with unacknowledged messages).
+    management_url: str | None = None
+    #: Seconds between the two readings that give the change per second (0: one reading).
+    interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,3 +90,4 @@ class Options:
     control: ControlOptions | None = None
     #: ``evtop doctor``: seconds to listen to a live broker.
     listen: float = DEFAULT_LISTEN
+    queues: QueuesOptions | None = None

@@ -82,6 +82,10 @@ def _run(options: Options, env: Environment) -> int:
         from evtop.remote.mode import run_control
 
         return run_control(options, env)
+    if options.mode is Mode.QUEUES:
+        from evtop.queues.mode import run_queues
+
+        return run_queues(options, env)
     if options.mode is Mode.DOCTOR:
         from evtop.doctor.mode import run_doctor
 

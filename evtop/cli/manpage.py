@@ -10,9 +10,10 @@ from evtop.cli.parser import (
     DESCRIPTION,
     DOCTOR_DESCRIPTION,
     EPILOG,
+    QUEUES_DESCRIPTION,
     build_parser,
     control_parser,
-    doctor_parser,
+    subcommand_parser,
 )
 from evtop.control.commands import COMMANDS, Command, Kind
 from evtop.tui.keymap import KEYMAP, keys_label
@@ -86,11 +87,11 @@ def _control_lines(parser: argparse.ArgumentParser) -> list[str]:
     return out
 
 
-def _doctor_lines(parser: argparse.ArgumentParser) -> list[str]:
-    """The DOCTOR section, from the doctor subcommand's own parser."""
-    doctor = doctor_parser(parser)
-    out = [".SH DOCTOR", _escape(" ".join(DOCTOR_DESCRIPTION.split()))]
-    for group in doctor._action_groups:
+def _subcommand_lines(parser: argparse.ArgumentParser, name: str, description: str) -> list[str]:
+    """The section of ``evtop doctor`` or ``evtop queues``, from its own parser."""
+    sub = subcommand_parser(parser, name)
+    out = [f".SH {name.upper()}", _escape(" ".join(description.split()))]
+    for group in sub._action_groups:
         out += _option_lines(action for action in group._group_actions if action.dest != "help")
     return out
 
@@ -129,6 +130,10 @@ def render() -> str:
         ".br",
         "\\fBevtop\\fR [\\fIoptions\\fR] \\fBdoctor\\fR "
         "[\\fB\\-\\-listen\\fR \\fISECONDS\\fR] [\\fB\\-\\-json\\fR]",
+        ".br",
+        "\\fBevtop\\fR [\\fIoptions\\fR] \\fBqueues\\fR [\\fINAME\\fR...] "
+        "[\\fB\\-\\-management\\-url\\fR \\fIURL\\fR] [\\fB\\-\\-interval\\fR \\fISECONDS\\fR] "
+        "[\\fB\\-\\-json\\fR]",
         ".SH DESCRIPTION",
         _escape(" ".join(DESCRIPTION.split())),
         ".SH OPTIONS",
@@ -139,7 +144,8 @@ def render() -> str:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
     out += _key_lines()
     out += _control_lines(parser)
-    out += _doctor_lines(parser)
+    out += _subcommand_lines(parser, "doctor", DOCTOR_DESCRIPTION)
+    out += _subcommand_lines(parser, "queues", QUEUES_DESCRIPTION)
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]

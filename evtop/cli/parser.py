@@ -362,10 +362,65 @@ def _add_doctor(subcommands: Any, parser: EvtopArgumentParser) -> None:
     )
 
 
+QUEUES_DESCRIPTION = """\
+Show how many messages wait in each task queue, how many consumers it has, which workers
+consume it (from their active_queues; not asked with --read-only) and the change per
+second. On Redis every queue kombu has bound is found, priority sub-queues included; on
+RabbitMQ name the queues, or give --management-url to list them all. Nothing is declared,
+purged or published to a queue. Exit status 1 when a named queue does not exist."""
+
+#: Prefix of the argparse destinations of ``evtop queues``'s own options.
+QUEUES_DEST = "queues_"
+
+
+def interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
+    return value
+
+
+def _add_queues(subcommands: Any, parser: EvtopArgumentParser) -> None:
+    queues = subcommands.add_parser(
+        "queues",
+        help="messages waiting in each task queue, consumers and trend (evtop queues --help)",
+        description=QUEUES_DESCRIPTION,
+        epilog="examples:\n  evtop -b redis://localhost:6379/0 queues\n"
+        "  evtop -b amqp://guest@rabbit// queues celery priority --json\n"
+        "  evtop -b amqp://guest@rabbit// queues --management-url http://guest:guest@rabbit:15672",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        root=parser,
+        allow_abbrev=False,
+    )
+    queues.add_argument(
+        "names", metavar="NAME", nargs="*", help="only these queues (default: every task queue)"
+    )
+    queues.add_argument(
+        "--management-url",
+        metavar="URL",
+        dest=QUEUES_DEST + "management_url",
+        help="RabbitMQ management API, http(s)://user:password@host:15672 (lists every queue)",
+    )
+    queues.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=interval,
+        dest=QUEUES_DEST + "interval",
+        help="seconds between the two readings that give the change per second (default 1; 0: one)",
+    )
+    queues.add_argument(
+        "--json", action="store_true", dest=QUEUES_DEST + "json", help="print a JSON list of the queues"
+    )
+
+
 def _add_control(parser: EvtopArgumentParser) -> None:
     """``evtop control COMMAND ...``: one subparser per entry of the command table."""
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     _add_doctor(subcommands, parser)
+    _add_queues(subcommands, parser)
     control = subcommands.add_parser(
         "control",
         help="send a remote-control command to the workers (evtop control --help)",
@@ -435,9 +490,9 @@ def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
     return _subparsers(_subparsers(parser)["control"])[name]
 
 
-def doctor_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The parser of ``evtop doctor`` (the man page reads its options)."""
-    return _subparsers(parser)["doctor"]
+def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of ``evtop doctor`` or ``evtop queues`` (the man page reads its options)."""
+    return _subparsers(parser)[name]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

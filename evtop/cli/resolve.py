@@ -14,7 +14,7 @@ from dataclasses import replace
 from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
 from evtop.broker.urls import BrokerURLError, validate_broker_url
 from evtop.celery_app import load_app_settings
-from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST
+from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST
 from evtop.control import arguments
 from evtop.control.commands import command
 from evtop.demo.cluster import demo_config
@@ -28,6 +28,7 @@ from evtop.options import (
     ControlOptions,
     Mode,
     Options,
+    QueuesOptions,
     Source,
 )
 
@@ -35,10 +36,10 @@ from evtop.options import (
 def _mode(args: argparse.Namespace) -> Mode:
     if getattr(args, "command", None) == "control":
         return Mode.CONTROL
-    if getattr(args, "command", None) == "doctor":
+    if getattr(args, "command", None) in ("doctor", "queues"):
         if args.dump or args.camera:
-            raise UsageError("doctor is a mode of its own: drop --dump/--camera")
-        return Mode.DOCTOR
+            raise UsageError(f"{args.command} is a mode of its own: drop --dump/--camera")
+        return Mode(args.command)
     if args.dump and args.camera:
         raise UsageError("--dump and --camera are different modes: choose one")
     if args.dump:
@@ -51,7 +52,7 @@ def _mode(args: argparse.Namespace) -> Mode:
 def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
     broker_given = args.broker is not None or args.app is not None or bool(args.transport_options)
     rules = (
-        (args.json and mode not in (Mode.DUMP, Mode.CONTROL, Mode.DOCTOR), "--json only applies to --dump"),
+        (args.json and mode is Mode.TUI, "--json only applies to --dump"),
         (args.demo and args.replay is not None, "--demo and --replay are both event sources: choose one"),
         (args.demo and broker_given, "--demo runs its own in-memory cluster: drop -b/-A/--transport-option"),
         (args.replay is not None and broker_given, "--replay reads a file: drop -b/-A/--transport-option"),
@@ -65,6 +66,11 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         (args.wakeup and mode is Mode.CONTROL, "--wakeup does not apply to control commands"),
         (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
         (mode is Mode.DOCTOR and bool(args.pidfile), "--pidfile does not apply to doctor"),
+        (
+            mode is Mode.QUEUES and (args.demo or args.replay is not None or args.record is not None),
+            "queues reads a real broker: drop --demo, --replay and --record",
+        ),
+        (mode is Mode.QUEUES and bool(args.pidfile), "--pidfile does not apply to queues"),
         (
             args.detach and not args.logfile,
             "--detach needs -f/--logfile FILE: a detached camera has no terminal to report to",
@@ -157,6 +163,15 @@ def _control(args: argparse.Namespace) -> ControlOptions:
         raise UsageError(f"control {chosen.cli_name}: {exc}") from None
 
 
+def _queues(args: argparse.Namespace) -> QueuesOptions:
+    interval = getattr(args, QUEUES_DEST + "interval")
+    return QueuesOptions(
+        names=tuple(dict.fromkeys(args.names)),
+        management_url=getattr(args, QUEUES_DEST + "management_url"),
+        interval=1.0 if interval is None else interval,
+    )
+
+
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
     mode = _mode(args)
     _check_combinations(args, mode)
@@ -173,9 +188,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         app=args.app,
         read_only=args.read_only,
         wakeup=not args.read_only and (mode is Mode.TUI or args.wakeup),
-        json=args.json
-        or getattr(args, CONTROL_DEST + "json", False)
-        or getattr(args, DOCTOR_DEST + "json", False),
+        json=any(
+            getattr(args, f"{prefix}json", False) for prefix in ("", CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST)
+        ),
         color=not args.no_color and "NO_COLOR" not in environ,
         camera=args.camera,
         frequency=args.frequency if args.frequency is not None else DEFAULT_FREQUENCY,
@@ -191,4 +206,5 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         detach=args.detach,
         control=_control(args) if mode is Mode.CONTROL else None,
         listen=getattr(args, DOCTOR_DEST + "listen", None) or DEFAULT_LISTEN,
+        queues=_queues(args) if mode is Mode.QUEUES else None,
     )

@@ -1,0 +1,163 @@
+"""How many messages wait in each task queue, read without changing anything on the broker.
+
+On Redis a queue is a list: kombu records which queues exist in its binding sets
+(``_kombu.binding.<exchange>``, after ``global_keyprefix``), and a queue with message
+priorities is several lists, the base name and ``<name>\\x06\\x16<step>`` for each step
+above 0, whose lengths add up (counting the base list alone under-reports a priority
+queue badly). On RabbitMQ a passive ``queue.declare`` answers with the depth and the
+consumer count of a queue that exists, and declares nothing; which queues to ask about
+comes from the caller (names given, workers' ``active_queues``), or from the management
+HTTP API, which also lists unacknowledged messages. Nothing here declares, binds, purges
+or publishes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kombu import Connection
+
+from evtop.broker.urls import url_secrets
+from evtop.errors import EvtopError, describe_error
+
+#: kombu's defaults for its Redis transport (overridable with transport options).
+BINDING_PREFIX = "_kombu.binding."
+PRIORITY_SEP = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+#: Queues kombu binds for remote control and event receivers: not task queues.
+INTERNAL_SUFFIXES = (".pidbox",)
+INTERNAL_PREFIXES = ("celeryev.",)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    name: str
+    #: Messages ready for delivery.
+    messages: int
+    #: Consumers attached (None where the broker does not tell, as on Redis).
+    consumers: int | None = None
+    #: Delivered, not yet acknowledged (None where the broker does not tell).
+    unacked: int | None = None
+
+
+def is_task_queue(name: str) -> bool:
+    return not name.endswith(INTERNAL_SUFFIXES) and not name.startswith(INTERNAL_PREFIXES)
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+
+def _redis_client(connection: Connection) -> Any:
+    """kombu's own client for the channel: URL, TLS, password, db, sentinel, key prefix."""
+    channel: Any = connection.default_channel
+    return channel.client
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def redis_queue_names(connection: Connection) -> list[str]:
+    """Every queue kombu has bound on this Redis db, from its binding sets."""
+    options: dict[str, Any] = connection.transport_options or {}
+    prefix = str(options.get("global_keyprefix", ""))
+    sep = str(options.get("sep", PRIORITY_SEP))
+    client = _redis_client(connection)
+    names: set[str] = set()
+    # SCAN does not add the key prefix (kombu prefixes only the commands it names): add it here.
+    for key in client.scan_iter(match=f"{prefix}{BINDING_PREFIX}*", count=500):
+        table = _text(key)[len(prefix) :]
+        for member in client.smembers(table):
+            queue = _text(member).split(sep)[-1]
+            if queue:
+                names.add(queue)
+    return sorted(names)
+
+
+def redis_depths(connection: Connection, names: Iterable[str]) -> list[QueueDepth]:
+    """The depth of each queue, its priority lists included."""
+    options: dict[str, Any] = connection.transport_options or {}
+    sep = str(options.get("sep", PRIORITY_SEP))
+    steps = tuple(options.get("priority_steps", PRIORITY_STEPS))
+    client = _redis_client(connection)
+    names = list(names)
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for step in steps:
+                pipe.llen(f"{name}{sep}{step}" if step else name)
+        lengths = pipe.execute()
+    depths = []
+    for index, name in enumerate(names):
+        chunk = lengths[index * len(steps) : (index + 1) * len(steps)]
+        depths.append(QueueDepth(name, sum(n for n in chunk if isinstance(n, int))))
+    return depths
+
+
+# -- RabbitMQ -----------------------------------------------------------------------------
+
+
+def amqp_depths(connection: Connection, names: Iterable[str]) -> tuple[list[QueueDepth], list[str]]:
+    """Passive declares: the queues that exist with their depths, and the names that do not."""
+    found, missing = [], []
+    channel = connection.channel()
+    try:
+        for name in names:
+            try:
+                _, messages, consumers = channel.queue_declare(queue=name, passive=True)
+            except connection.channel_errors:  # 404 NOT_FOUND closes the channel
+                missing.append(name)
+                channel.close()
+                channel = connection.channel()
+                continue
+            found.append(QueueDepth(name, int(messages), int(consumers)))
+    finally:
+        channel.close()
+    return found, missing
+
+
+def management_depths(url: str, vhost: str, timeout: float = 5.0) -> list[QueueDepth]:
+    """Every queue of ``vhost`` from RabbitMQ's management HTTP API (``/api/queues/<vhost>``)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EvtopError(f"--management-url must be http(s)://[user:password@]host[:port], not {url!r}")
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    api = urllib.parse.urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            f"{parts.path.rstrip('/')}/api/queues/{urllib.parse.quote(vhost, safe='')}",
+            "",
+            "",
+        )
+    )
+    request = urllib.request.Request(api, headers={"Accept": "application/json"})
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            rows = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        secrets = url_secrets(url)
+        message = describe_error(exc)
+        for secret in secrets:
+            message = message.replace(secret, "**")
+        raise EvtopError(f"the management API at {netloc} did not answer: {message}") from None
+    return [
+        QueueDepth(
+            str(row.get("name", "")),
+            int(row.get("messages_ready", row.get("messages", 0)) or 0),
+            int(row.get("consumers", 0) or 0),
+            int(row.get("messages_unacknowledged", 0) or 0),
+        )
+        for row in rows
+        if isinstance(row, dict)
+    ]

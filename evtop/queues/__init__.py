@@ -1,0 +1,1 @@
+"""``evtop queues``: how many messages wait in each task queue, and who consumes them."""
