@@ -4,6 +4,7 @@ Debian 12 and Ubuntu 24.04 mark their python3 as externally managed: ``pip insta
 outside a virtual environment stops with "externally-managed-environment". The commands
 must then make and use ``.venv`` themselves. They run here on a copy of the checkout, so
 the ``.venv`` they make is the copy's; the packages come from PyPI (or pip's cache).
+The wheel and sdist that ``python -m build`` makes install into a fresh venv and run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def externally_managed(python: Path) -> bool:
     return Path(marker.strip()).exists()
 
 
-pytestmark = pytest.mark.skipif(
+system_python = pytest.mark.skipif(
     not externally_managed(SYSTEM_PYTHON), reason="this machine has no externally managed /usr/bin/python3"
 )
 
@@ -51,6 +52,7 @@ def clean_env() -> dict[str, str]:
     return {**env, "PYTHON": str(SYSTEM_PYTHON)}
 
 
+@system_python
 def test_plain_pip_is_refused_there():
     """The premise: without a virtual environment, this python3 will not install."""
     done = subprocess.run(
@@ -62,6 +64,7 @@ def test_plain_pip_is_refused_there():
     assert done.returncode != 0 and "externally-managed-environment" in done.stderr + done.stdout
 
 
+@system_python
 @pytest.mark.timeout(600)
 def test_the_quick_start_command_installs_into_a_venv_and_runs_the_demo(checkout: Path):
     out = checkout / "demo.txt"
@@ -91,6 +94,7 @@ def test_the_quick_start_command_installs_into_a_venv_and_runs_the_demo(checkout
     assert evtop.returncode == 0 and evtop.stdout.startswith("evtop ")
 
 
+@system_python
 @pytest.mark.timeout(900)
 def test_the_test_command_installs_into_a_venv_and_runs_pytest(checkout: Path):
     done = subprocess.run(
@@ -104,3 +108,58 @@ def test_the_test_command_installs_into_a_venv_and_runs_pytest(checkout: Path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
     assert (checkout / ".venv" / "bin" / "pytest").exists()
+
+
+@pytest.mark.timeout(600)
+def test_the_wheel_and_sdist_install_into_a_fresh_venv_and_run(checkout: Path, tmp_path: Path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(checkout)], check=True, capture_output=True
+    )
+    (wheel,) = dist.glob("evtop-*.whl")
+    (sdist,) = dist.glob("evtop-*.tar.gz")
+    version = subprocess.run(
+        [sys.executable, "-c", "from evtop.version import __version__; print(__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=checkout,
+    ).stdout.strip()
+    assert wheel.name.startswith(f"evtop-{version}-") and sdist.name == f"evtop-{version}.tar.gz"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[redis]"],
+        check=True,
+        env=clean_env(),
+    )
+    python = str(venv / "bin" / "python")
+    files = subprocess.run(
+        [
+            python,
+            "-c",
+            "import evtop, pathlib; print(sorted(p.name for p in pathlib.Path(evtop.__file__).parent.glob('*')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert "py.typed" in files  # the State API is typed for users' mypy
+    shown = subprocess.run(
+        [str(venv / "bin" / "evtop"), "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert shown.returncode == 0 and shown.stdout.startswith(f"evtop {version} ")
+    man = venv / "share" / "man" / "man1" / "evtop.1"
+    assert man.exists()
+    out = tmp_path / "demo.txt"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "evtop"), "--demo", "--dump"], stdout=stdout, cwd=tmp_path, env=clean_env()
+        )
+    try:
+        wait_until(lambda: out.read_text().count(" task received: ") >= 3 or proc.poll() is not None, 60)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
