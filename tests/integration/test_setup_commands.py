@@ -138,7 +138,7 @@ def test_the_wheel_and_sdist_install_into_a_fresh_venv_and_run(checkout: Path, t
         [
             python,
             "-c",
-            "import evtop, pathlib; print(sorted(p.name for p in pathlib.Path(evtop.__file__).parent.glob('*')))",
+            "import evtop, os; print(sorted(os.listdir(os.path.dirname(evtop.__file__))))",
         ],
         capture_output=True,
         text=True,
