@@ -13,7 +13,7 @@ import json
 import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
@@ -328,32 +328,61 @@ bad command line."""
 DOCTOR_DEST = "doctor_"
 
 
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
-    return value
+def seconds(low: float, high: float = math.inf, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number of seconds above ``low`` (or 0 when ``zero``), up to ``high``."""
+    span = (
+        f"from 0 to {high:g}" if zero else f"above {low:g}" + (f" up to {high:g}" if high < math.inf else "")
+    )
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not ((zero and value == 0) or low < value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds {span}")
+        return value
+
+    return check
 
 
-def _add_doctor(subcommands: Any, parser: EvtopArgumentParser) -> None:
-    doctor = subcommands.add_parser(
-        "doctor",
-        help="listen for a while, then report what evtop can and cannot see (evtop doctor --help)",
-        description=DOCTOR_DESCRIPTION,
-        epilog="examples:\n  evtop -b redis://localhost:6379/0 doctor\n"
-        "  evtop -b amqp://guest@rabbit// doctor --listen 30 --json\n"
-        "  evtop --replay events.jsonl.gz doctor",
+def _subcommand(
+    subcommands: Any,
+    root: EvtopArgumentParser,
+    name: str,
+    summary: str,
+    description: str,
+    examples: Sequence[str],
+) -> EvtopArgumentParser:
+    parser: EvtopArgumentParser = subcommands.add_parser(
+        name,
+        help=f"{summary} (evtop {name} --help)",
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=parser,
+        root=root,
         allow_abbrev=False,
+    )
+    return parser
+
+
+def _add_doctor(subcommands: Any, root: EvtopArgumentParser) -> None:
+    doctor = _subcommand(
+        subcommands,
+        root,
+        "doctor",
+        "listen for a while, then report what evtop can and cannot see",
+        DOCTOR_DESCRIPTION,
+        (
+            "evtop -b redis://localhost:6379/0 doctor",
+            "evtop -b amqp://guest@rabbit// doctor --listen 30 --json",
+            "evtop --replay events.jsonl.gz doctor",
+        ),
     )
     doctor.add_argument(
         "--listen",
         metavar="SECONDS",
-        type=seconds,
+        type=seconds(0),
         dest=DOCTOR_DEST + "listen",
         help=f"seconds to listen to a live broker (default {DEFAULT_LISTEN:g})",
     )
@@ -373,27 +402,18 @@ purged or published to a queue. Exit status 1 when a named queue does not exist.
 QUEUES_DEST = "queues_"
 
 
-def interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60")
-    return value
-
-
-def _add_queues(subcommands: Any, parser: EvtopArgumentParser) -> None:
-    queues = subcommands.add_parser(
+def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> None:
+    queues = _subcommand(
+        subcommands,
+        root,
         "queues",
-        help="messages waiting in each task queue, consumers and trend (evtop queues --help)",
-        description=QUEUES_DESCRIPTION,
-        epilog="examples:\n  evtop -b redis://localhost:6379/0 queues\n"
-        "  evtop -b amqp://guest@rabbit// queues celery priority --json\n"
-        "  evtop -b amqp://guest@rabbit// queues --management-url http://guest:guest@rabbit:15672",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=parser,
-        allow_abbrev=False,
+        "messages waiting in each task queue, consumers and trend",
+        QUEUES_DESCRIPTION,
+        (
+            "evtop -b redis://localhost:6379/0 queues",
+            "evtop -b amqp://guest@rabbit// queues celery priority --json",
+            "evtop -b amqp://guest@rabbit// queues --management-url http://guest:guest@rabbit:15672",
+        ),
     )
     queues.add_argument(
         "names", metavar="NAME", nargs="*", help="only these queues (default: every task queue)"
@@ -407,7 +427,7 @@ def _add_queues(subcommands: Any, parser: EvtopArgumentParser) -> None:
     queues.add_argument(
         "--interval",
         metavar="SECONDS",
-        type=interval,
+        type=seconds(0, 60, zero=True),
         dest=QUEUES_DEST + "interval",
         help="seconds between the two readings that give the change per second (default 1; 0: one)",
     )

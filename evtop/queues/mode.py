@@ -77,9 +77,9 @@ def _sample(options: Options, names: list[str]) -> tuple[list[QueueDepth], list[
         if call.management_url:
             vhost = connection.virtual_host or "/"
             depths = management_depths(call.management_url, vhost)
-            wanted = set(names)
-            found = [d for d in depths if (d.name in wanted if wanted else is_task_queue(d.name))]
-            return found, sorted(wanted - {d.name for d in found})
+            asked = set(names)
+            found = [d for d in depths if (d.name in asked if asked else is_task_queue(d.name))]
+            return found, sorted(asked - {d.name for d in found})
         return amqp_depths(connection, names)
 
 

@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import sys
-import threading
 
 import pytest
 
-from tests.support.live import wait_until
-from tests.support.workers import REPO_ROOT, send_task
+from tests.support.live import EvtopProcess
+from tests.support.workers import send_task
 
 pytestmark = [pytest.mark.broker, pytest.mark.worker]
 
 LISTEN = 8.0
 
 
-class Doctor:
-    """``python -m evtop -b URL doctor --json`` with its stderr followed as it runs."""
+class Doctor(EvtopProcess):
+    """``evtop -b URL doctor --json`` as a process, once it has started listening."""
 
     def __init__(self, url: str, listen: float = LISTEN) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evtop", "-b", url, "doctor", "--listen", str(listen), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        )
-        self.err: list[str] = []
-        self.reader = threading.Thread(target=lambda: self.err.extend(iter(self.proc.stderr.readline, "")))
-        self.reader.start()
-        wait_until(lambda: any("listening to" in line for line in self.err), 30, "doctor never started")
+        super().__init__("-b", url, "doctor", "--listen", str(listen), "--json", stdout=subprocess.PIPE)
+        self.wait_said("listening to", 30)
 
     def send_tasks_while_listening(self, url: str, *names: str) -> int:
         """Send tasks, a few a second, until the doctor is done: some fall between heartbeats."""
@@ -48,6 +35,7 @@ class Doctor:
         return sent
 
     def result(self) -> tuple[int, dict]:
+        assert self.proc.stdout is not None
         out = self.proc.stdout.read()
         self.proc.wait(timeout=60)
         self.reader.join(10)

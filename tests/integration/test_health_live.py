@@ -10,19 +10,15 @@ the one-second outage) and the task starts its heartbeats counted but no event s
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
 
-from tests.support.live import wait_until
+from tests.support.live import EvtopProcess, wait_until
 from tests.support.servers import RedisServer
-from tests.support.workers import REPO_ROOT, send_task
+from tests.support.workers import send_task
 
 pytestmark = [pytest.mark.broker, pytest.mark.worker]
 
@@ -45,37 +41,24 @@ def test_a_frozen_consumer_reports_the_gap_by_the_senders_clock(start_worker, tm
         worker = start_worker(redis.url, pool="prefork", concurrency=2)
         out = tmp_path / "dump.txt"
         with out.open("w") as stdout:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "evtop", "-b", redis.url, "--dump"],
-                stdout=stdout,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO_ROOT,
-                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
-        reader.start()
+            evtop = EvtopProcess("-b", redis.url, "--dump", stdout=stdout)
         try:
             heard = f"{worker.nodename} ["
             wait_until(lambda: out.read_text().count(heard) >= 2, 30, "evtop never heard the worker")
             before = processed(worker)
-            proc.send_signal(signal.SIGSTOP)
+            evtop.proc.send_signal(signal.SIGSTOP)
             frozen_at = time.monotonic()
             for _ in range(TASKS):
                 send_task(redis.url, "evtop_test.echo", (PAYLOAD,))
             wait_until(lambda: processed(worker) >= before + TASKS, 60, "the worker never ran the tasks")
             # The scenario is a long freeze: hold it until the worker has sent heartbeats meanwhile.
             wait_until(lambda: time.monotonic() - frozen_at >= FROZEN_FOR, FROZEN_FOR + 5)
-            proc.send_signal(signal.SIGCONT)
-            for found in ("of its events were missed", "were never seen"):
-                wait_until(lambda: any(found in line for line in lines), 30, f"no {found!r} in {lines}")  # noqa: B023
+            evtop.proc.send_signal(signal.SIGCONT)
+            evtop.wait_said("of its events were missed", 30)
+            evtop.wait_said("were never seen", 30)
         finally:
-            proc.send_signal(signal.SIGCONT)
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-            reader.join(10)
-    text = "".join(lines)
+            evtop.stop()
+    text = "".join(evtop.err)
     resumed = re.search(r"event stream resumed after a ([\d.]+) s outage", text)
     gap = re.search(rf"{re.escape(worker.nodename)}: about (\d+) s of its events were missed", text)
     missed = re.search(rf"{re.escape(worker.nodename)}: \d+ task starts .* \((\d+) in all\)", text)

@@ -1,11 +1,16 @@
-"""Run evtop's Receiver in-process against a live broker, for integration tests."""
+"""Live helpers for integration tests: evtop's Receiver in-process, evtop as a process."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from evtop import State
@@ -99,3 +104,38 @@ class LiveReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EvtopProcess:
+    """``python -m evtop ARGS`` from this checkout, its stderr lines collected as they come."""
+
+    def __init__(self, *args: str, stdout: Any = subprocess.DEVNULL) -> None:
+        root = Path(__file__).resolve().parents[2]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "evtop", *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        self.err: list[str] = []
+        assert self.proc.stderr is not None
+        stderr = self.proc.stderr
+        self.reader = threading.Thread(target=lambda: self.err.extend(iter(stderr.readline, "")), daemon=True)
+        self.reader.start()
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.err)
+
+    def wait_said(self, text: str, timeout: float) -> None:
+        wait_until(lambda: self.said(text), timeout, f"evtop never said {text!r}: {self.err}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal it (once more SIGCONT, in case it was stopped), wait, and return its status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout)
+        self.reader.join(10)
+        return self.proc.returncode
