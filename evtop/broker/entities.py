@@ -11,6 +11,10 @@ wrong exchange type means listening on a list nobody writes to. What Celery decl
 * evtop's own queues (``celeryev.<uuid>`` for events, ``<uuid>.reply.celery.pidbox`` for
   replies) are exclusive on AMQP: RabbitMQ 4.3 refuses transient non-exclusive queues by
   default. The event queue keeps celery's message TTL (5 s) and expiry (60 s).
+
+The receiver never creates or changes Celery's exchanges: it declares them passively, so
+a monitoring user needs no configure permission on them, and a missing event exchange
+means that no worker has sent events yet (workers declare it before their first event).
 """
 
 from __future__ import annotations
@@ -23,9 +27,16 @@ from evtop.broker.config import BrokerConfig
 FANOUT_DRIVERS = frozenset({"redis", "gcpubsub"})
 
 
-def event_exchange(connection: Connection, name: str) -> Exchange:
+def event_exchange(connection: Connection, name: str, *, passive: bool = False) -> Exchange:
     kind = "fanout" if connection.transport.driver_type in FANOUT_DRIVERS else "topic"
-    return Exchange(name, type=kind)  # kombu defaults: durable, not auto-delete (as Celery)
+    # kombu defaults: durable, not auto-delete (as Celery)
+    return Exchange(name, type=kind, passive=passive)
+
+
+def exchanges_on_broker(connection: Connection) -> bool:
+    """False on Redis, where kombu keeps exchanges in the process (pub/sub has none): a
+    passive declare there fails for an exchange only the workers' processes declared."""
+    return connection.transport.driver_type != "redis"
 
 
 def event_queue(connection: Connection, config: BrokerConfig, node_id: str) -> Queue:
@@ -34,7 +45,7 @@ def event_queue(connection: Connection, config: BrokerConfig, node_id: str) -> Q
     ``task.multi`` messages arrive too."""
     return Queue(
         f"{config.event_queue_prefix}.{node_id}",
-        exchange=event_exchange(connection, config.event_exchange),
+        exchange=event_exchange(connection, config.event_exchange, passive=True),
         routing_key="#",
         durable=False,
         auto_delete=True,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from kombu import Connection, Exchange, Queue
@@ -199,3 +201,22 @@ def test_messages_are_json_decoded_by_evtop_not_kombu(live):
         publisher.publish(wire(task_event("task-started", "z", time.time())))
     wait_until(lambda: "z" in live.state.tasks, 5)
     assert "y" not in live.state.tasks and live.ingest.stats.dropped["disallowed_content"] == 1
+
+
+def test_until_the_event_exchange_exists_the_receiver_says_so_once_and_waits(caplog):
+    caplog.set_level(logging.DEBUG, logger="evtop.events.receiver")
+    url = memory_url()
+    config = replace(memory_config(url), event_exchange=f"ev-{uuid.uuid4().hex}")
+    live = LiveReceiver(url, config=config, wakeup=False, backoff=Backoff(base=0.01, cap=0.05))
+    live.thread.start()
+    try:
+        waiting = f"waiting for the {config.event_exchange} exchange"
+        wait_until(lambda: live.status.snapshot().attempt >= 5, 10)
+        assert waiting in (live.status.snapshot().last_error or "")
+        said = [r for r in caplog.records if waiting in r.getMessage()]
+        assert [r.levelno for r in said[:2]] == [logging.WARNING, logging.DEBUG]
+        assert sum(r.levelno == logging.WARNING for r in said) == 1
+        live.wait_flowing(timeout=10)  # the probes' sender declares the exchange, as a worker does
+    finally:
+        live.stop()
+    assert live.status.snapshot().reconnects == 0 and live.status.snapshot().outages == ()
