@@ -16,6 +16,7 @@ from typing import Protocol
 
 from evtop.broker.status import ConnectionStatus
 from evtop.broker.urls import url_secrets
+from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.receiver import Receiver
 from evtop.options import Options, Source
@@ -99,9 +100,19 @@ def run_source(source: EventSource, stop: threading.Event) -> bool:
     """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C.
 
     True when the source ended by itself (the end of a replayed file) rather than being
-    stopped, so a mode knows whether to finish its output or to exit promptly.
+    stopped, so a mode knows whether to finish its output or to exit promptly. An
+    :class:`EvtopError` that ended the source (a broker refusal no retry can fix) is
+    raised here, once the source has stopped.
     """
-    thread = threading.Thread(target=source.run, args=(stop,), name="evtop-source", daemon=True)
+    failures: list[EvtopError] = []
+
+    def run() -> None:
+        try:
+            source.run(stop)
+        except EvtopError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="evtop-source", daemon=True)
     ended = False
     with stop_on_signals(stop):
         thread.start()
@@ -114,4 +125,6 @@ def run_source(source: EventSource, stop: threading.Event) -> bool:
         finally:
             stop.set()
             thread.join(timeout=10)
+    if failures:
+        raise failures[0]
     return ended
