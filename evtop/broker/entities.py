@@ -19,9 +19,11 @@ means that no worker has sent events yet (workers declare it before their first 
 
 from __future__ import annotations
 
+from typing import Any
+
 from kombu import Connection, Exchange, Queue
 
-from evtop.broker.config import BrokerConfig
+from evtop.broker.config import BrokerConfig, DurableQueue
 
 #: Transports on which Celery switches the event exchange from topic to fanout (pub/sub).
 FANOUT_DRIVERS = frozenset({"redis", "gcpubsub"})
@@ -52,6 +54,49 @@ def event_queue(connection: Connection, config: BrokerConfig, node_id: str) -> Q
         exclusive=True,
         message_ttl=config.event_queue_ttl,
         expires=config.event_queue_expires,
+    )
+
+
+class SoleConsumerQueue(Queue):
+    """A queue consumed with AMQP's exclusive flag, which kombu's ``Queue`` never sets:
+    a second evtop on the same name is refused, instead of silently getting every other
+    event while the first gets the rest."""
+
+    def consume(
+        self,
+        consumer_tag: str = "",
+        callback: Any = None,
+        no_ack: bool | None = None,
+        nowait: bool = False,
+        on_cancel: Any = None,
+    ) -> Any:
+        return self.channel.basic_consume(
+            queue=self.name,
+            no_ack=self.no_ack if no_ack is None else no_ack,
+            consumer_tag=consumer_tag or "",
+            callback=callback,
+            nowait=nowait,
+            arguments=self.consumer_arguments,  # type: ignore[attr-defined]  # one of kombu's attrs
+            on_cancel=on_cancel,
+            exclusive=True,  # kombu's virtual transports ignore it (one process, one consumer)
+        )
+
+
+def durable_event_queue(connection: Connection, config: BrokerConfig, spec: DurableQueue) -> Queue:
+    """``--queue NAME``: durable, neither exclusive nor auto-delete, so it keeps events while
+    evtop is away; bounded by age and length, dropping the oldest first (``drop-head``):
+    a monitor that comes back wants the newest events, and the workers never notice."""
+    return SoleConsumerQueue(
+        spec.name,
+        exchange=event_exchange(connection, config.event_exchange, passive=True),
+        routing_key="#",
+        durable=True,
+        auto_delete=False,
+        exclusive=False,
+        message_ttl=spec.ttl,
+        expires=spec.ttl,
+        max_length=spec.max_length,
+        queue_arguments={"x-overflow": "drop-head"},
     )
 
 

@@ -10,7 +10,8 @@ counted, not treated as a lost connection.
 
 It never creates or changes the event exchange (a monitoring user may lack the right to):
 until a worker has declared it, the receiver says so once and keeps waiting. A refused
-permission is named once, with the resource, and retried until someone grants it.
+permission is named once, with the resource, and retried; only a ``--queue`` that exists
+with other arguments ends the run, since no retry can change them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from typing import Any
 from kombu import Connection, Consumer
 
 from evtop.broker.config import BrokerConfig
-from evtop.broker.entities import event_queue, exchanges_on_broker
+from evtop.broker.entities import durable_event_queue, event_queue, exchanges_on_broker
 from evtop.broker.mailbox import Mailbox
 from evtop.broker.redis_events import RedisEventReader
-from evtop.broker.refusals import Kind, explain
+from evtop.broker.refusals import BrokerRefused, Kind, explain
 from evtop.broker.status import Backoff, ConnectionStatus
 from evtop.broker.urls import mask_url
 from evtop.errors import describe_error
@@ -42,6 +43,9 @@ W_WAKEUP = "Could not wake up workers (%s); their next periodic heartbeat will s
 NO_EXCHANGE = "no worker has sent events on vhost {vhost!r} yet: waiting for the {name} exchange"
 #: Transport-level unpack failures in a row that we tolerate before suspecting the link.
 MAX_CONSECUTIVE_TRANSPORT_ERRORS = 100
+#: ``--queue``: messages delivered but not yet acknowledged. Enough to keep the link busy;
+#: few enough that a backlog waits in the broker, not in evtop's memory.
+PREFETCH = 1000
 
 
 class Receiver:
@@ -69,7 +73,10 @@ class Receiver:
         self._pattern: str | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set, reconnecting after every failure."""
+        """Consume until ``stop`` is set, reconnecting after every failure.
+
+        Raises :class:`BrokerRefused` when retrying cannot help.
+        """
         try:
             while not stop.is_set():
                 self.status.connecting()
@@ -84,6 +91,8 @@ class Receiver:
 
     def _schedule_retry(self, exc: BaseException) -> float:
         refusal = explain(exc, pattern=self._pattern)
+        if refusal is not None and refusal.fatal:
+            raise BrokerRefused(refusal.message) from None
         was_connected = self.status.snapshot().connected_since is not None
         if self.status.connected_for() >= self.backoff.healthy_after:
             self.backoff.reset()
@@ -135,15 +144,21 @@ class Receiver:
             reader.close()
 
     def _queue_session(self, connection: Connection, stop: threading.Event) -> None:
-        """AMQP (and kombu's in-process memory transport): an exclusive queue of our own."""
+        """AMQP (and kombu's in-process memory transport): an exclusive queue of our own,
+        or the durable ``--queue``, whose messages are acknowledged once handled."""
         channel = connection.channel()
-        queue = event_queue(connection, self.config, str(uuid.uuid4()))(channel)
+        durable = self.config.durable_queue
+        if durable is None:
+            queue = event_queue(connection, self.config, str(uuid.uuid4()))(channel)
+        else:
+            queue = durable_event_queue(connection, self.config, durable)(channel)
         queue.declare()
         Consumer(
             channel,
             queues=[queue],
-            no_ack=True,
-            on_message=self._on_message,
+            no_ack=durable is None,
+            prefetch_count=None if durable is None else PREFETCH,
+            on_message=self._on_message if durable is None else self._on_kept_message,
             on_decode_error=lambda message, exc: self.ingest.count_transport_error(exc),
             auto_declare=False,
         ).consume()
@@ -188,6 +203,11 @@ class Receiver:
             self._feed(message.body, message.content_type, message.content_encoding, compressed)
         except Exception as exc:  # a message object kombu built from hostile properties
             self.ingest.count_transport_error(exc)
+
+    def _on_kept_message(self, message: Any) -> None:
+        """``--queue``: acknowledged after handling, poison too (or it would come back forever)."""
+        self._on_message(message)
+        message.ack()
 
     def _wake_workers(self, connection: Connection) -> None:
         """Ask workers for an immediate heartbeat, as celery's receiver does.

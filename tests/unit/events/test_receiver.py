@@ -19,7 +19,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from evtop import State
-from evtop.broker.config import BrokerConfig
+from evtop.broker.config import BrokerConfig, DurableQueue
 from evtop.broker.status import Backoff, ConnectionStatus, Phase
 from evtop.events.pipeline import Ingest
 from evtop.events.receiver import Receiver
@@ -220,3 +220,20 @@ def test_until_the_event_exchange_exists_the_receiver_says_so_once_and_waits(cap
     finally:
         live.stop()
     assert live.status.snapshot().reconnects == 0 and live.status.snapshot().outages == ()
+
+
+def test_a_durable_queue_keeps_events_while_the_receiver_is_away_and_acknowledges_them():
+    url = memory_url()
+    config = replace(memory_config(url), durable_queue=DurableQueue(f"celeryev.{uuid.uuid4().hex}"))
+    LiveReceiver(url, config=config).start(timeout=10).stop()  # declared, then away
+    with EventPublisher(url) as publisher:
+        for i in range(30):
+            publisher.publish(wire(task_event("task-received", f"kept-{i}", time.time(), name="proj.add")))
+        publisher.publish_raw(b"{not json", "application/json")
+    back = LiveReceiver(url, config=config).start(timeout=10)  # its probe comes after the backlog
+    back.stop()
+    assert sorted(back.state.tasks) == sorted(f"kept-{i}" for i in range(30))
+    assert back.ingest.stats.dropped["decode_error"] == 1
+    again = LiveReceiver(url, config=config).start(timeout=10)
+    again.stop()
+    assert not again.state.tasks and again.ingest.stats.dropped_total == 0  # all acknowledged, poison too
