@@ -17,6 +17,7 @@ from typing import Protocol
 
 from evtop.broker.status import ConnectionStatus
 from evtop.broker.urls import url_secrets
+from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.receiver import Receiver
 from evtop.options import Options, Source
@@ -109,8 +110,20 @@ class Ending(Enum):
 
 
 def run_source(source: EventSource, stop: threading.Event) -> Ending:
-    """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C."""
-    thread = threading.Thread(target=source.run, args=(stop,), name="evtop-source", daemon=True)
+    """Run ``source`` in a background thread until it ends, ``stop`` is set or Ctrl-C.
+
+    An :class:`EvtopError` that ended the source (a broker refusal no retry can fix) is
+    raised here, once the source has stopped.
+    """
+    failures: list[EvtopError] = []
+
+    def run() -> None:
+        try:
+            source.run(stop)
+        except EvtopError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="evtop-source", daemon=True)
     ending = Ending.STOPPED
     with stop_on_signals(stop):
         thread.start()
@@ -124,4 +137,6 @@ def run_source(source: EventSource, stop: threading.Event) -> Ending:
         finally:
             stop.set()
             thread.join(timeout=10)
+    if failures:
+        raise failures[0]
     return ending

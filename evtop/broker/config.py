@@ -11,6 +11,24 @@ from kombu import Connection
 from evtop.broker.urls import mask_url
 
 DEFAULT_BROKER_URL = "amqp://guest@localhost//"
+#: ``--queue-ttl``: an outage longer than a day is a forgotten queue, not a blip.
+DEFAULT_QUEUE_TTL = 86400.0
+#: ``--queue-max-length``: about 100 MB of broker memory at 1 KB a message.
+DEFAULT_QUEUE_MAX_LENGTH = 100_000
+
+
+@dataclass(frozen=True)
+class DurableQueue:
+    """``--queue NAME`` (RabbitMQ): a queue that keeps events while evtop is away.
+
+    ``ttl`` is both the age at which the broker drops an event and how long the queue
+    outlives its last consumer: once no evtop has read it for that long, all it holds
+    has expired anyway, so the broker deletes it instead of keeping an orphan.
+    """
+
+    name: str
+    ttl: float = DEFAULT_QUEUE_TTL
+    max_length: int = DEFAULT_QUEUE_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,8 @@ class BrokerConfig:
     event_queue_expires: float | None = 60.0
     control_exchange: str = "celery"
     accept_msgpack: bool = False
+    #: ``--queue``: consume this durable queue (with acks) instead of a queue of our own.
+    durable_queue: DurableQueue | None = None
     #: AMQP heartbeat in seconds, so a dead TCP peer is noticed instead of waited on forever.
     heartbeat: float = 20.0
     connect_timeout: float = 5.0

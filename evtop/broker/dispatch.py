@@ -47,6 +47,11 @@ class EventSender:
         self.exchange = event_exchange(connection, exchange)
         self.producer = Producer(connection.default_channel)
 
+    def declare(self) -> None:
+        """Create the event exchange, as a worker does when it starts (evtop's receiver
+        only looks for it)."""
+        self.exchange(self.producer.channel).declare()
+
     def send(self, body: Any, hostname: str, key: str | None = None) -> None:
         """One message: an event (routed by its type) or a batch (``task.multi``)."""
         if key is None:

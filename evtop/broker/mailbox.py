@@ -93,11 +93,20 @@ class Mailbox:
             message_ttl=REPLY_QUEUE_TTL,
         )
 
-    def publish(self, channel: Any, body: Mapping[str, Any], *, timeout: float | None = None) -> None:
-        """Send one request to every worker's pidbox queue (refused in read-only mode)."""
+    def publish(
+        self, channel: Any, body: Mapping[str, Any], *, timeout: float | None = None, existing: bool = False
+    ) -> None:
+        """Send one request to every worker's pidbox queue (refused in read-only mode).
+
+        ``existing``: only to the exchange the workers declared (declared passively, so
+        the user needs write permission on it and no configure), and wait until the
+        broker took the request: RabbitMQ refuses a publish by closing the channel later,
+        which would otherwise go unseen; a passive declare after it is a round trip that
+        raises that refusal here.
+        """
         self.check_writable(str(body.get("method")))
         exchange = self.exchange(channel)
-        exchange.declare()
+        exchange.declare(passive=existing)
         Producer(channel).publish(
             dict(body),
             exchange=exchange.name,
@@ -106,3 +115,5 @@ class Mailbox:
             headers={"clock": next(self._clock), "expires": time.time() + timeout if timeout else 0},
             retry=False,
         )
+        if existing:
+            exchange.declare(passive=True)

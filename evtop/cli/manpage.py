@@ -36,7 +36,9 @@ SECURITY = (
     "content types are refused and counted. Every string taken from the event stream is sanitized before "
     "it reaches the terminal, a log or a file: control characters and escape sequences are shown as "
     "visible symbols, bidirectional and invisible characters as <U+XXXX>. Broker passwords are masked in "
-    "all output. With --read-only evtop publishes nothing at all."
+    "all output. With --read-only evtop publishes nothing at all. evtop never creates or changes Celery's "
+    "exchanges, so a broker user that may only read events is enough: README gives the RabbitMQ "
+    "permissions and the Redis ACL of such a user."
 )
 
 

@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
+from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import UsageError
 from evtop.logs import LEVELS
@@ -38,6 +39,7 @@ examples:
   evtop --replay events.jsonl.gz --dump --speed max
   evtop -b redis://localhost:6379/0 -c myproj.cameras:DbCamera -F 2.0
   evtop --replay events.jsonl.gz -c myproj.cameras:DbCamera --speed max
+  evtop -b amqp://monitor@rabbit// -c myproj.cameras:DbCamera --queue celeryev.dbcam
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
 
@@ -148,6 +150,36 @@ def count(text: str) -> int:
     return int(digits) * scale
 
 
+#: RabbitMQ keeps TTLs in milliseconds as an unsigned 32-bit number: at most ~49.7 days.
+MAX_QUEUE_TTL = (2**32 - 1) / 1000
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def queue_name(text: str) -> str:
+    """A name RabbitMQ accepts for a queue evtop declares (it refuses ``amq.`` names)."""
+    if not text or len(text.encode("utf-8")) > 255 or not text.isprintable() or text.startswith("amq."):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a queue name evtop can declare: 1 to 255 bytes, printable,"
+            " not starting with amq. (e.g. celeryev.camera)"
+        )
+    return text
+
+
+def duration(text: str) -> float:
+    """Seconds, or a number with s, m, h or d (``12h``, ``7d``), up to RabbitMQ's TTL limit."""
+    digits = text.strip().lower()
+    scale = _DURATION_UNITS.get(digits[-1:], 0)
+    try:
+        value = float(digits[:-1] if scale else digits) * (scale or 1)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 1 <= value <= MAX_QUEUE_TTL:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid duration: give seconds (or 30m, 12h, 7d) from 1 s to 49 days"
+        )
+    return value
+
+
 def transport_option(text: str) -> tuple[str, Any]:
     """``key=value``; the value is read as JSON when it parses (numbers, true, "..."), else text."""
     key, sep, raw = text.partition("=")
@@ -210,6 +242,29 @@ def build_parser() -> EvtopArgumentParser:
         "--read-only",
         action="store_true",
         help="never publish anything: no worker wake-up, every control command refused",
+    )
+    broker.add_argument(
+        "--queue",
+        metavar="NAME",
+        type=queue_name,
+        help="RabbitMQ: read events from the durable queue NAME (declared if missing, kept when evtop"
+        " exits), so a restart or a network blip loses nothing; the queue fills while evtop is away",
+    )
+    broker.add_argument(
+        "--queue-ttl",
+        metavar="SECONDS",
+        type=duration,
+        default=None,
+        help=f"with --queue: the broker drops events older than this, and deletes the queue once no"
+        f" evtop has read it for as long (default {DEFAULT_QUEUE_TTL:g}, a day; 12h and 7d work too)",
+    )
+    broker.add_argument(
+        "--queue-max-length",
+        metavar="N",
+        type=count,
+        default=None,
+        help=f"with --queue: keep at most N messages, dropping the oldest first"
+        f" (default {DEFAULT_QUEUE_MAX_LENGTH:,}, about 100 MB of broker memory; 1M works too)",
     )
     broker.add_argument(
         "--wakeup",

@@ -11,7 +11,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
-from evtop.broker.config import DEFAULT_BROKER_URL, BrokerConfig
+from evtop.broker.config import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_QUEUE_MAX_LENGTH,
+    DEFAULT_QUEUE_TTL,
+    BrokerConfig,
+    DurableQueue,
+)
 from evtop.broker.urls import BrokerURLError, validate_broker_url
 from evtop.celery_app import load_app_settings
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST
@@ -64,6 +70,15 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
         (args.wakeup and args.read_only, "--read-only publishes nothing: drop --wakeup"),
         (args.wakeup and args.replay is not None, "--wakeup needs a broker: --replay reads a file"),
         (args.wakeup and mode is Mode.CONTROL, "--wakeup does not apply to control commands"),
+        (
+            (args.queue_ttl or args.queue_max_length) is not None and args.queue is None,
+            "--queue-ttl and --queue-max-length only apply with --queue",
+        ),
+        (
+            args.queue is not None and (args.demo or args.replay is not None),
+            "--queue reads a RabbitMQ queue: --demo and --replay have none",
+        ),
+        (args.queue is not None and mode is Mode.CONTROL, "--queue does not apply to control commands"),
         (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
         (mode is Mode.DOCTOR and bool(args.pidfile), "--pidfile does not apply to doctor"),
         (
@@ -134,12 +149,29 @@ def _broker(args: argparse.Namespace, environ: Mapping[str, str]) -> BrokerConfi
             config, transport_options={**config.transport_options, **dict(args.transport_options)}
         )
     try:
-        config.connection()  # kombu parses the URL and options here; it does not connect yet
+        connection = config.connection()  # kombu parses the URL and options; it does not connect
     except Exception as exc:
         raise UsageError(
             f"{origin}: kombu cannot use {config.masked_url} ({type(exc).__name__}: {exc})"
         ) from None
+    if args.queue is not None:
+        config = replace(config, durable_queue=_durable_queue(args, connection.transport.driver_type))
     return config
+
+
+def _durable_queue(args: argparse.Namespace, driver: str) -> DurableQueue:
+    if driver == "redis":
+        raise UsageError(
+            "--queue needs RabbitMQ: Redis pub/sub hands an event only to whoever is subscribed"
+            " at that moment, so nothing can keep events for evtop while it is away"
+        )
+    if driver != "amqp":
+        raise UsageError(f"--queue needs RabbitMQ (amqp://), not {driver}://")
+    return DurableQueue(
+        args.queue,
+        ttl=args.queue_ttl if args.queue_ttl is not None else DEFAULT_QUEUE_TTL,
+        max_length=args.queue_max_length if args.queue_max_length is not None else DEFAULT_QUEUE_MAX_LENGTH,
+    )
 
 
 def _control(args: argparse.Namespace) -> ControlOptions:

@@ -385,9 +385,17 @@ class DemoCluster:
         self._submit(self._rng.choice(weighted))
         self._at(self._rng.expovariate(self.rate), self._arrivals)
 
+    def _connection(self) -> Connection:
+        return Connection(self.config.url, transport_options=dict(self.config.transport_options))
+
+    def start(self) -> None:
+        """The workers come up: the event exchange exists from now on."""
+        with self._connection() as connection:
+            EventSender(connection, self.config.event_exchange).declare()
+
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set."""
-        with Connection(self.config.url, transport_options=dict(self.config.transport_options)) as connection:
+        with self._connection() as connection:
             self._sender = EventSender(connection, self.config.event_exchange)
             for worker in self._workers:
                 self._worker_event(worker, "online")

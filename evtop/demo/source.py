@@ -37,6 +37,7 @@ class DemoSource:
             self.cluster.run(stop)
 
         self.status.subscribe(on_status)
+        self.cluster.start()
         publisher = threading.Thread(target=publish, name="evtop-demo", daemon=True)
         publisher.start()
         try:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import urwid
 
 from evtop.env import Environment
-from evtop.errors import ExitStatus, UsageError
+from evtop.errors import EvtopError, ExitStatus, UsageError
 from evtop.events.state import State
 from evtop.options import Options, Source
 from evtop.runner import event_stream
@@ -71,8 +71,15 @@ def run_tui(options: Options, env: Environment) -> int:
             actions=ACTIONS,
         )
 
+        failures: list[EvtopError] = []
+
         def feed() -> None:
-            source.run(stop)
+            try:
+                source.run(stop)
+            except EvtopError as exc:  # a refusal no retry can fix: leave, then say why
+                failures.append(exc)
+                bridge.post(lambda: setattr(app, "done", True))
+                return
             if not stop.is_set():  # the recording ended: keep the final state on screen
                 bridge.post(lambda: setattr(app, "ended", True))
 
@@ -87,6 +94,8 @@ def run_tui(options: Options, env: Environment) -> int:
             finally:
                 stop.set()
                 thread.join(timeout=10)
+    if failures:
+        raise failures[0]
     return ExitStatus.OK
 
 

@@ -21,7 +21,7 @@ class EventPublisher:
         self.sender = EventSender(self.connection, exchange)
         self.producer = self.sender.producer
         self.exchange = self.sender.exchange
-        self.exchange(self.producer.channel).declare()
+        self.sender.declare()
 
     def publish(self, body: Any, routing_key: str = BATCH_KEY, hostname: str = "celery@test") -> None:
         """``body`` as is (a test may send what no worker would), as a batch unless routed."""

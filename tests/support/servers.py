@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -492,10 +493,28 @@ class RabbitMQServer(_Server):
             raise ServerError(f"rabbitmqctl {' '.join(args)} failed ({res.returncode}):\n{output}")
         return res.stdout
 
-    def list_queues(self, *columns: str) -> list[list[str]]:
+    def list_queues(self, *columns: str, vhost: str = "/") -> list[list[str]]:
         """``rabbitmqctl list_queues`` as rows of strings (default column: name)."""
-        out = self.ctl("list_queues", "-q", "--no-table-headers", *(columns or ("name",)))
+        out = self.ctl("list_queues", "-p", vhost, "-q", "--no-table-headers", *(columns or ("name",)))
         return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+    def url_for(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
+        return f"amqp://{user}:{password}@{self.host}:{self.port}/{quote(vhost, safe='')}"
+
+    def add_vhost(self, vhost: str) -> str:
+        """A fresh virtual host (nothing declared in it yet) where guest may do anything; its URL."""
+        self.ctl("add_vhost", vhost)
+        self.set_permissions("guest", vhost=vhost)
+        return self.url_for(vhost=vhost)
+
+    def add_user(self, user: str, password: str) -> None:
+        self.ctl("add_user", user, password)
+
+    def set_permissions(
+        self, user: str, *, vhost: str = "/", configure: str = ".*", write: str = ".*", read: str = ".*"
+    ) -> None:
+        """RabbitMQ's three permission regexes for ``user`` on ``vhost`` ('' grants nothing)."""
+        self.ctl("set_permissions", "-p", vhost, user, configure, write, read)
 
     # lifecycle ----------------------------------------------------------------------------------
     def start(self) -> Self:

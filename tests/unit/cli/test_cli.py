@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL, DurableQueue
 from evtop.cli import main
 from evtop.cli.parser import build_parser
 from evtop.cli.resolve import resolve
@@ -72,6 +73,21 @@ BAD = [
     (["--max-workers", ""], "--max-workers"),
     (["--dump", "--max-tasks", "100"], "--dump and control commands keep none"),
     (["--max-workers", "3", "control", "ping"], "--max-tasks and --max-workers apply to the TUI"),
+    (["--queue", "celeryev.cam", "-b", "redis://localhost/0"], "Redis pub/sub hands an event only to"),
+    (["--queue", "celeryev.cam", "-b", "memory://"], "--queue needs RabbitMQ (amqp://)"),
+    (["--queue", "amq.gen-1"], "not starting with amq."),
+    (["--queue", ""], "is not a queue name"),
+    (["--queue", "a\x1b[2Jb"], "printable"),
+    (["--queue", "q" * 256], "1 to 255 bytes"),
+    (["--queue-ttl", "60"], "only apply with --queue"),
+    (["--queue-max-length", "5"], "only apply with --queue"),
+    (["--queue", "q", "--queue-ttl", "0"], "--queue-ttl: '0' is not a valid duration"),
+    (["--queue", "q", "--queue-ttl", "50d"], "from 1 s to 49 days"),
+    (["--queue", "q", "--queue-ttl", "soon"], "30m, 12h, 7d"),
+    (["--queue", "q", "--queue-max-length", "-1"], "positive whole number"),
+    (["--queue", "q", "--demo"], "--demo and --replay have none"),
+    (["--queue", "q", "--replay", "f"], "--demo and --replay have none"),
+    (["--queue", "q", "control", "ping"], "--queue does not apply to control commands"),
 ]
 
 
@@ -210,6 +226,17 @@ def test_max_tasks_and_workers_bound_the_state(given, expected):
 def test_the_state_bounds_default_to_celerys():
     chosen = options("--demo")
     assert (chosen.max_tasks, chosen.max_workers) == (10_000, 5_000)
+
+
+def test_a_durable_queue_is_named_with_a_ttl_and_a_maximum_length():
+    given = options(
+        "-b", "amqp://guest@h//", "--queue", "celeryev.cam", "--queue-ttl", "12h", "--queue-max-length", "1M"
+    )
+    assert given.broker.durable_queue == DurableQueue("celeryev.cam", ttl=43200.0, max_length=1_000_000)
+    default = options("-b", "amqp://guest@h//", "-c", "m.C", "--queue", "celeryev.cam").broker.durable_queue
+    assert default == DurableQueue("celeryev.cam", ttl=DEFAULT_QUEUE_TTL, max_length=DEFAULT_QUEUE_MAX_LENGTH)
+    assert options("--queue-ttl", "90", "--queue", "q").broker.durable_queue.ttl == 90.0  # amqp by default
+    assert options("-b", "amqp://guest@h//").broker.durable_queue is None
 
 
 def test_version_and_help_go_to_stdout():

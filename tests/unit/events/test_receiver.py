@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from kombu import Connection, Exchange, Queue
 
 from evtop import State
-from evtop.broker.config import BrokerConfig
+from evtop.broker.config import BrokerConfig, DurableQueue
 from evtop.broker.status import Backoff, ConnectionStatus, Phase
 from evtop.events.pipeline import Ingest
 from evtop.events.receiver import Receiver
@@ -199,3 +201,39 @@ def test_messages_are_json_decoded_by_evtop_not_kombu(live):
         publisher.publish(wire(task_event("task-started", "z", time.time())))
     wait_until(lambda: "z" in live.state.tasks, 5)
     assert "y" not in live.state.tasks and live.ingest.stats.dropped["disallowed_content"] == 1
+
+
+def test_until_the_event_exchange_exists_the_receiver_says_so_once_and_waits(caplog):
+    caplog.set_level(logging.DEBUG, logger="evtop.events.receiver")
+    url = memory_url()
+    config = replace(memory_config(url), event_exchange=f"ev-{uuid.uuid4().hex}")
+    live = LiveReceiver(url, config=config, wakeup=False, backoff=Backoff(base=0.01, cap=0.05))
+    live.thread.start()
+    try:
+        waiting = f"waiting for the {config.event_exchange} exchange"
+        wait_until(lambda: live.status.snapshot().attempt >= 5, 10)
+        assert waiting in (live.status.snapshot().last_error or "")
+        said = [r for r in caplog.records if waiting in r.getMessage()]
+        assert [r.levelno for r in said[:2]] == [logging.WARNING, logging.DEBUG]
+        assert sum(r.levelno == logging.WARNING for r in said) == 1
+        live.wait_flowing(timeout=10)  # the probes' sender declares the exchange, as a worker does
+    finally:
+        live.stop()
+    assert live.status.snapshot().reconnects == 0 and live.status.snapshot().outages == ()
+
+
+def test_a_durable_queue_keeps_events_while_the_receiver_is_away_and_acknowledges_them():
+    url = memory_url()
+    config = replace(memory_config(url), durable_queue=DurableQueue(f"celeryev.{uuid.uuid4().hex}"))
+    LiveReceiver(url, config=config).start(timeout=10).stop()  # declared, then away
+    with EventPublisher(url) as publisher:
+        for i in range(30):
+            publisher.publish(wire(task_event("task-received", f"kept-{i}", time.time(), name="proj.add")))
+        publisher.publish_raw(b"{not json", "application/json")
+    back = LiveReceiver(url, config=config).start(timeout=10)  # its probe comes after the backlog
+    back.stop()
+    assert sorted(back.state.tasks) == sorted(f"kept-{i}" for i in range(30))
+    assert back.ingest.stats.dropped["decode_error"] == 1
+    again = LiveReceiver(url, config=config).start(timeout=10)
+    again.stop()
+    assert not again.state.tasks and again.ingest.stats.dropped_total == 0  # all acknowledged, poison too
