@@ -147,10 +147,13 @@ class Health:
         received = event["local_received"]
         if received > self._last_received:
             self._last_received = received
+        hostname = event.get("hostname")
+        if type(hostname) is not str:
+            return  # only task and worker events are sure to name their sender
         heard = self._clock() if self._clock is not None else received
-        sender = self.senders.get(event["hostname"])
+        sender = self.senders.get(hostname)
         if sender is None:
-            sender = self.senders[event["hostname"]] = Sender(event["hostname"], heard, heard, window=heard)
+            sender = self.senders[hostname] = Sender(hostname, heard, heard, window=heard)
         if heard > sender.last_heard:
             sender.last_heard = heard
         sender.events += 1

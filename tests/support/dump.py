@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from typing import Any
 
 from evtop.record.schema import EventRecord, parse
-from tests.support.live import wait_until
+from tests.support.live import EvtopProcess, wait_until
 from tests.support.publish import EventPublisher
-from tests.support.workers import REPO_ROOT
 
 
-class DumpProcess:
+class DumpProcess(EvtopProcess):
     """``python -m evtop ... --dump --json`` with its stdout parsed line by line."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evtop", *args, "--dump", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        )
+        super().__init__(*args, "--dump", "--json", stdout=subprocess.PIPE)
         self.records: list[Any] = []
         self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.out_reader = threading.Thread(target=self._read, daemon=True)
+        self.out_reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -51,10 +42,13 @@ class DumpProcess:
                 publisher.publish({"type": "evtop-probe", "id": probe}, routing_key="evtop.probe")
                 return any(e.get("id") == probe for e in self.events())
 
-            wait_until(seen, 20, "evtop --dump never printed its probe event", interval=0.2)
+            try:
+                wait_until(seen, 20, interval=0.2)
+            except TimeoutError:
+                raise AssertionError(f"evtop --dump never printed its probe event: {self.err}") from None
 
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=20)
-        self.reader.join(10)
-        return self.proc.returncode, err.decode()
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> tuple[int, str]:  # type: ignore[override]
+        """Ctrl-C, as a user stops it; the exit status and everything it said on stderr."""
+        status = super().stop(sig, timeout)
+        self.out_reader.join(10)
+        return status, "".join(self.err)

@@ -175,3 +175,9 @@ def test_lost_tasks_were_received_or_started_on_an_offline_worker():
     assert lost_tasks(state.tasks, {W}) == ["a", "b"]
     assert lost_tasks(state.tasks, set()) == []
     assert lost_tasks(state.tasks, {"celery@w2"}) == ["d"]
+
+
+def test_events_of_other_kinds_may_name_no_sender():
+    """Only task and worker events must carry a hostname; a custom one passes untouched."""
+    health = feed(Health(), {"type": "evtop-probe", "id": "x", "local_received": T0}, heartbeat(T0 + 1, 0))
+    assert [w.hostname for w in health.workers()] == [W] and health.now() == T0 + 1
