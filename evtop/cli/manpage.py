@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
+from evtop.camera.sinks.registry import Registry
 from evtop.cli.parser import CONTROL_DESCRIPTION, DESCRIPTION, EPILOG, build_parser, control_parser
 from evtop.control.commands import COMMANDS, Command, Kind
 from evtop.tui.keymap import KEYMAP, keys_label
@@ -13,7 +14,11 @@ from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (
     ("0", "success; after Ctrl-C, SIGTERM or the end of a replayed file"),
-    ("1", "a runtime error; for evtop control: no worker replied ok"),
+    (
+        "1",
+        "a runtime error; for evtop control: no worker replied ok; for --sink: a sink did not take "
+        "the final snapshot, or lost task changes",
+    ),
     ("2", "a bad command line: one line on stderr, nothing started"),
 )
 ENVIRONMENT = (
@@ -25,8 +30,18 @@ SECURITY = (
     "evtop accepts JSON event bodies only (msgpack with --accept-msgpack); pickle, yaml and kombu's raw "
     "content types are refused and counted. Every string taken from the event stream is sanitized before "
     "it reaches the terminal, a log or a file: control characters and escape sequences are shown as "
-    "visible symbols, bidirectional and invisible characters as <U+XXXX>. Broker passwords are masked in "
-    "all output. With --read-only evtop publishes nothing at all."
+    "visible symbols, bidirectional and invisible characters as <U+XXXX>; sinks store that same text. "
+    "Broker and sink passwords are masked in all output. With --read-only evtop publishes nothing at all."
+)
+SINKS = (
+    "--sink URL (repeatable; -c URL is the same) runs the snapshot camera with evtop's sinks. Each snapshot "
+    "holds every task changed since the previous one in its whole current state, the workers, counts per "
+    "state and task type, runtime percentiles, ingest counters and outage windows. Delivery is at least "
+    "once and idempotent: a failing sink keeps its snapshots in a bounded spool (merged per task when "
+    "full), is retried with capped backoff and is logged once as down and once as up; other sinks and "
+    "event ingest go on. SQL rows never move a task back to an earlier state. A file sink takes a path "
+    "relative to the working directory after three slashes, an absolute one after four. Sinks are "
+    "plugins of the evtop.sinks entry-point group; evtop --list-sinks shows those installed."
 )
 
 
@@ -96,6 +111,14 @@ def _key_lines() -> list[str]:
     return out
 
 
+def _sink_lines() -> list[str]:
+    """The SINKS section: evtop's own sinks, as the registry describes them."""
+    out = [".SH SINKS", _escape(SINKS)]
+    for row in Registry([]).listing():
+        out += [".TP", f"\\fB{_escape(row.example)}\\fR", _escape(row.description)]
+    return out
+
+
 def render() -> str:
     parser = build_parser()
     out = [
@@ -118,6 +141,7 @@ def render() -> str:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
     out += _key_lines()
     out += _control_lines(parser)
+    out += _sink_lines()
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]

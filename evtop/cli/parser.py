@@ -25,8 +25,9 @@ from evtop.version import __version__
 
 DESCRIPTION = """\
 Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event
-dump (--dump), or a snapshot camera (--camera). evtop talks to the broker with kombu and
-never needs celery installed."""
+dump (--dump), or a snapshot camera (--camera) writing to your code or to built-in sinks
+(--sink: SQLite, PostgreSQL, JSON lines, Prometheus). evtop talks to the broker with kombu
+and never needs celery installed."""
 
 EPILOG = """\
 examples:
@@ -38,6 +39,9 @@ examples:
   evtop --replay events.jsonl.gz --dump --speed max
   evtop -b redis://localhost:6379/0 -c myproj.cameras:DbCamera -F 2.0
   evtop --replay events.jsonl.gz -c myproj.cameras:DbCamera --speed max
+  evtop --demo --sink sqlite:///demo.db    task history in an SQLite file (then: sqlite3 demo.db)
+  evtop -b redis://localhost:6379/0 --sink postgresql://evtop@db/evtop --keep 7d
+  evtop -b redis://localhost:6379/0 --sink prometheus://0.0.0.0:9808   /metrics for Prometheus
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
 
@@ -137,6 +141,21 @@ def speed(text: str) -> float:
     return value
 
 
+_DURATION_RE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([smhdw]?)\s*")
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90m``, ``12h``, ``7d``, ``2w`` or a bare number of seconds."""
+    match = _DURATION_RE.fullmatch(text.lower())
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: give a positive number with s, m, h, d or w"
+        )
+    return seconds
+
+
 def count(text: str) -> int:
     """A positive whole number; ``100k`` and ``1M`` are accepted (a thousand, a million)."""
     digits = text.strip().replace("_", "").lower()
@@ -230,7 +249,30 @@ def build_parser() -> EvtopArgumentParser:
         "-c",
         "--camera",
         metavar="CLASS",
-        help="run a snapshot camera (module.Class or module:Class, found in the current directory too)",
+        help="run a snapshot camera (module.Class or module:Class, found in the current directory too);"
+        " a URL is a sink, as with --sink",
+    )
+    modes.add_argument(
+        "--sink",
+        metavar="URL",
+        action="append",
+        default=[],
+        dest="sinks",
+        help="camera: write each snapshot to URL, repeatable: sqlite:///FILE.db, postgresql://USER@HOST/DB,"
+        " jsonl:///FILE.jsonl, prometheus://127.0.0.1:9808 (and plugins: --list-sinks)",
+    )
+    modes.add_argument(
+        "--keep",
+        metavar="AGE",
+        type=duration,
+        default=None,
+        help="with --sink: the hourly cleanup deletes SQL rows older than AGE (90m, 12h, 7d, 2w);"
+        " default: keep everything",
+    )
+    modes.add_argument(
+        "--list-sinks",
+        action="store_true",
+        help="list the sink URL schemes (built-in and plugins), whether each is ready to use, and exit",
     )
     modes.add_argument(
         "-F",
