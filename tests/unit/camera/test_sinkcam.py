@@ -234,3 +234,26 @@ def test_hostile_strings_land_in_all_four_sinks_intact_and_harmless(tmp_path, po
         if s.name == "celery_task_failed_total"
     }
     assert names == {truncate(sanitize(text[:200]), MAX_LABEL_LENGTH) for text in HOSTILE}
+
+
+def test_record_and_maxrate_work_as_with_a_camera_class(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def succeeded() -> int:
+        try:
+            with sqlite3.connect(tmp_path / "live.db") as conn:
+                return conn.execute("SELECT COUNT(*) FROM evtop_tasks WHERE state = 'SUCCESS'").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    sigterm_when(lambda: succeeded() >= 3)
+    live = Run(
+        "--demo", "--sink", "sqlite:///live.db", "-F", "0.05", "--maxrate", "4/s", "--record", "rec.jsonl"
+    )
+    assert live.status == 0, live.err
+    with sqlite3.connect(tmp_path / "live.db") as conn:
+        snapshots = conn.execute("SELECT MAX(id), MAX(time) - MIN(time) FROM evtop_snapshots").fetchone()
+    assert snapshots[0] <= 1 + 4 * snapshots[1] + 2  # at most 4 a second, plus the final one
+    replayed = Run("--replay", "rec.jsonl", "--speed", "max", "--sink", "sqlite:///replayed.db")
+    assert replayed.status == 0, replayed.err
+    assert sqlite_view(tmp_path / "replayed.db") == sqlite_view(tmp_path / "live.db")
