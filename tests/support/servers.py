@@ -657,7 +657,7 @@ class PostgreSQLServer(_Server):
                 raise ServerError(f"postgres on port {self.port} not ready after {self.startup_timeout}s")
             time.sleep(0.05)
 
-    def _postmaster_pid(self) -> int | None:
+    def postmaster_pid(self) -> int | None:
         if self.dir is None:
             return None
         try:
@@ -666,7 +666,7 @@ class PostgreSQLServer(_Server):
             return None
 
     def _graceful_stop(self, timeout: float) -> None:
-        pid = self._postmaster_pid()
+        pid = self.postmaster_pid()
         if pid is not None:
             _kill_quietly(pid, signal.SIGINT)  # "fast" shutdown: sessions are cut, data kept
 
