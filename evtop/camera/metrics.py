@@ -91,15 +91,15 @@ class _Timings:
 class EventCounter:
     """Running totals of applied events, by type, task name, hostname and queue."""
 
-    def __init__(self, max_values: int = MAX_LABEL_VALUES, max_series: int = MAX_SERIES) -> None:
-        self.max_series = max_series
-        self.names = LabelFolder(max_values)
-        self.hostnames = LabelFolder(max_values)
-        self.queues = LabelFolder(max_values)
+    def __init__(self) -> None:
+        self.max_series = MAX_SERIES
+        self.names = LabelFolder()
+        self.hostnames = LabelFolder()
+        self.queues = LabelFolder()
         self._events: dict[EventKey, int] = {}
         self._folded_series = 0
-        self._runtime = _Timings(max_series)
-        self._queue_wait = _Timings(max_series)
+        self._runtime = _Timings(MAX_SERIES)
+        self._queue_wait = _Timings(MAX_SERIES)
 
     def task_event(self, event: dict[str, Any], task: Any) -> None:
         """One task event, after the State applied it to ``task``."""

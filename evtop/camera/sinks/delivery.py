@@ -37,17 +37,11 @@ FINISH_RETRY = 1.0
 class Delivery:
     """One sink, its spool and its thread."""
 
-    def __init__(
-        self,
-        sink: Sink,
-        spool: Spool | None = None,
-        backoff: Backoff | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, sink: Sink, backoff: Backoff | None = None) -> None:
         self.sink = sink
-        self.spool = spool if spool is not None else Spool()
+        self.spool = Spool()
         self.backoff = backoff if backoff is not None else Backoff(base=0.5, cap=30.0)
-        self._clock = clock
+        self._clock = time.monotonic
         self._cond = threading.Condition()
         #: A cleanup asked for and not done yet: forget what is older than this.
         self._cleanup: float | None = None

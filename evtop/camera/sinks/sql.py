@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import time
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
@@ -274,25 +274,24 @@ class SQLSink(Sink):
         return self._conn
 
 
-def migrate(cursor: Any, dialect: Dialect, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
-    """Bring the schema up to date inside the caller's transaction; the version before."""
+def migrate(cursor: Any, dialect: Dialect) -> None:
+    """Bring the schema up to date, inside the caller's transaction."""
     if dialect.migration_lock:
         cursor.execute(dialect.migration_lock)
     cursor.execute(dialect.render(_SCHEMA_TABLE))
     cursor.execute("SELECT MAX(version) FROM evtop_schema")
     current = cursor.fetchone()[0] or 0
-    if current > len(migrations):
+    if current > SCHEMA_VERSION:
         raise SchemaError(
-            f"the database has evtop schema version {current}; this evtop knows up to {len(migrations)}"
+            f"the database has evtop schema version {current}; this evtop knows up to {SCHEMA_VERSION}"
         )
-    for version in range(current + 1, len(migrations) + 1):
-        for statement in migrations[version - 1]:
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version - 1]:
             cursor.execute(dialect.render(statement))
         cursor.execute(
             f"INSERT INTO evtop_schema (version, applied) VALUES ({dialect.param}, {dialect.param})",
             (version, time.time()),
         )
-    return int(current)
 
 
 @contextlib.contextmanager
