@@ -266,7 +266,7 @@ def build_parser() -> EvtopArgumentParser:
         metavar="AGE",
         type=duration,
         default=None,
-        help="with --sink: the hourly cleanup deletes SQL rows older than AGE (90m, 12h, 7d, 2w);"
+        help="with --sink: delete SQL rows older than AGE (90m, 12h, 7d, 2w) at the start and every hour;"
         " default: keep everything",
     )
     modes.add_argument(
