@@ -74,7 +74,12 @@ class Options:
     wakeup: bool = False
     json: bool = False
     color: bool = True
+    #: ``-c module.Class`` (None with ``--sink``).
     camera: str | None = None
+    #: ``--sink URL`` (and ``-c URL``), in the order given: the sink camera writes to them.
+    sinks: tuple[str, ...] = ()
+    #: ``--keep``: seconds of history the SQL sinks keep; None keeps everything.
+    keep: float | None = None
     frequency: float = DEFAULT_FREQUENCY
     maxrate: str | None = None
     replay: str | None = None

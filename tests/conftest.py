@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ import pytest
 # Broker / worker test infrastructure (tests/support/*).  Keep this section free of evtop
 # imports; add other fixtures below it.
 # ============================================================================================
-from tests.support.servers import RabbitMQServer, RedisServer
+from tests.support.servers import PostgreSQLServer, RabbitMQServer, RedisServer
 
 if TYPE_CHECKING:  # celery is imported only by tests that start workers
     from tests.support.workers import CeleryWorker
@@ -24,7 +25,8 @@ BROKER_KINDS = ("redis", "amqp")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("broker") is not None and item.get_closest_marker("timeout") is None:
+        needs_server = any(item.get_closest_marker(name) for name in ("broker", "postgres"))
+        if needs_server and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(BROKER_TEST_TIMEOUT))
 
 
@@ -40,6 +42,26 @@ def rabbitmq_server() -> Iterator[RabbitMQServer]:
     """A RabbitMQ node on a free loopback port, started on first use (≈6 s), for the whole session."""
     with RabbitMQServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgreSQLServer]:
+    """A PostgreSQL server on a free loopback port, started on first use (≈2 s), for the session."""
+    with PostgreSQLServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgreSQLServer) -> str:
+    """A fresh database owned by a fresh ordinary role (no superuser, no CREATEDB): the
+    rights a sink gets in production. The URL carries the role's password."""
+    name = f"sink_{next(_databases)}"
+    postgres_server.sql(f"CREATE ROLE {name} LOGIN PASSWORD 'pw-{name}' NOSUPERUSER NOCREATEDB NOCREATEROLE")
+    postgres_server.sql(f"CREATE DATABASE {name} OWNER {name}")
+    return postgres_server.url_for(name, name, password=f"pw-{name}")
+
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session", params=BROKER_KINDS)

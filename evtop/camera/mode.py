@@ -7,6 +7,9 @@ which takes the final snapshot. Differences: evtop's receiver reconnects after a
 outage (``evcam`` dies), ``--replay`` ends the run at the end of the file with a final
 snapshot holding every replayed event, and a camera that raises is logged, never fatal,
 except when its final snapshot fails (exit status 1, the snapshot was lost).
+
+``--sink URL`` (or ``-c`` with a URL) runs the same way with evtop's own sink camera
+(:mod:`evtop.camera.sinkcam`) in place of a class: both are a :class:`Setup`.
 """
 
 from __future__ import annotations
@@ -15,20 +18,21 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from evtop.camera.celery_compat import camera_app
 from evtop.camera.loader import instantiate, load_camera_class
 from evtop.camera.timer import Timer
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, describe_error
+from evtop.events.pipeline import Handler, Ingest
 from evtop.events.state import State
 from evtop.files import open_private
 from evtop.options import Options
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.report import Reporter
-from evtop.runner import Ending, event_stream, run_source
+from evtop.runner import Ending, EventSource, event_stream, run_source
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
@@ -43,46 +47,63 @@ def _say(env: Environment, message: str) -> None:
         env.stderr.flush()
 
 
+class Setup(Protocol):
+    """One kind of camera, as :func:`shoot` runs it: a ``-c`` class, or the ``--sink`` camera."""
+
+    #: How the banner and messages name the camera.
+    label: str
+
+    def handler(self, options: Options, state: State) -> Handler:
+        """What the event stream feeds (it applies each event to ``state``)."""
+
+    def create(
+        self, options: Options, state: State, timer: Timer, ingest: Ingest, source: EventSource
+    ) -> Any:
+        """The camera, made but not installed; UsageError when it refuses the arguments."""
+
+    def finish(self, camera: Any) -> None:
+        """Take the final snapshot; raise EvtopError when it was lost."""
+
+
 def run_camera(options: Options, env: Environment) -> int:
     """Load the camera (a bad one is a usage error before anything starts), then run it."""
-    assert options.camera is not None
-    camera_class = load_camera_class(options.camera)
+    setup: Setup
+    if options.sinks:
+        from evtop.camera.sinkcam import SinkSetup
+
+        setup = SinkSetup(options)
+    else:
+        setup = ClassSetup(options)
     if not options.detach:
-        return _run_held(options, env, camera_class)
+        return _run_held(options, env, setup)
     from evtop.camera.daemon import detach
 
     assert options.logfile is not None  # --detach requires it (evtop.cli.resolve)
     log_fd = open_private(options.logfile, option="--logfile")
-    pid = detach(lambda ready: _run_held(options, env, camera_class, ready), log_fd)
-    _say(
-        env, f"camera {options.camera} runs in the background as process {pid}; it logs to {options.logfile}"
-    )
+    pid = detach(lambda ready: _run_held(options, env, setup, ready), log_fd)
+    _say(env, f"camera {setup.label} runs in the background as process {pid}; it logs to {options.logfile}")
     return ExitStatus.OK
 
 
 def _run_held(
-    options: Options, env: Environment, camera_class: type[Any], ready: Callable[[], None] | None = None
+    options: Options, env: Environment, setup: Setup, ready: Callable[[], None] | None = None
 ) -> int:
     with PidFile(options.pidfile) if options.pidfile else contextlib.nullcontext():
-        return shoot(options, env, camera_class, ready)
+        return shoot(options, env, setup, ready)
 
 
-def shoot(
-    options: Options, env: Environment, camera_class: type[Any], ready: Callable[[], None] | None = None
-) -> int:
+def shoot(options: Options, env: Environment, setup: Setup, ready: Callable[[], None] | None = None) -> int:
     """Run the camera until the stream ends or a signal; ``ready()`` once it is installed."""
-    assert options.camera is not None
-    app = camera_app(options, camera_class)
     state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
     timer = Timer()
     stop = threading.Event()
     try:
-        with event_stream(options, state.event) as (ingest, source):
+        with event_stream(options, setup.handler(options, state)) as (ingest, source):
             status = source.status
             live = None if isinstance(source, ReplaySource) else status
             reporter = Reporter(ingest.stats, status.snapshot().url, status=live, health=ingest.health)
             status.subscribe(reporter.on_status)
-            camera = _start(options, camera_class, state, app, timer, env)
+            camera = _start(options, setup, setup.create(options, state, timer, ingest, source), env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")
             if ready is not None:
                 ready()
@@ -90,7 +111,7 @@ def shoot(
                 with reporter.running():
                     ending = run_source(source, stop)
             finally:
-                _finish(camera, options.camera)
+                setup.finish(camera)
     finally:
         timer.stop()
     if isinstance(source, ReplaySource):
@@ -98,37 +119,52 @@ def shoot(
     return ExitStatus.INTERRUPTED if ending is Ending.INTERRUPTED else ExitStatus.OK
 
 
-def _start(
-    options: Options, camera_class: type[Any], state: State, app: Any, timer: Timer, env: Environment
-) -> Any:
-    """Make the camera, print the banner, install it (evtop's timer unless it brings one).
+def _start(options: Options, setup: Setup, camera: Any, env: Environment) -> Any:
+    """Print the banner and install the camera.
 
     The banner comes after the constructor so that a camera refusing evtop's arguments is
     a usage error with nothing on stdout.
     """
-    assert options.camera is not None
-    camera = instantiate(
-        camera_class,
-        options.camera,
-        state,
-        app=app,
-        freq=options.frequency,
-        maxrate=options.maxrate,
-        timer=None if getattr(camera_class, "timer", None) is not None else timer,
-    )
-    env.stdout.write(BANNER.format(camera=sanitize(options.camera), freq=options.frequency) + "\n")
+    env.stdout.write(BANNER.format(camera=sanitize(setup.label), freq=options.frequency) + "\n")
     env.stdout.flush()
     try:
         camera.install()
     except Exception as exc:
-        raise EvtopError(f"camera {options.camera}: install() failed ({describe_error(exc)})") from None
+        raise EvtopError(f"camera {setup.label}: install() failed ({describe_error(exc)})") from None
     return camera
 
 
-def _finish(camera: Any, path: str) -> None:
-    """Take the final snapshot; a failure there loses it, so it fails the run."""
-    try:
-        camera.cancel()
-    except Exception as exc:
-        logger.debug("final snapshot failed", exc_info=True)
-        raise EvtopError(f"camera {path}: the final snapshot failed ({describe_error(exc)})") from None
+class ClassSetup:
+    """``-c module.Class``: the camera class is loaded now, made with celery's arguments."""
+
+    def __init__(self, options: Options) -> None:
+        assert options.camera is not None
+        self.label = options.camera
+        self.camera_class = load_camera_class(options.camera)
+
+    def handler(self, options: Options, state: State) -> Handler:
+        return state.event
+
+    def create(
+        self, options: Options, state: State, timer: Timer, ingest: Ingest, source: EventSource
+    ) -> Any:
+        """The camera, on evtop's timer unless it brings one."""
+        return instantiate(
+            self.camera_class,
+            self.label,
+            state,
+            app=camera_app(options, self.camera_class),
+            freq=options.frequency,
+            maxrate=options.maxrate,
+            timer=None if getattr(self.camera_class, "timer", None) is not None else timer,
+        )
+
+    def finish(self, camera: Any) -> None:
+        """Take the final snapshot; a failure there loses it, so it fails the run."""
+        try:
+            camera.cancel()
+        except Exception as exc:
+            logger.debug("final snapshot failed", exc_info=True)
+            raise EvtopError(
+                f"camera {self.label}: the final snapshot failed ({describe_error(exc)})"
+            ) from None

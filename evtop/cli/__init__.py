@@ -38,7 +38,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     parser = build_parser()
     parser.out, parser.err = env.stdout, env.stderr
     try:
-        options = resolve(parser.parse_args(arguments), env.environ)
+        args = parser.parse_args(arguments)
+        if args.list_sinks:
+            return _list_sinks(env)
+        options = resolve(args, env.environ)
         for secret in url_secrets(options.broker.url):
             redactor.add(secret)
         setup_logging(options.loglevel, options.logfile, redactor, env.stderr)
@@ -60,6 +63,15 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         logger.debug("internal error", exc_info=True)
         _fail(env, redactor, f"internal error: {type(exc).__name__}: {exc} (run with -l DEBUG for details)")
         return ExitStatus.ERROR
+
+
+def _list_sinks(env: Environment) -> int:
+    """``evtop --list-sinks``: what ``--sink`` can use here, like ``--version`` (nothing runs)."""
+    from evtop.camera.sinks.registry import Registry, render_listing
+
+    env.stdout.write(sanitize(render_listing(Registry().listing()), multiline=True))
+    env.stdout.flush()
+    return ExitStatus.OK
 
 
 def _silence_stdout(env: Environment) -> None:

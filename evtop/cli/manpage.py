@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
+from evtop.camera.sinks.registry import Registry
 from evtop.cli.parser import (
     CONTROL_DESCRIPTION,
     DESCRIPTION,
@@ -22,7 +23,11 @@ from evtop.view.query import FILTER_HELP
 
 EXIT_STATUS = (
     ("0", "success; after q in the TUI, SIGTERM or SIGHUP, or the end of a replayed file"),
-    ("1", "a runtime error; for evtop control: no worker replied ok; for evtop doctor: problems found"),
+    (
+        "1",
+        "a runtime error; for evtop control: no worker replied ok; for evtop doctor: problems found; "
+        "for --sink: a sink did not take the final snapshot, or lost task changes",
+    ),
     ("2", "a bad command line: one line on stderr, nothing started"),
     ("130", "stopped with Ctrl-C (SIGINT), as shells report an interrupted command"),
 )
@@ -35,10 +40,20 @@ SECURITY = (
     "evtop accepts JSON event bodies only (msgpack with --accept-msgpack); pickle, yaml and kombu's raw "
     "content types are refused and counted. Every string taken from the event stream is sanitized before "
     "it reaches the terminal, a log or a file: control characters and escape sequences are shown as "
-    "visible symbols, bidirectional and invisible characters as <U+XXXX>. Broker passwords are masked in "
-    "all output. With --read-only evtop publishes nothing at all. evtop never creates or changes Celery's "
-    "exchanges, so a broker user that may only read events is enough: README gives the RabbitMQ "
-    "permissions and the Redis ACL of such a user."
+    "visible symbols, bidirectional and invisible characters as <U+XXXX>; sinks store that same text. "
+    "Broker and sink passwords are masked in all output. With --read-only evtop publishes nothing at all. "
+    "evtop never creates or changes Celery's exchanges, so a broker user that may only read events is "
+    "enough: README gives the RabbitMQ permissions and the Redis ACL of such a user."
+)
+SINKS = (
+    "--sink URL (repeatable; -c URL is the same) runs the snapshot camera with evtop's sinks. Each snapshot "
+    "holds every task changed since the previous one in its whole current state, the workers, counts per "
+    "state and task type, runtime percentiles, ingest counters and outage windows. Delivery is at least "
+    "once and idempotent: a failing sink keeps its snapshots in a bounded spool (merged per task when "
+    "full), is retried with capped backoff and is logged once as down and once as up; other sinks and "
+    "event ingest go on. SQL rows never move a task back to an earlier state. A file sink takes a path "
+    "relative to the working directory after three slashes, an absolute one after four. Sinks are "
+    "plugins of the evtop.sinks entry-point group; evtop --list-sinks shows those installed."
 )
 
 
@@ -117,6 +132,14 @@ def _key_lines() -> list[str]:
     return out
 
 
+def _sink_lines() -> list[str]:
+    """The SINKS section: evtop's own sinks, as the registry describes them."""
+    out = [".SH SINKS", _escape(SINKS)]
+    for row in Registry([]).listing():
+        out += [".TP", f"\\fB{_escape(row.example)}\\fR", _escape(row.description)]
+    return out
+
+
 def render() -> str:
     parser = build_parser()
     out = [
@@ -146,6 +169,7 @@ def render() -> str:
             out += [f".SS {_escape(str(group.title).capitalize())}", *lines]
     out += _key_lines()
     out += _control_lines(parser)
+    out += _sink_lines()
     out += _subcommand_lines(parser, "doctor", DOCTOR_DESCRIPTION)
     out += _subcommand_lines(parser, "queues", QUEUES_DESCRIPTION)
     out.append(".SH EXIT STATUS")

@@ -26,8 +26,9 @@ from evtop.version import __version__
 
 DESCRIPTION = """\
 Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event
-dump (--dump), or a snapshot camera (--camera). evtop talks to the broker with kombu and
-never needs celery installed."""
+dump (--dump), or a snapshot camera (--camera) writing to your code or to built-in sinks
+(--sink: SQLite, PostgreSQL, JSON lines, Prometheus). evtop talks to the broker with kombu
+and never needs celery installed."""
 
 EPILOG = """\
 examples:
@@ -40,6 +41,9 @@ examples:
   evtop -b redis://localhost:6379/0 -c myproj.cameras:DbCamera -F 2.0
   evtop --replay events.jsonl.gz -c myproj.cameras:DbCamera --speed max
   evtop -b amqp://monitor@rabbit// -c myproj.cameras:DbCamera --queue celeryev.dbcam
+  evtop --demo --sink sqlite:///demo.db    task history in an SQLite file (then: sqlite3 demo.db)
+  evtop -b redis://localhost:6379/0 --sink postgresql://evtop@db/evtop --keep 7d
+  evtop -b redis://localhost:6379/0 --sink prometheus://0.0.0.0:9808   /metrics for Prometheus
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
 
@@ -139,6 +143,26 @@ def speed(text: str) -> float:
     return value
 
 
+_DURATION_RE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([smhdw]?)\s*")
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90m``, ``12h``, ``7d``, ``2w`` or a bare number of seconds; NaN if neither."""
+    match = _DURATION_RE.fullmatch(text.lower())
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else math.nan
+
+
+def age(text: str) -> float:
+    """``--keep``: how old a row may get."""
+    seconds = _duration(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: give a positive number with s, m, h, d or w"
+        )
+    return seconds
+
+
 def count(text: str) -> int:
     """A positive whole number; ``100k`` and ``1M`` are accepted (a thousand, a million)."""
     digits = text.strip().replace("_", "").lower()
@@ -152,7 +176,6 @@ def count(text: str) -> int:
 
 #: RabbitMQ keeps TTLs in milliseconds as an unsigned 32-bit number: at most ~49.7 days.
 MAX_QUEUE_TTL = (2**32 - 1) / 1000
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def queue_name(text: str) -> str:
@@ -165,19 +188,14 @@ def queue_name(text: str) -> str:
     return text
 
 
-def duration(text: str) -> float:
-    """Seconds, or a number with s, m, h or d (``12h``, ``7d``), up to RabbitMQ's TTL limit."""
-    digits = text.strip().lower()
-    scale = _DURATION_UNITS.get(digits[-1:], 0)
-    try:
-        value = float(digits[:-1] if scale else digits) * (scale or 1)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 1 <= value <= MAX_QUEUE_TTL:
+def queue_ttl(text: str) -> float:
+    """``--queue-ttl``: seconds up to RabbitMQ's TTL limit."""
+    seconds = _duration(text)
+    if not (math.isfinite(seconds) and 1 <= seconds <= MAX_QUEUE_TTL):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a valid duration: give seconds (or 30m, 12h, 7d) from 1 s to 49 days"
         )
-    return value
+    return seconds
 
 
 def transport_option(text: str) -> tuple[str, Any]:
@@ -253,7 +271,7 @@ def build_parser() -> EvtopArgumentParser:
     broker.add_argument(
         "--queue-ttl",
         metavar="SECONDS",
-        type=duration,
+        type=queue_ttl,
         default=None,
         help=f"with --queue: the broker drops events older than this, and deletes the queue once no"
         f" evtop has read it for as long (default {DEFAULT_QUEUE_TTL:g}, a day; 12h and 7d work too)",
@@ -285,7 +303,30 @@ def build_parser() -> EvtopArgumentParser:
         "-c",
         "--camera",
         metavar="CLASS",
-        help="run a snapshot camera (module.Class or module:Class, found in the current directory too)",
+        help="run a snapshot camera (module.Class or module:Class, found in the current directory too);"
+        " a URL is a sink, as with --sink",
+    )
+    modes.add_argument(
+        "--sink",
+        metavar="URL",
+        action="append",
+        default=[],
+        dest="sinks",
+        help="camera: write each snapshot to URL, repeatable: sqlite:///FILE.db, postgresql://USER@HOST/DB,"
+        " jsonl:///FILE.jsonl, prometheus://127.0.0.1:9808 (and plugins: --list-sinks)",
+    )
+    modes.add_argument(
+        "--keep",
+        metavar="AGE",
+        type=age,
+        default=None,
+        help="with --sink: delete SQL rows older than AGE (90m, 12h, 7d, 2w) at the start and every hour;"
+        " default: keep everything",
+    )
+    modes.add_argument(
+        "--list-sinks",
+        action="store_true",
+        help="list the sink URL schemes (built-in and plugins), whether each is ready to use, and exit",
     )
     modes.add_argument(
         "-F",

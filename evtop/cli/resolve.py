@@ -18,7 +18,7 @@ from evtop.broker.config import (
     BrokerConfig,
     DurableQueue,
 )
-from evtop.broker.urls import BrokerURLError, validate_broker_url
+from evtop.broker.urls import BrokerURLError, mask_url, validate_broker_url
 from evtop.celery_app import load_app_settings
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST
 from evtop.control import arguments
@@ -39,23 +39,42 @@ from evtop.options import (
 )
 
 
-def _mode(args: argparse.Namespace) -> Mode:
+def _cameras(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
+    """``-c module.Class``, or the sink URLs of ``--sink`` and of ``-c URL``."""
+    sinks = list(args.sinks)
+    camera = args.camera
+    if camera is not None and "://" in camera:
+        sinks.insert(0, camera)
+        camera = None
+    if camera is not None and sinks:
+        raise UsageError(
+            "-c module.Class and --sink are two different cameras: choose one"
+            " (a camera class writes wherever it likes)"
+        )
+    repeated = sorted({url for url in sinks if sinks.count(url) > 1})
+    if repeated:
+        raise UsageError(f"--sink {mask_url(repeated[0])} is given twice")
+    return camera, tuple(sinks)
+
+
+def _mode(args: argparse.Namespace, cameras: tuple[str | None, tuple[str, ...]]) -> Mode:
     if getattr(args, "command", None) == "control":
         return Mode.CONTROL
+    camera = cameras[0] is not None or bool(cameras[1])
     if getattr(args, "command", None) in ("doctor", "queues"):
-        if args.dump or args.camera:
-            raise UsageError(f"{args.command} is a mode of its own: drop --dump/--camera")
+        if args.dump or camera:
+            raise UsageError(f"{args.command} is a mode of its own: drop --dump/--camera/--sink")
         return Mode(args.command)
-    if args.dump and args.camera:
-        raise UsageError("--dump and --camera are different modes: choose one")
+    if args.dump and camera:
+        raise UsageError("--dump and --camera/--sink are different modes: choose one")
     if args.dump:
         return Mode.DUMP
-    if args.camera:
+    if camera:
         return Mode.CAMERA
     return Mode.TUI
 
 
-def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
+def _check_combinations(args: argparse.Namespace, mode: Mode, sinks: tuple[str, ...]) -> None:
     broker_given = args.broker is not None or args.app is not None or bool(args.transport_options)
     rules = (
         (args.json and mode is Mode.TUI, "--json only applies to --dump"),
@@ -79,7 +98,7 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
             "--queue reads a RabbitMQ queue: --demo and --replay have none",
         ),
         (args.queue is not None and mode is Mode.CONTROL, "--queue does not apply to control commands"),
-        (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera"),
+        (args.detach and mode is not Mode.CAMERA, "--detach only applies to --camera and --sink"),
         (mode is Mode.DOCTOR and bool(args.pidfile), "--pidfile does not apply to doctor"),
         (
             mode is Mode.QUEUES and (args.demo or args.replay is not None or args.record is not None),
@@ -90,8 +109,15 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
             args.detach and not args.logfile,
             "--detach needs -f/--logfile FILE: a detached camera has no terminal to report to",
         ),
-        (args.frequency is not None and mode is not Mode.CAMERA, "--frequency only applies to --camera"),
-        (args.maxrate is not None and mode is not Mode.CAMERA, "--maxrate only applies to --camera"),
+        (
+            args.frequency is not None and mode is not Mode.CAMERA,
+            "--frequency only applies to --camera and --sink",
+        ),
+        (
+            args.maxrate is not None and mode is not Mode.CAMERA,
+            "--maxrate only applies to --camera and --sink",
+        ),
+        (args.keep is not None and not sinks, "--keep only applies to --sink (how long SQL sinks keep rows)"),
         (
             mode in (Mode.DUMP, Mode.CONTROL) and (args.max_tasks or args.max_workers) is not None,
             "--max-tasks and --max-workers apply to the TUI and --camera: they bound the State,"
@@ -102,8 +128,9 @@ def _check_combinations(args: argparse.Namespace, mode: Mode) -> None:
             "control commands need a real broker",
         ),
         (
-            mode is Mode.CONTROL and (args.dump or args.camera or args.record is not None or args.pidfile),
-            "control commands do not combine with --dump, --camera, --record or --pidfile",
+            mode is Mode.CONTROL
+            and (args.dump or args.camera or args.sinks or args.record is not None or args.pidfile),
+            "control commands do not combine with --dump, --camera, --sink, --record or --pidfile",
         ),
     )
     for broken, message in rules:
@@ -205,8 +232,9 @@ def _queues(args: argparse.Namespace) -> QueuesOptions:
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
-    mode = _mode(args)
-    _check_combinations(args, mode)
+    cameras = _cameras(args)
+    mode = _mode(args, cameras)
+    _check_combinations(args, mode, cameras[1])
     if args.demo:
         source, broker = Source.DEMO, demo_config()
     elif args.replay is not None:
@@ -224,7 +252,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
             getattr(args, f"{prefix}json", False) for prefix in ("", CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST)
         ),
         color=not args.no_color and "NO_COLOR" not in environ,
-        camera=args.camera,
+        camera=cameras[0],
+        sinks=cameras[1],
+        keep=args.keep,
         frequency=args.frequency if args.frequency is not None else DEFAULT_FREQUENCY,
         maxrate=args.maxrate,
         replay=args.replay,

@@ -20,7 +20,7 @@ import pytest
 from kombu import Connection, Consumer, Exchange, Queue
 
 from tests.support.oracle import CeleryOracle
-from tests.support.servers import RabbitMQServer, RedisServer, pid_alive
+from tests.support.servers import PostgreSQLServer, RabbitMQServer, RedisServer, pid_alive
 from tests.support.workers import CeleryWorker, send_task
 
 pytestmark = [pytest.mark.broker]
@@ -60,6 +60,28 @@ def test_redis_server_start_restart_stop():
     finally:
         server.stop()
     assert pid is not None and not pid_alive(pid)
+    assert _port_refuses(port)
+    assert server.dir is None and not data_dir.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+def test_postgresql_server_outage_keeps_its_data_and_stop_leaves_nothing():
+    server = PostgreSQLServer()
+    try:
+        server.start()
+        port, data_dir = server.port, server.dir
+        postmaster = server.postmaster_pid()
+        assert server.url == f"postgresql://evtop@127.0.0.1:{port}/postgres"
+        server.sql("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+        server.stop_keeping_data()
+        assert postmaster is not None and not pid_alive(postmaster) and _port_refuses(port)
+        server.start()
+        assert server.dir == data_dir and server.sql("SELECT n FROM kept") == "7"
+        postmaster = server.postmaster_pid()
+    finally:
+        server.stop()
+    assert postmaster is not None and not pid_alive(postmaster)
     assert _port_refuses(port)
     assert server.dir is None and not data_dir.exists()
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,32 @@ def test_detach_needs_a_logfile():
     assert run.status == 2 and run.err == (
         "evtop: error: --detach needs -f/--logfile FILE: a detached camera has no terminal to report to\n"
     )
+
+
+def test_a_detached_sink_camera_writes_until_sigterm_and_delivers_its_final_snapshot(workdir):
+    hour_long = write_recording(workdir / "r.jsonl", lifecycle(1) + lifecycle(1, start=3600))
+    started = evtop(
+        workdir, "--replay", hour_long, "--sink", "sqlite:///tasks.db", "-F", "0.05", "--detach",
+        "--logfile", "cam.log", "--pidfile", "cam.pid",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    pid = int((workdir / "cam.pid").read_text())
+    assert started.stderr == (
+        f"evtop: camera sqlite:///tasks.db runs in the background as process {pid}; it logs to cam.log\n"
+    )
+
+    def states() -> list[tuple[str, str]]:
+        try:
+            with sqlite3.connect(workdir / "tasks.db") as conn:
+                return conn.execute("SELECT uuid, state FROM evtop_tasks").fetchall()
+        except sqlite3.Error:
+            return []
+
+    with killed_at_the_end(pid):
+        wait_until(lambda: states() == [("00000000-0000-4000-8000-000000000000", "SUCCESS")], 20)
+        os.kill(pid, signal.SIGTERM)
+        assert wait_pid_gone(pid, 30)
+    assert not (workdir / "cam.pid").exists()
+    with sqlite3.connect(workdir / "tasks.db") as conn:
+        assert conn.execute("SELECT final FROM evtop_snapshots ORDER BY id DESC LIMIT 1").fetchone() == (1,)
+    assert "Traceback" not in (workdir / "cam.log").read_text()

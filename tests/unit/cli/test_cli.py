@@ -88,6 +88,19 @@ BAD = [
     (["--queue", "q", "--demo"], "--demo and --replay have none"),
     (["--queue", "q", "--replay", "f"], "--demo and --replay have none"),
     (["--queue", "q", "control", "ping"], "--queue does not apply to control commands"),
+    (["--keep", "7d"], "--keep only applies to --sink"),
+    (["--sink", "sqlite:///x.db", "--keep", "7x"], "is not an age"),
+    (["--sink", "sqlite:///x.db", "--keep", "0"], "is not an age"),
+    (["--sink", "sqlite:///x.db", "--keep", "inf"], "is not an age"),
+    (["-c", "m.C", "--sink", "sqlite:///x.db"], "two different cameras: choose one"),
+    (["-c", "sqlite:///x.db", "--sink", "sqlite:///x.db"], "--sink sqlite:///x.db is given twice"),
+    (["--dump", "--sink", "sqlite:///x.db"], "choose one"),
+    (["--sink", "sqlite:///x.db", "control", "ping"], "do not combine with --dump, --camera, --sink"),
+    (["--demo", "--sink", "nosuch://x"], "--sink nosuch://x: no sink for nosuch://"),
+    (["--demo", "--sink", "sqlite://host/x.db"], "has no host"),
+    (["--demo", "--sink", "jsonl:///no/such/dir/x"], "directory no/such/dir does not exist"),
+    (["--demo", "--sink", "prometheus://127.0.0.1:99999"], "port must be a number"),
+    (["--demo", "-c", "postgres://u@h/db"], "did you mean postgresql?"),
 ]
 
 
@@ -115,6 +128,22 @@ SECRETS = [
     ("amqp://u:p@ss@h//", "p@ss"),
     ("rediss://h/0?password=topsecret", "topsecret"),
 ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--demo", "--sink", "postgresql://evtop:s3cr3t@h:99999/db"),
+        ("--demo", "-c", "postgresql://evtop:s3cr3t@h/db?nosuchoption=1"),
+        ("--demo", "--sink=postgresql://evtop:s3cr3t@h/db", "--sink=postgresql://evtop:s3cr3t@h/db"),
+        ("--sink", "postgresql://evtop:s3cr3t@h/db", "--frequency", "0"),
+        ("--sink", "postgresql://evtop:s3cr3t@h/db", "--dump"),
+    ],
+)
+def test_sink_passwords_never_appear_in_errors(argv):
+    status, out, err = run(*argv)
+    assert status == 2 and err.startswith("evtop: error: ")
+    assert "s3cr3t" not in out + err
 
 
 @pytest.mark.parametrize(("url", "secret"), SECRETS)
@@ -179,6 +208,32 @@ def test_app_settings_are_taken_from_a_celery_app(monkeypatch, tmp_path):
     )
     status, _, err = run("--dump", "-A", "no_such_module_xyz")
     assert status == 2 and "cannot load the app" in err
+
+
+def test_sinks_are_a_camera_and_dash_c_with_a_url_is_one():
+    chosen = options("--sink", "sqlite:///a.db", "--sink", "jsonl:///b.jsonl", "--keep", "7d", "-F", "2")
+    assert (chosen.mode, chosen.camera, chosen.sinks) == (
+        Mode.CAMERA,
+        None,
+        ("sqlite:///a.db", "jsonl:///b.jsonl"),
+    )
+    assert (chosen.keep, chosen.frequency) == (7 * 86400, 2.0)
+    chosen = options("-c", "sqlite:///a.db", "--sink", "prometheus://")
+    assert (chosen.camera, chosen.sinks) == (None, ("sqlite:///a.db", "prometheus://"))
+    assert options("--sink", "sqlite:///a.db", "--keep", "90m").keep == 5400
+    assert options("--sink", "sqlite:///a.db", "--keep", "3600").keep == 3600
+
+
+def test_list_sinks_shows_every_scheme_and_starts_nothing():
+    status, out, err = run("--list-sinks", "-b", "redis://:s3cr3t@nowhere:1/0")
+    assert (status, err) == (0, "")
+    assert [line.split()[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        "jsonl",
+        "postgresql",
+        "prometheus",
+        "sqlite",
+    ]
+    assert "ready; e.g. sqlite:///evtop.db" in out
 
 
 def test_modes_and_sources():
