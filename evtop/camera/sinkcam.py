@@ -104,7 +104,9 @@ class SinkSetup:
     ) -> SinkCamera:
         assert self._tracker is not None, "handler() comes first"
         self.deliveries.start()
-        taker = SnapshotTaker(self._tracker, ingest.stats, source.status, self.deliveries)
+        taker = SnapshotTaker(
+            self._tracker, ingest.stats, source.status, self.deliveries, health=ingest.health
+        )
         return SinkCamera(
             state,
             taker,

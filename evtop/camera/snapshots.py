@@ -27,14 +27,17 @@ from evtop.camera.sinks.snapshot import (
     TASK_TIMES,
     Broker,
     Counters,
+    GapRow,
     Ingest,
     OutageRow,
     Percentiles,
     Snapshot,
     TaskRow,
+    Trust,
     TypeSummary,
     WorkerRow,
 )
+from evtop.events.health import Health, lost_tasks
 from evtop.events.normalize import DEFAULT_CAP, FIELD_CAPS, MAX_ID_LENGTH, truncate_marked
 from evtop.events.state import State, Task, Worker
 from evtop.events.stats import IngestStats
@@ -57,6 +60,25 @@ class Taken:
     population: list[tuple[Any, str, Any]]
     counters: Counters
     changes_lost: int
+    lost: list[str]
+
+
+#: Lost tasks a snapshot names by uuid at the most (the count is always whole).
+MAX_LOST_LISTED = 1000
+
+
+def trust(health: Health | None, lost: list[str]) -> Trust:
+    """The stream's own account of what evtop missed, sanitized for the sinks."""
+    if health is None:
+        return Trust()
+    workers = list(health.workers())
+    return Trust(
+        missed_tasks={sanitize(w.hostname): w.missed_tasks for w in workers if w.missed_tasks},
+        lost_tasks=tuple(sanitize(uuid) for uuid in lost[:MAX_LOST_LISTED]),
+        lost_count=len(lost),
+        gaps=tuple(GapRow(sanitize(g.hostname), g.before, g.after) for g in list(health.gaps)),
+        without_task_events=tuple(sanitize(name) for name in health.without_task_events()),
+    )
 
 
 class SnapshotTaker:
@@ -69,8 +91,10 @@ class SnapshotTaker:
         status: ConnectionStatus,
         deliveries: Deliveries,
         clock: Callable[[], float] = time.time,
+        health: Health | None = None,
     ) -> None:
         self.tracker = tracker
+        self.health = health
         self.stats = stats
         self.status = status
         self.deliveries = deliveries
@@ -89,6 +113,8 @@ class SnapshotTaker:
             population=[(task.name, task.state, task.runtime) for task in state.tasks.values()],
             counters=self.tracker.counter.freeze((w[0], w[1], w[3]) for w in workers),
             changes_lost=self.tracker.lost,
+            # A scan of every task, but only while some worker is offline: usually free.
+            lost=lost_tasks(state.tasks, self.health.offline()) if self.health is not None else [],
         )
 
     def finish(self, taken: Taken, final: bool = False) -> Snapshot:
@@ -115,6 +141,7 @@ class SnapshotTaker:
             counters=taken.counters,
             final=final,
             changes_lost=taken.changes_lost,
+            trust=trust(self.health, taken.lost),
         )
 
 

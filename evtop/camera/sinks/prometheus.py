@@ -241,6 +241,31 @@ def _health(snapshot: Snapshot, now: float) -> Iterator[Any]:
         merged.add_metric(name, sink.merged)
         lost.add_metric(name, sink.lost)
     yield from (depth, up, merged, lost)
+    trust = snapshot.trust
+    missed = CounterMetricFamily(
+        "evtop_missed_task_starts",
+        "Task starts a worker's heartbeats counted that no event showed",
+        labels=["hostname"],
+    )
+    for hostname, count in sorted(trust.missed_tasks.items()):
+        missed.add_metric([sanitize(hostname)], count)
+    yield missed
+    yield GaugeMetricFamily(
+        "evtop_lost_tasks",
+        "Tasks last seen received or started on a worker that went offline",
+        value=trust.lost_count,
+    )
+    gaps = CounterMetricFamily(
+        "evtop_missed_event_seconds",
+        "Seconds of a worker's own clock from which no event arrived, after reconnects",
+        labels=["hostname"],
+    )
+    seconds: dict[str, float] = {}
+    for gap in trust.gaps:
+        seconds[gap.hostname] = seconds.get(gap.hostname, 0.0) + gap.after - gap.before
+    for hostname, total in sorted(seconds.items()):
+        gaps.add_metric([sanitize(hostname)], total)
+    yield gaps
     folded = CounterMetricFamily(
         "evtop_label_values_folded",
         "Events counted under <other> because a label was over its cap",

@@ -212,6 +212,38 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class GapRow:
+    """Events a worker stamped between ``before`` and ``after`` (its clock) that never arrived."""
+
+    hostname: str
+    before: float
+    after: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """What the stream itself shows evtop missed (see :mod:`evtop.events.health`)."""
+
+    #: Task starts a worker's heartbeats counted that no event showed, per worker (non-zero).
+    missed_tasks: Mapping[str, int] = field(default_factory=dict)
+    #: Tasks last seen received or started on a worker that went offline (uuids, capped).
+    lost_tasks: tuple[str, ...] = ()
+    lost_count: int = 0
+    gaps: tuple[GapRow, ...] = ()
+    #: Workers whose counts rose while they sent no task event at all (no ``-E``).
+    without_task_events: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "missed_tasks": dict(self.missed_tasks),
+            "lost_tasks": list(self.lost_tasks),
+            "lost_count": self.lost_count,
+            "gaps": [dataclasses.asdict(gap) for gap in self.gaps],
+            "without_task_events": list(self.without_task_events),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One shot of the cluster, what every sink is given."""
 
@@ -240,6 +272,7 @@ class Snapshot:
     merged: int = 0
     #: Task changes the camera forgot before a snapshot took them, since the start.
     changes_lost: int = 0
+    trust: Trust = field(default_factory=Trust)
 
     def summary(self) -> dict[str, Any]:
         """Everything but the task and worker rows, as JSON-ready data (the SQL
@@ -270,6 +303,7 @@ class Snapshot:
             },
             "sinks": [dataclasses.asdict(sink) for sink in self.sinks],
             "events": self.counters.by_type(),
+            "trust": self.trust.as_dict(),
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -129,6 +129,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX evtop_snapshots_time ON evtop_snapshots (time)",
     ),
+    # 2: what the stream shows was missed (missed task starts, lost tasks, gaps).
+    ("ALTER TABLE evtop_snapshots ADD COLUMN trust {json}",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -138,9 +140,9 @@ _SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS evtop_schema (version {int} PRIMARY 
 TASK_SQL_COLUMNS = (*TASK_COLUMNS, "rank", "final", "run", "snapshot")
 WORKER_SQL_COLUMNS = (*WORKER_COLUMNS, "updated")
 SNAPSHOT_COLUMNS = (
-    "run id time final merged tasks workers states types runtime ingest broker sinks events".split()
+    "run id time final merged tasks workers states types runtime ingest broker sinks events trust".split()
 )
-_JSON_SNAPSHOT_COLUMNS = frozenset("states types runtime ingest broker sinks events".split())
+_JSON_SNAPSHOT_COLUMNS = frozenset("states types runtime ingest broker sinks events trust".split())
 #: Task columns merged by the precedence rule rather than by age alone.
 _STATE_COLUMNS = ("state", "rank", "final")
 

@@ -8,12 +8,14 @@ naming a fresh, empty store on a real server or file.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import pytest
 
 from evtop.camera.sinks.base import Sink, SinkURLError
 from evtop.camera.sinks.snapshot import TASK_COLUMNS, Snapshot
+from evtop.camera.sinks.sql import SCHEMA_VERSION
 from evtop.text.sanitize import sanitize
 from tests.support.events import assert_terminal_safe
 from tests.unit.camera.sinks.shots import (
@@ -178,10 +180,21 @@ class SQLContract(StoreContract):
     def test_the_schema_is_migrated_once_and_a_newer_one_refused(self, url):
         for _ in range(2):
             opened(self.sink_class(url)).close()
-        assert self.schema_versions(url) == [1]
+        assert self.schema_versions(url) == list(range(1, SCHEMA_VERSION + 1))
         self.execute(url, "INSERT INTO evtop_schema (version, applied) VALUES (99, 0)")
         with pytest.raises(Exception, match="schema version 99"):
             self.sink_class(url).open()
+
+    def test_what_the_stream_lost_is_stored_with_the_snapshot(self, url):
+        """A task started on a worker that then fell silent is lost; its starts were counted."""
+        shots = Shots()
+        shots.feed(heartbeat(1, processed=0), received(1, 1.5), started(1, 1.6), heartbeat(2, processed=3))
+        snapshot = shots.feed(heartbeat(30, hostname="celery@other")).shoot(final=True)
+        assert snapshot.trust.lost_tasks == (uuid(1),) and snapshot.trust.missed_tasks == {"celery@h": 2}
+        self.write(url, snapshot)
+        (stored,) = self.query(url, "SELECT trust FROM evtop_snapshots")
+        trust = stored[0] if isinstance(stored[0], dict) else json.loads(stored[0])
+        assert trust == snapshot.trust.as_dict()
 
     def schema_versions(self, url: str) -> list[int]:
         return [row[0] for row in self.query(url, "SELECT version FROM evtop_schema ORDER BY version")]

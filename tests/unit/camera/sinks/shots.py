@@ -11,6 +11,7 @@ from evtop.camera.metrics import EventCounter
 from evtop.camera.sinks.delivery import Deliveries
 from evtop.camera.sinks.snapshot import Snapshot
 from evtop.camera.snapshots import SnapshotTaker
+from evtop.events.health import Health
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from tests.support.events import HOSTILE, T0, task_event, worker_event
@@ -29,8 +30,9 @@ class Shots:
         self.status = ConnectionStatus("redis://h:6379/0")
         self.status.connected()
         self.now = T0
+        self.health = Health()
         self.taker = SnapshotTaker(
-            self.tracker, self.stats, self.status, Deliveries([]), clock=lambda: self.now
+            self.tracker, self.stats, self.status, Deliveries([]), clock=lambda: self.now, health=self.health
         )
 
     def feed(self, *events: dict[str, Any]) -> Shots:
@@ -38,6 +40,7 @@ class Shots:
             self.now = event["local_received"]
             self.stats.received += 1
             self.stats.applied += 1
+            self.health.observe(event)
             self.tracker.handle(dict(event))
         return self
 
@@ -73,8 +76,10 @@ def retried(i: int, at: float, clock: int = 3) -> dict[str, Any]:
     return task_event("task-retried", uuid(i), T0 + at, clock, exception="Retry in 1s")
 
 
-def heartbeat(at: float, hostname: str = "celery@h", clock: int = 1) -> dict[str, Any]:
-    return worker_event("worker-heartbeat", hostname, T0 + at, clock, active=1, processed=2)
+def heartbeat(at: float, hostname: str = "celery@h", clock: int = 1, **fields: Any) -> dict[str, Any]:
+    return worker_event(
+        "worker-heartbeat", hostname, T0 + at, clock, **{"active": 1, "processed": 2, **fields}
+    )
 
 
 #: Bigger than any cap: a sink stores it cut, with a mark saying how much was cut.

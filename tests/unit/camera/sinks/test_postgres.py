@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from evtop.camera.sinks.postgres import PostgreSQLSink
+from evtop.camera.sinks.sql import SCHEMA_VERSION
 from tests.support.servers import free_port
 from tests.unit.camera.sinks.contract import SQLContract, opened
 from tests.unit.camera.sinks.shots import Shots, received, started, succeeded, uuid
@@ -63,7 +64,9 @@ def test_two_evtops_starting_at_once_migrate_once(postgres_url):
         assert sink._conn is not None
         sink.close()
     with psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT version FROM evtop_schema").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM evtop_schema ORDER BY version").fetchall() == [
+            (version,) for version in range(1, SCHEMA_VERSION + 1)
+        ]
 
 
 def test_concurrent_writers_of_one_task_end_at_its_final_state(postgres_url):
