@@ -1,13 +1,13 @@
 """Read Celery's event channels on Redis straight off a pub/sub socket.
 
 On Redis, events are PUBLISHed to ``/<db>.celeryev/<routing key>`` and a receiver
-PSUBSCRIBEs to ``/<db>.celeryev/*`` (wire spec §1.6). kombu's consumer spends most of its
-time per message in redis-py's response parsing, kombu's envelope decoding and message
-objects; on a busy cluster that, not evtop, caps throughput. So kombu still does what it
-is good at -- the channel works out the connection (URL, TLS, credentials, sentinel,
-socket options) and the exact topic from the same transport options the workers use
-(``fanout_prefix``, ``fanout_patterns``, ``global_keyprefix``) -- and this module owns
-the subscribed socket: it reads large chunks, parses RESP in bulk and hands each
+PSUBSCRIBEs to ``/<db>.celeryev/*``. kombu's consumer spends most of its time per message
+in redis-py's response parsing, kombu's envelope decoding and message objects; on a busy
+cluster that, not evtop, caps throughput. So kombu still does what it is good at -- the
+channel works out the connection (URL, TLS, credentials, sentinel, socket options) and
+the exact topic from the same transport options the workers use (``fanout_prefix``,
+``fanout_patterns``, ``global_keyprefix``) -- and this module owns the subscribed socket:
+it reads large chunks, parses RESP in bulk (:mod:`evtop.broker.resp`) and hands each
 envelope's body to the ingest boundary. It also PINGs an idle connection, so a
 half-open TCP connection (a vanished NAT entry, a frozen server) is noticed.
 """
@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from evtop.broker.resp import ErrorReply, ProtocolError, RespParser, command
+from evtop.broker import resp
+from evtop.broker.resp import ErrorReply, ProtocolError, command
 
 _loads: Callable[[bytes], Any]
 try:  # same optional accelerator as event bodies; envelopes are kombu's own JSON
@@ -75,7 +76,7 @@ class RedisEventReader:
         self._clock = clock
         self._connection: Any = None
         self._sock: Any = None
-        self._parser = RespParser()
+        self._parser = resp.default_parser()
         self._last_data = clock()
         self._ping_sent: float | None = None
 
@@ -116,7 +117,8 @@ class RedisEventReader:
         self._sock.settimeout(timeout)
         self._fill()
         for value in self._parser.values():
-            if type(value) is list and len(value) == 4 and value[0] == _PMESSAGE:
+            # isinstance: hiredis makes a RESP3 push a list subclass
+            if isinstance(value, list) and len(value) == 4 and value[0] == _PMESSAGE:
                 self._deliver(value[3])
             elif isinstance(value, ErrorReply):
                 raise ConnectionError(f"Redis error on the event subscription: {value}")

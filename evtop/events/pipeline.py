@@ -74,9 +74,11 @@ class Ingest:
         if events:
             self._deliver(events)
 
-    def feed_decoded(self, body: Any, local_received: float | None = None) -> None:
-        """One decoded body (an event object or a list of them)."""
-        events = self.normalizer.events(body, self._now() if local_received is None else local_received)
+    def feed_decoded(self, body: Any, local_received: float | None = None, *, small: bool = False) -> None:
+        """One decoded body (an event object or a list of them); ``small`` as for
+        :meth:`~evtop.events.normalize.Normalizer.events`."""
+        received = self._now() if local_received is None else local_received
+        events = self.normalizer.events(body, received, small=small)
         if events:
             self._deliver(events)
 

@@ -32,8 +32,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
+from evtop.broker.decode import survey
 from evtop.broker.status import ConnectionStatus
 from evtop.errors import UsageError
+from evtop.events.normalize import is_small
 from evtop.events.pipeline import Ingest
 from evtop.record.schema import (
     BadRecord,
@@ -177,7 +179,7 @@ def read_lines(stream: BinaryIO, max_len: int = MAX_LINE) -> Iterator[bytes | No
 
 
 class _Pacer:
-    """Sleeps so that records come out at ``speed`` times their recorded pace."""
+    """Sleeps so that records come out at ``speed`` (finite) times their recorded pace."""
 
     def __init__(self, speed: float, monotonic: Callable[[], float]) -> None:
         self.speed = speed
@@ -190,8 +192,6 @@ class _Pacer:
 
     def wait(self, at: float, stop: threading.Event) -> bool:
         """Wait until the record recorded ``at`` is due; False if ``stop`` was set meanwhile."""
-        if self.speed == math.inf:
-            return True
         now = self._monotonic()
         if self._origin is None or at < self._last:
             self._origin = (now, at)
@@ -259,36 +259,44 @@ class ReplaySource:
             pass  # counted when replayed
         return itertools.chain([first], lines)
 
-    def _record(self, line: bytes | None) -> Record | None:
+    def _record(self, line: bytes | None) -> tuple[Record | None, bool]:
+        """The record on ``line`` (None when there is none: skipped lines are counted),
+        and whether the line is small enough that no value in it needs a size check."""
         if line is None:
             self.skipped["line too long"] += 1
-            return None
+            return None, False
         if line.isspace():
-            return None
+            return None, False
+        brackets, exact = survey(line)
         try:
-            return parse(line)
+            return parse(line, exact=exact), is_small(line, brackets)
         except BadRecord as exc:
             self.skipped[str(exc)] += 1
-            return None
+            return None, False
 
     def run(self, stop: threading.Event) -> None:
-        pacer = _Pacer(self.speed, self._monotonic)
+        # Per event as little as possible: at --speed max this loop is the whole run.
+        pacer = None if self.speed == math.inf else _Pacer(self.speed, self._monotonic)
+        feed = self.ingest.feed_decoded
+        status = self.status
         try:
             for line in self._lines:
                 if stop.is_set():
                     break
-                record = self._record(line)
-                if isinstance(record, EventRecord):
-                    if not pacer.wait(record.received, stop):
+                record, small = self._record(line)
+                if type(record) is EventRecord:
+                    received = record.received
+                    if pacer is not None and not pacer.wait(received, stop):
                         break
-                    self._resume(record.received)
+                    self._resume(received)
                     self.events += 1
-                    self.status.last_message_at = record.received
-                    self.ingest.feed_decoded(record.event, local_received=record.received)
+                    status.last_message_at = received
+                    feed(record.event, received, small=small)
                 elif isinstance(record, OutageRecord):
                     self._outage(record.started, record.ended, record.reason)
                 elif isinstance(record, SessionRecord):  # a new run of evtop began
-                    pacer.restart()
+                    if pacer is not None:
+                        pacer.restart()
                     if self._live:
                         self._outage(self._now, record.started, NOT_RECORDING)
                     self._resume(record.started)

@@ -274,6 +274,34 @@ def test_redis_subscribes_where_kombu_publishes(redis_server, options):
             assert "elsewhere" not in plain.state.tasks
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("parser", ["python", "hiredis"])
+def test_redis_events_arrive_through_either_resp_parser(redis_server, parser, monkeypatch):
+    """hiredis's parser when installed, the pure-Python one otherwise: both carry bursts,
+    and messages larger than one socket read, without a reconnect."""
+    from evtop.broker import resp
+
+    if parser == "hiredis":
+        pytest.importorskip("hiredis")
+    chosen = resp.HiredisParser if parser == "hiredis" else resp.RespParser
+    made: list[resp.Parser] = []
+    monkeypatch.setattr(resp, "default_parser", lambda: made.append(chosen()) or made[-1])
+    with LiveReceiver(redis_server.url) as live:
+        assert [type(p) for p in made] == [chosen]
+        ids = [f"burst-{i}" for i in range(2000)]
+        with EventPublisher(redis_server.url) as publisher:
+            for start in range(0, len(ids), 20):
+                publisher.publish(
+                    [task_event("task-received", i, name="proj.add") for i in ids[start : start + 20]]
+                )
+            publisher.publish(task_event("task-received", "large", name="proj.add", args="x" * 600_000))
+            publisher.publish(task_event("task-started", "after-large"))
+        wait_until(lambda: "after-large" in live.state.tasks, 20, "the events after the large one never came")
+        assert all(i in live.state.tasks for i in ids) and "large" in live.state.tasks
+        assert live.ingest.stats.balanced and live.ingest.stats.dropped_total == 0
+        assert live.status.snapshot().reconnects == 0
+
+
 @pytest.mark.timeout(90)
 def test_a_frozen_redis_is_detected_by_ping_and_survived(redis_server):
     """A server that stops answering (no FIN, no RST) is noticed within the ping interval."""

@@ -95,7 +95,7 @@ class _Ingest:
     def __init__(self):
         self.seen = []
 
-    def feed_decoded(self, body, local_received=None):
+    def feed_decoded(self, body, local_received=None, *, small=False):
         self.seen.append(body)
 
 

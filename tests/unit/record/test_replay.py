@@ -49,6 +49,14 @@ def test_events_are_fed_with_their_recorded_clock_and_receive_time(tmp_path, com
     assert source.ingest.stats.applied == 3
 
 
+def test_values_orjson_would_change_or_refuse_replay_exactly(tmp_path):
+    fields = [{"big": 10**30, "small": -(2**70)}, {"args": "\ud800 lone", "result": [1.5, "NaN"]}]
+    path = write(tmp_path / "r", *(event_line(event(T0, clock=i, **f)) for i, f in enumerate(fields, 1)))
+    _, seen = replay(path)
+    assert [{key: e[key] for key in f} for e, f in zip(seen, fields, strict=True)] == fields
+    assert type(seen[0]["big"]) is int and type(seen[0]["small"]) is int
+
+
 def test_fields_capped_when_recorded_replay_exactly_with_their_original_size(tmp_path):
     live: list = []
     Ingest(live.append).feed_decoded(

@@ -6,9 +6,10 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from evtop.broker.decode import survey
 from evtop.record.schema import (
     BadRecord,
     EventRecord,
@@ -71,6 +72,24 @@ def test_readers_ignore_future_fields():
     assert parse(json.dumps(record)) == EventRecord(1.0, {"type": "a-b"})
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=5))
+@example({"big": 10**30, "small": -(10**20), "deep": [[[[]]]] * 200})
+def test_the_fast_reader_reads_exactly_what_stdlib_json_reads(fields):
+    """Where :func:`survey` allows orjson, records come out the same: integers beyond 64
+    bits stay exact, lone surrogates and non-finite numbers survive."""
+    line = event_line({**EVENT, **fields}).encode("ascii")
+    assert parse(line, exact=survey(line)[1]) == EventRecord(12.5, json.loads(line)["event"])
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["json", "orjson"])
 @pytest.mark.parametrize(
     ("line", "why"),
     [
@@ -90,9 +109,9 @@ def test_readers_ignore_future_fields():
         ("[" * 100_000, "not JSON"),
     ],
 )
-def test_bad_lines_say_why(line, why):
+def test_bad_lines_say_why(line, why, exact):
     with pytest.raises(BadRecord) as caught:
-        parse(line)
+        parse(line, exact=exact)
     assert str(caught.value) == why
     assert not isinstance(caught.value, NewerSchema)
 
