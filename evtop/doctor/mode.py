@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from evtop.doctor.findings import Findings, examine
 from evtop.env import Environment
-from evtop.errors import ExitStatus
+from evtop.errors import EvtopError, ExitStatus
 from evtop.events.state import State
 from evtop.options import Options, Source
 from evtop.runner import Ending, event_stream, run_source
@@ -34,8 +34,11 @@ def run_doctor(options: Options, env: Environment) -> int:
         if timer is not None:
             timer.daemon = True
             timer.start()
+        failure = None
         try:
             ending = run_source(source, stop)
+        except EvtopError as exc:  # e.g. a recording cut short: report what it held, and that
+            ending, failure = Ending.ENDED, str(exc)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -43,6 +46,8 @@ def run_doctor(options: Options, env: Environment) -> int:
     if ending is Ending.INTERRUPTED:
         return ExitStatus.INTERRUPTED
     found = examine(status.snapshot(), ingest.stats, ingest.health, state, listened=listened, replay=replay)
+    if failure is not None:
+        found.hints.insert(0, failure)
     if options.json:
         env.stdout.write(dumps(found.to_json()) + "\n")
     else:

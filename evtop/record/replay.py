@@ -8,12 +8,16 @@ live events (in replay mode, keeping the recorded ``clock`` and ``local_received
   waiting). A new ``session`` record, or a time that runs backwards, restarts the pacing,
   so the hours between two appended sessions are not waited out. Waits end at once
   when ``stop`` is set.
-* Plain or gzip, told apart by content, not by name. A gzip recording cut short by a
-  crash replays up to the cut; after corrupt data, reading resumes at the next gzip member.
-* A bad line (truncated, not JSON, unknown kind, too long) is counted and skipped, never
-  fatal; :meth:`ReplaySource.summary` reports the counts. A file that cannot be opened, or
-  whose first record is from a newer schema, is a one-line usage error (exit status 2)
-  raised when the source is created, before anything starts.
+* Plain or gzip, told apart by content, not by name. After corrupt data, reading resumes
+  at the next gzip member. A gzip recording cut short by a crash replays up to the cut,
+  then the run fails with one line saying it was truncated (exit status 1), so a script
+  cannot take half a recording for the whole.
+* A bad line (cut short, not JSON, unknown kind, too long) is counted and skipped;
+  :meth:`ReplaySource.summary` reports the counts. A file in which no line at all is an
+  evtop record fails at its end ("not an evtop recording", exit status 1). A path that is
+  no regular file (a directory, a device such as ``/dev/zero``, a FIFO, a socket), a file
+  that cannot be opened, or one whose first record is from a newer schema is a one-line
+  usage error (exit status 2) raised when the source is created, before anything starts.
 * The status says *connected* while records flow and *stopped* at the end. It runs on the
   recording's clock, and recorded outages (and gaps between sessions) are replayed into
   it, so a UI shows the historical outages where they happened.
@@ -25,6 +29,8 @@ import io
 import itertools
 import logging
 import math
+import os
+import stat
 import threading
 import time
 import zlib
@@ -34,7 +40,7 @@ from typing import Any, BinaryIO
 
 from evtop.broker.decode import survey
 from evtop.broker.status import ConnectionStatus
-from evtop.errors import UsageError
+from evtop.errors import EvtopError, UsageError
 from evtop.events.normalize import is_small
 from evtop.events.pipeline import Ingest
 from evtop.record.schema import (
@@ -116,6 +122,11 @@ class _Gunzip:
             if self.pos == len(self.window) and len(out) < _CHUNK:
                 return  # all consumed, nothing pending: wait for more input
 
+    @property
+    def mid_member(self) -> bool:
+        """The input so far ends inside a member: at the end of the file, a cut-short gzip."""
+        return self.search_from is None and not self.decoder.eof and self.pos > self.member
+
     def _salvage(self, decoder: Any, data: bytes) -> Iterator[bytes]:
         """Re-decode ``data`` a byte at a time up to the damage (rare path)."""
         self.on_corrupt()
@@ -140,13 +151,17 @@ def gunzip(chunks: Iterable[bytes], on_corrupt: Callable[[], object]) -> Iterato
 
 
 class _GunzipReader(io.RawIOBase):
-    """:func:`gunzip` as a raw stream, so a buffered reader can split it into lines."""
+    """:class:`_Gunzip` as a raw stream, so a buffered reader can split it into lines."""
 
     def __init__(self, raw: BinaryIO, on_corrupt: Callable[[], object]) -> None:
         super().__init__()
         self._raw = raw
-        self._pieces = gunzip(iter(lambda: raw.read(_CHUNK), b""), on_corrupt)
+        self.inflater = _Gunzip(on_corrupt)
+        chunks = iter(lambda: raw.read(_CHUNK), b"")
+        self._pieces = (piece for chunk in chunks for piece in self.inflater.feed(chunk))
         self._left = memoryview(b"")
+        #: The file ended inside a gzip member (cut short by a crash or a full disk).
+        self.truncated = False
 
     def readable(self) -> bool:
         return True
@@ -155,6 +170,7 @@ class _GunzipReader(io.RawIOBase):
         while not self._left:
             piece = next(self._pieces, None)
             if piece is None:
+                self.truncated = self.inflater.mid_member
                 return 0
             self._left = memoryview(piece)
         n = min(len(buffer), len(self._left))
@@ -200,6 +216,20 @@ class _Pacer:
         return delay <= 0 or not stop.wait(delay)
 
 
+def _not_a_file(mode: int) -> str | None:
+    """What a path that is no regular file is, in words; None for a regular file."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 class ReplaySource:
     """Feeds the records of ``path`` into ``ingest``, paced like the original stream."""
 
@@ -220,16 +250,24 @@ class ReplaySource:
         self._now = time.time()
         self._live = False
         self.status = ConnectionStatus(f"replay of {sanitize(path)}", clock=lambda: self._now)
+        #: Lines that were an evtop record of any kind (events, sessions, outages).
+        self.records = 0
+        self.lines = 0
+        self._gunzip: _GunzipReader | None = None
         self._stream = self._open(path)
         self._lines = self._checked_lines()
 
     def _open(self, path: str) -> BinaryIO:
         try:
+            kind = _not_a_file(os.stat(path).st_mode)
+            if kind:  # refused before open(): opening a FIFO would wait for a writer
+                raise self._unusable(f"{kind}, not a recording: give a file")
             raw = open(path, "rb")  # noqa: SIM115 - closed by run()
         except OSError as exc:
             raise self._unusable(exc) from None
         if raw.peek(2)[:2] == GZIP_MAGIC:
-            return io.BufferedReader(_GunzipReader(raw, self._count_corrupt), _CHUNK)
+            self._gunzip = _GunzipReader(raw, self._count_corrupt)
+            return io.BufferedReader(self._gunzip, _CHUNK)
         return raw
 
     def _count_corrupt(self) -> None:
@@ -262,6 +300,7 @@ class ReplaySource:
     def _record(self, line: bytes | None) -> tuple[Record | None, bool]:
         """The record on ``line`` (None when there is none: skipped lines are counted),
         and whether the line is small enough that no value in it needs a size check."""
+        self.lines += 1
         if line is None:
             self.skipped["line too long"] += 1
             return None, False
@@ -269,10 +308,13 @@ class ReplaySource:
             return None, False
         brackets, exact = survey(line)
         try:
-            return parse(line, exact=exact), is_small(line, brackets)
+            record = parse(line, exact=exact)
         except BadRecord as exc:
-            self.skipped[str(exc)] += 1
+            # Only the last line can lack its newline: a file cut short mid-line.
+            self.skipped["cut short" if not line.endswith(b"\n") else str(exc)] += 1
             return None, False
+        self.records += 1
+        return record, is_small(line, brackets)
 
     def run(self, stop: threading.Event) -> None:
         # Per event as little as possible: at --speed max this loop is the whole run.
@@ -306,6 +348,20 @@ class ReplaySource:
         finally:
             self._stream.close()
             self.status.stopped()
+        if not stop.is_set():
+            self._check_whole()
+
+    def _check_whole(self) -> None:
+        """At the end of the file: a file that was no recording, or one cut short, fails."""
+        name = sanitize(self.path)
+        if self.lines and not self.records:
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+            raise EvtopError(f"--replay {name}: not an evtop recording (no line was an evtop record: {why})")
+        if self._gunzip is not None and self._gunzip.truncated:
+            raise EvtopError(
+                f"--replay {name}: truncated: the compressed data ends mid-way (cut short by a crash or"
+                f" a full disk?); {self.summary()} up to the cut"
+            )
 
     def _resume(self, at: float) -> None:
         self._now = at

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import random
+import socket
 import threading
 import time
 import zlib
@@ -12,10 +14,10 @@ import zlib
 import pytest
 
 from evtop.broker.status import Outage, Phase
-from evtop.errors import UsageError
+from evtop.errors import EvtopError, UsageError
 from evtop.events.pipeline import Ingest
 from evtop.linewriter import GzipSink
-from evtop.record.replay import NOT_RECORDING, ReplaySource, gunzip, read_lines
+from evtop.record.replay import MAX_LINE, NOT_RECORDING, ReplaySource, gunzip, read_lines
 from evtop.record.schema import dumps, event_line, outage_line, session_line
 from tests.support.events import T0, task_event
 
@@ -101,7 +103,7 @@ def test_bad_lines_are_counted_and_skipped_never_fatal(tmp_path):
     assert [e["clock"] for e in seen] == [1, 2]
     assert source.summary() == (
         "replayed 2 events, skipped 4 lines "
-        "(2 not JSON, 1 unknown kind, 1 written by a newer evtop (schema v2))"
+        "(1 cut short, 1 not JSON, 1 unknown kind, 1 written by a newer evtop (schema v2))"
     )
 
 
@@ -120,11 +122,44 @@ def test_invalid_events_count_at_the_ingest_boundary(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("missing", "no such file or directory"), (".", "is a directory")],
+    [
+        ("missing", "no such file or directory"),
+        (".", "a directory, not a recording: give a file"),
+        ("/dev/zero", "a character device, not a recording"),
+        ("/dev/null", "a character device, not a recording"),
+        ("fifo", "a FIFO, not a recording"),
+        ("socket", "a socket, not a recording"),
+    ],
 )
-def test_an_unusable_file_is_a_usage_error(tmp_path, name, why):
-    with pytest.raises(UsageError, match=why):
-        ReplaySource(str(tmp_path / name), Ingest(print))
+def test_an_unusable_file_is_a_usage_error_before_anything_is_read(tmp_path, name, why):
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer forever
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "socket"))
+        with pytest.raises(UsageError, match=why):
+            ReplaySource(str(tmp_path / name), Ingest(print))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_file_in_which_no_line_is_a_record_is_not_a_recording(tmp_path, compress):
+    path = write(tmp_path / "r", "hello", "x" * 100, "[1, 2]", compress=compress)
+    source = ReplaySource(path, Ingest(print))
+    why = r"not an evtop recording \(no line was an evtop record: 2 not JSON, 1 not an evtop record\)"
+    with pytest.raises(EvtopError, match=why):
+        source.run(threading.Event())
+
+
+def test_random_bytes_are_not_a_recording(tmp_path):
+    path = tmp_path / "r"
+    path.write_bytes(random.Random(7).randbytes(200_000))
+    with pytest.raises(EvtopError, match="not an evtop recording"):
+        ReplaySource(str(path), Ingest(print)).run(threading.Event())
+
+
+def test_an_overlong_line_with_no_newline_ever_is_skipped_in_bounded_time(tmp_path):
+    path = tmp_path / "r"
+    path.write_bytes(event_line(event(T0)).encode() + b"\n" + b"x" * (MAX_LINE + 5 * 1024 * 1024))
+    source, seen = replay(str(path))
+    assert len(seen) == 1 and source.skipped == {"line too long": 1}
 
 
 def test_a_file_from_a_newer_evtop_is_refused_before_anything_starts(tmp_path):
@@ -223,14 +258,27 @@ def gzip_session(path, lines, close=True):
         os.close(fd)
 
 
-def test_a_gzip_recording_cut_by_a_crash_replays_up_to_the_cut(tmp_path):
+def test_a_gzip_recording_cut_by_a_crash_replays_up_to_the_cut_then_says_truncated(tmp_path):
     path = tmp_path / "r.gz"
     gzip_session(path, [event_line(event(T0 + i, i)) for i in range(50)], close=False)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 7])  # mid-way through the last write
-    _, seen = replay(str(path))
+    seen = []
+    source = ReplaySource(str(path), Ingest(seen.append))
+    with pytest.raises(EvtopError, match=r"truncated: the compressed data ends mid-way .* up to the cut"):
+        source.run(threading.Event())
     clocks = [e["clock"] for e in seen]
     assert clocks == list(range(len(clocks))) and len(clocks) >= 48
+    assert source.skipped.get("not JSON", 0) == 0  # the half line is "cut short", not "not JSON"
+
+
+def test_a_gzip_cut_in_half_is_truncated_not_garbage(tmp_path):
+    path = tmp_path / "r.gz"
+    path.write_bytes(gzip.compress("".join(f"{event_line(event(T0 + i, i))}\n" for i in range(500)).encode()))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(EvtopError, match="truncated"):
+        replay(str(path))
 
 
 def test_gzip_reading_resumes_at_the_next_member_after_damage(tmp_path):
