@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evtop import State
-from evtop.events.state import _in_clock_order
+from evtop.events.state.order import in_clock_order
 from tests.support.compare import OracleState, feed_both, state_view
 
 T0 = 1795418542.0
@@ -223,7 +223,10 @@ def test_captured_real_worker_streams(path):
 
 def heap_order(state: object) -> list[tuple[object, ...]]:
     """The task heap as (clock, timestamp, origin, uuid), for either implementation."""
-    return [(e[0], e[1], e[2], e[3]().uuid if e[3]() else None) for e in state._taskheap]  # type: ignore[attr-defined]
+    heap = state._taskheap  # type: ignore[attr-defined]
+    if isinstance(state, State):  # evtop's entries are (clock, origin, timestamp, task)
+        heap = [(clock, stamp, origin, task) for clock, origin, stamp, task in heap]
+    return [(e[0], e[1], e[2], e[3]().uuid if e[3]() else None) for e in heap]
 
 
 @pytest.mark.parametrize(
@@ -270,5 +273,5 @@ def test_interleaved_worker_batches_order_the_heap_as_celery_does(clockless, end
     assert state_view(state) == state_view(oracle)
     # The count that decides between the fast placement and celery's bisect is exact.
     pairs = itertools.pairwise(state._taskheap)
-    assert state._bad_pairs == sum(not _in_clock_order(a, b) for a, b in pairs)
-    assert (state._bad_pairs == 0) is ends_ordered  # early clockless entries were evicted
+    assert state._taskheap.bad_pairs == sum(not in_clock_order(a, b) for a, b in pairs)
+    assert (state._taskheap.bad_pairs == 0) is ends_ordered  # early clockless entries were evicted
