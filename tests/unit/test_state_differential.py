@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.cluster import Cluster, cluster_messages, received_events, stream_properties
 from evtop import State
 from evtop.events.state.order import in_clock_order
 from tests.support.compare import OracleState, feed_both, state_view
@@ -223,10 +224,13 @@ def test_captured_real_worker_streams(path):
 
 def heap_order(state: object) -> list[tuple[object, ...]]:
     """The task heap as (clock, timestamp, origin, uuid), for either implementation."""
-    heap = state._taskheap  # type: ignore[attr-defined]
-    if isinstance(state, State):  # evtop's entries are (clock, origin, timestamp, task)
-        heap = [(clock, stamp, origin, task) for clock, origin, stamp, task in heap]
-    return [(e[0], e[1], e[2], e[3]().uuid if e[3]() else None) for e in heap]
+    if isinstance(state, State):  # (clock, origin, timestamp, uuid, serial)
+        tasks = state.tasks.data
+        return [
+            (clock, stamp, origin, uuid if uuid in tasks and tasks[uuid]._serial == serial else None)
+            for clock, origin, stamp, uuid, serial in state._taskheap
+        ]
+    return [(e[0], e[1], e[2], e[3]().uuid if e[3]() else None) for e in state._taskheap]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -275,3 +279,37 @@ def test_interleaved_worker_batches_order_the_heap_as_celery_does(clockless, end
     pairs = itertools.pairwise(state._taskheap)
     assert state._taskheap.bad_pairs == sum(not in_clock_order(a, b) for a, b in pairs)
     assert (state._taskheap.bad_pairs == 0) is ends_ordered  # early clockless entries were evicted
+
+
+def production_like(gossip: bool, *, first_sent: bool = False) -> list[dict]:
+    """A small production-like stream (per-worker clocks, batches, late messages) as a
+    receiver hands it to the State; ``first_sent`` starts it at the first ``task-sent``,
+    which the receiver then gives clock 0."""
+    arrivals = cluster_messages(250, Cluster(gossip=gossip, workers=5, clients=3, rate=300), seed=5, start=T0)
+    if first_sent:
+        start = next(i for i, (_, key, _) in enumerate(arrivals) if key == "task.sent")
+        arrivals = arrivals[start:]
+    return received_events(arrivals)
+
+
+@pytest.mark.parametrize("max_tasks", [60, 10000], ids=["trimmed", "kept"])
+@pytest.mark.parametrize(
+    ("gossip", "first_sent"),
+    [(True, False), (False, False), (False, True)],
+    ids=["gossip", "without-gossip", "clock-0-first"],
+)
+def test_production_like_streams_match_celery(gossip, first_sent, max_tasks):
+    """Per-worker clocks put most events deep inside the time order; the order, and all
+    else, must still be celery's (at a cap small enough to trim the heap, too)."""
+    events = production_like(gossip, first_sent=first_sent)
+    assert stream_properties(events)["older than the newest"] > 0.3  # not in clock order
+    oracle = OracleState(max_tasks_in_memory=max_tasks)
+    state = State(max_tasks_in_memory=max_tasks)
+    for expected, actual in feed_both(events, oracle, state):
+        assert actual == expected
+    assert heap_order(state) == heap_order(oracle)
+    assert state_view(state) == state_view(oracle)
+    pairs = itertools.pairwise(state._taskheap)
+    assert state._taskheap.bad_pairs == sum(not in_clock_order(a, b) for a, b in pairs)
+    if first_sent:
+        assert (state._taskheap.bad_pairs == 0) is (max_tasks == 60)  # the clock-0 entry was trimmed

@@ -24,9 +24,13 @@ from typing import Any
 
 __all__ = ["Entry", "TimeOrder", "in_clock_order"]
 
-#: ``(clock, origin, timestamp, weakref to the task)``: clock and origin first, so that
-#: plain tuple comparison is kombu's order wherever every entry has a clock.
-Entry = tuple[Any, Any, Any, Any]
+#: ``(clock, origin, timestamp, task uuid, task serial)``: clock and origin first, so that
+#: plain tuple comparison is kombu's order wherever every entry has a clock. celery keeps
+#: a weak reference to the task instead; a weak reference is a container the garbage
+#: collector must visit, and so is every tuple holding one, whereas a tuple of strings
+#: and numbers drops out of its tracking. The serial tells a task from one created later
+#: under the same uuid, whose events celery's dead weak references would not name.
+Entry = tuple[Any, Any, Any, Any, Any]
 
 #: A block is split in two when it grows past this many entries. Tried 256 to 4096 on
 #: the production-like benchmark streams: the cost is flat from 512 to 2048.
@@ -108,11 +112,11 @@ class TimeOrder:
         self._size = 0
         self.bad_pairs = 0
 
-    def add(self, clock: Any, timestamp: Any, origin: Any, task: Any) -> None:
+    def add(self, clock: Any, timestamp: Any, origin: Any, uuid: str | None, serial: int) -> None:
         """Place one task event where celery would, dropping the oldest first when full."""
         if self._size == self.limit:
             self._drop_oldest()
-        entry = (clock, origin, timestamp, task)
+        entry = (clock, origin, timestamp, uuid, serial)
         blocks = self._blocks
         if blocks:
             block = blocks[-1]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, TypeAlias
-from weakref import WeakSet, ref
+from weakref import WeakSet
 
 from kombu.clocks import timetuple
 
@@ -282,7 +282,7 @@ class State:
                 if last_seen is None or local_received > last_seen:
                     worker._last_seen = local_received
             origin = worker._origin
-        self._taskheap.add(clock, timestamp, origin, ref(task))
+        self._taskheap.add(clock, timestamp, origin, task.uuid, task._serial)
         if subject == "received":
             self.task_count += 1
         task.event(subject, timestamp, local_received, event)
@@ -341,10 +341,12 @@ class State:
             # tuple.__new__ takes the fields as they are: a task may have no clock or time.
             new = tuple.__new__
             ordered = sorted(
-                new(timetuple, (t.clock, t.timestamp, t.origin, ref(t))) for t in self.tasks.data.values()
+                new(timetuple, (t.clock, t.timestamp, t.origin, (uuid, t._serial)))
+                for uuid, t in self.tasks.data.items()
             )
             self._taskheap = TimeOrder(
-                self._taskheap.limit, ((clock, origin, stamp, task) for clock, stamp, origin, task in ordered)
+                self._taskheap.limit,
+                ((clock, origin, stamp, *task) for clock, stamp, origin, task in ordered),
             )
 
     def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, _Task]]:
@@ -355,14 +357,20 @@ class State:
                 break
 
     def tasks_by_time(self, limit: int | None = None, reverse: bool = True) -> Iterator[tuple[str, _Task]]:
-        """``(uuid, task)`` newest first; ``limit`` counts events, as in celery."""
+        """``(uuid, task)`` newest first; ``limit`` counts events, as in celery.
+
+        celery's heap holds weak references, so it also yields a task it has forgotten
+        for as long as something else keeps that task alive; evtop's names each task by
+        uuid and serial, and yields only tasks the State still holds.
+        """
         with self._mutex:
             entries = self._taskheap.entries(limit, reverse)
+        known = self.tasks.data
         seen: set[str] = set()
         for entry in islice(entries, 0, limit):
-            task = entry[3]()
-            if task is not None:
-                uuid = task.uuid
+            task = known.get(entry[3])
+            if task is not None and task._serial == entry[4]:
+                uuid = entry[3]
                 if uuid not in seen:
                     seen.add(uuid)
                     yield uuid, task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import count
 from typing import Any, ClassVar, Protocol
 from weakref import WeakSet
 
@@ -17,6 +18,8 @@ _RETRY = states.RETRY
 _EVENT_TO_STATE = states.TASK_EVENT_TO_STATE
 _rank = states.RANKS.get  # inlined states.precedence(): this runs for every task event
 _CUSTOM = states.CUSTOM_RANK
+#: Numbers each Task object: the time order names a task by uuid and serial (see order.py).
+_SERIALS = count()
 
 
 class Cluster(Protocol):
@@ -51,7 +54,7 @@ class Task:
     # them, so reading them early raises AttributeError exactly as in celery.
     __slots__ = tuple(
         (
-            "__dict__ __weakref__ _children _index_keys _parent _root args client clock "
+            "__dict__ __weakref__ _children _index_keys _parent _root _serial args client clock "
             "cluster_state eta exception exchange expired expires failed hostname kwargs "
             "local_received name parent_id pid queue received rejected requeue result retried "
             "retries revoked root_id routing_key runtime sent signum started state succeeded "
@@ -102,6 +105,7 @@ class Task:
         # Only what the State reads on every event is set here; the other celery
         # defaults come from __getattr__ until an event sets them (cheaper per task).
         self.uuid = uuid
+        self._serial = next(_SERIALS)
         self.cluster_state = cluster_state
         self.name = self.parent_id = self.worker = self.client = None
         self.state = states.PENDING
@@ -231,7 +235,8 @@ _TASK_DEFAULTS: dict[str, Any] = {
 }
 
 #: Event fields that may be copied onto a Task slot. ``state`` and ``worker`` are set by
-#: the State itself; an event carrying such keys must not overwrite them.
+#: the State itself; an event carrying such keys must not overwrite them. Every event of
+#: a task carries its uuid: keeping the first copy lets the time order share that string.
 _TASK_SETTABLE = frozenset(Task.__slots__) - {
     "__dict__",
     "__weakref__",
@@ -239,8 +244,10 @@ _TASK_SETTABLE = frozenset(Task.__slots__) - {
     "_index_keys",
     "_parent",
     "_root",
+    "_serial",
     "cluster_state",
     "state",
+    "uuid",
     "worker",
 }
 TASK_FIELDS = FieldSetter(_TASK_SETTABLE, reserved_names(Task, _TASK_SETTABLE))
