@@ -116,7 +116,9 @@ def _plan(
     def emit(at: float, sender: str, type_: str, **fields: Any) -> None:
         events.append((at, len(events), sender, {"type": type_, **fields}))
 
-    def run(task_id: str, name: str, root_id: str, parent_id: str | None, sent_at: float, retries: int) -> None:
+    def run(
+        task_id: str, name: str, root_id: str, parent_id: str | None, sent_at: float, retries: int
+    ) -> None:
         """One delivery of a task to a worker: received, started, then its outcome."""
         worker = rng.choices(workers, weights)[0]
         args = f"({rng.randrange(1000)}, {rng.randrange(1000)})"
@@ -143,10 +145,11 @@ def _plan(
             for _ in range(rng.randint(1, 3)):
                 child = _uuid(rng)
                 at = started_at + rng.uniform(0, runtime)
-                send(child, rng.choice(NAMES), f"gen{worker.pid * 10 + 1}@{worker.host[7:]}", at, root_id, task_id)
+                client = f"gen{worker.pid * 10 + 1}@{worker.host[7:]}"  # the worker's app sends it
+                send(child, rng.choice(NAMES), client, at, root_id, task_id)
         roll = rng.random()
         if roll < cluster.retry and retries < 3:
-            emit(done_at, worker.host, "task-retried", uuid=task_id, exception="Retry in 1s", traceback=TRACEBACK)
+            emit(done_at, worker.host, "task-retried", uuid=task_id, exception="Retry", traceback=TRACEBACK)
             run(task_id, name, root_id, parent_id, done_at + rng.uniform(1.0, 3.0), retries + 1)
         elif roll < cluster.retry + cluster.fail:
             emit(
