@@ -118,41 +118,36 @@ class TimeOrder:
             self._drop_oldest()
         entry = (clock, origin, timestamp, uuid, serial)
         blocks = self._blocks
-        if blocks:
-            block = blocks[-1]
-            last = block[-1]
-            # celery appends an entry newer than the newest (kombu's comparison, inlined):
-            # most entries are, and then nothing is searched.
-            if (
-                (last[1] < origin if clock == last[0] else last[0] < clock)
-                if clock and last[0]
-                else last[2] < timestamp
-            ):
-                block.append(entry)
-                self._size += 1
-                if not (clock and last[0]):
-                    self.bad_pairs += 1
-                if len(block) > _BLOCK_MAX:
-                    self._split(len(blocks) - 1)
-                return
-            if clock and not self.bad_pairs and blocks[0][0][0]:
-                self._insert_ordered(entry)
-                return
-        self._insert_exact(entry)
-
-    def _insert_ordered(self, entry: Entry) -> None:
-        """Where ``insort`` puts ``entry`` in entries all in (clock, origin) order."""
-        blocks = self._blocks
-        probe = (entry[0], entry[1], _LAST)
-        index = bisect_right(self._firsts, probe) - 1
-        if index < 0:  # older than every entry
-            index = 0
-            block = blocks[0]
-            block.insert(0, entry)
-            self._firsts[0] = entry
+        if not blocks:
+            self._insert_exact(entry)
+            return
+        block = blocks[-1]
+        last = block[-1]
+        # celery appends an entry newer than the newest (kombu's comparison, inlined).
+        if (
+            (last[1] < origin if clock == last[0] else last[0] < clock)
+            if clock and last[0]
+            else last[2] < timestamp
+        ):
+            block.append(entry)
+            index = len(blocks) - 1
+            if not (clock and last[0]):
+                self.bad_pairs += 1
+        elif clock and not self.bad_pairs and blocks[0][0][0]:
+            # In (clock, origin) order: insort's place, found by C bisections.
+            probe = (clock, origin, _LAST)
+            index = bisect_right(self._firsts, probe) - 1
+            if index < 0:  # older than every entry
+                index = 0
+                block = blocks[0]
+                block.insert(0, entry)
+                self._firsts[0] = entry
+            else:
+                block = blocks[index]
+                block.insert(bisect_right(block, probe), entry)
         else:
-            block = blocks[index]
-            block.insert(bisect_right(block, probe), entry)
+            self._insert_exact(entry)
+            return
         self._size += 1
         if len(block) > _BLOCK_MAX:
             self._split(index)
