@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from benchmarks.cluster import Cluster, cluster_messages, received_events, stream_properties
 from evtop import State
+from evtop.events.state import order
 from evtop.events.state.order import in_clock_order
 from tests.support.compare import OracleState, feed_both, state_view
 
@@ -131,6 +132,20 @@ def test_same_state_as_celery(events, max_tasks, max_workers):
     for expected, actual in results:
         assert actual == expected
     assert state_view(state) == state_view(oracle)
+
+
+@COMMON
+@given(events=streams(), max_tasks=st.sampled_from([2, 5, 10000]))
+def test_same_state_as_celery_in_small_blocks(events, max_tasks):
+    """The same in blocks of at most 4 entries: inserts, splits, trims and the replay of
+    celery's bisection all cross block boundaries."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(order, "_BLOCK_MAX", 4)
+        oracle, state = OracleState(max_tasks_in_memory=max_tasks), State(max_tasks_in_memory=max_tasks)
+        for expected, actual in feed_both(events, oracle, state):
+            assert actual == expected
+        assert heap_order(state) == heap_order(oracle)
+        assert state_view(state) == state_view(oracle)
 
 
 @COMMON
@@ -292,15 +307,18 @@ def production_like(gossip: bool, *, first_sent: bool = False) -> list[dict]:
     return received_events(arrivals)
 
 
-@pytest.mark.parametrize("max_tasks", [60, 10000], ids=["trimmed", "kept"])
+@pytest.mark.parametrize("block_max", [order._BLOCK_MAX, 8], ids=["blocks", "small-blocks"])
+@pytest.mark.parametrize("max_tasks", [60, 1_000_000], ids=["trimmed", "cap-1M"])
 @pytest.mark.parametrize(
     ("gossip", "first_sent"),
     [(True, False), (False, False), (False, True)],
     ids=["gossip", "without-gossip", "clock-0-first"],
 )
-def test_production_like_streams_match_celery(gossip, first_sent, max_tasks):
+def test_production_like_streams_match_celery(gossip, first_sent, max_tasks, block_max, monkeypatch):
     """Per-worker clocks put most events deep inside the time order; the order, and all
-    else, must still be celery's (at a cap small enough to trim the heap, too)."""
+    else, must still be celery's (at a cap small enough to trim the heap, too; and with
+    blocks small enough to be split and emptied many times)."""
+    monkeypatch.setattr(order, "_BLOCK_MAX", block_max)
     events = production_like(gossip, first_sent=first_sent)
     assert stream_properties(events)["older than the newest"] > 0.3  # not in clock order
     oracle = OracleState(max_tasks_in_memory=max_tasks)

@@ -72,10 +72,10 @@ class TimeOrder:
 
     __slots__ = ("_blocks", "_firsts", "_size", "bad_pairs", "limit")
 
-    def __init__(self, limit: int | None = None, entries: Iterable[Entry] = ()) -> None:
-        """``entries`` must already be in order; ``limit`` of None or 0 means unbounded."""
+    def __init__(self, limit: int, entries: Iterable[Entry] = ()) -> None:
+        """At most ``limit`` entries; ``entries`` must already be in order."""
         ordered = list(entries)
-        self.limit = limit or None
+        self.limit = limit
         self._blocks = [ordered[i : i + _BLOCK_MAX // 2] for i in range(0, len(ordered), _BLOCK_MAX // 2)]
         #: The first entry of each block, bisected to find the block an entry goes in.
         self._firsts = [block[0] for block in self._blocks]
@@ -92,14 +92,13 @@ class TimeOrder:
 
     def entries(self, limit: int | None = None, reverse: bool = True) -> list[Entry]:
         """A copy of the first ``limit`` entries (all when None), newest first if ``reverse``."""
-        blocks = reversed(self._blocks) if reverse else iter(self._blocks)
         if limit is None:
-            out = list(chain.from_iterable(blocks))
+            out = list(chain.from_iterable(self._blocks))
             if reverse:
                 out.reverse()
             return out
         out = []
-        for block in blocks:
+        for block in reversed(self._blocks) if reverse else self._blocks:
             if len(out) >= limit:
                 break
             out += reversed(block) if reverse else block
