@@ -67,6 +67,15 @@ class State:
         max_task_types: int = 10000,
     ) -> None:
         # ``taskheap`` is accepted for signature compatibility only: celery rebuilds it too.
+        for name, limit in (
+            ("max_workers_in_memory", max_workers_in_memory),
+            ("max_tasks_in_memory", max_tasks_in_memory),
+            ("max_task_types", max_task_types),
+        ):
+            # celery takes anything here and fails later (0 and None break its heap trim);
+            # a wrong limit is the caller's mistake, so it is refused where it is made.
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, not {limit!r}")
         self.event_callback = callback
         self.max_workers_in_memory = max_workers_in_memory
         self.max_tasks_in_memory = max_tasks_in_memory
