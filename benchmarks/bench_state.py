@@ -1,7 +1,11 @@
 """evtop's State next to celery's, on the same production-like streams, in one run.
 
     python benchmarks/bench_state.py [--streams gossip,no-gossip] [--caps 10000,100000,1000000]
-                                     [--rounds K] [--repeat R] [--measures state,decode,memory]
+                                     [--measures state,memory] [--rounds K] [--repeat R]
+    python benchmarks/bench_state.py --measures decode --caps 10000
+
+The first takes about 20 minutes on a 2-core machine, most of it celery's at the larger
+caps (a list insert or pop moves up to millions of pointers); ``--caps 10000`` about two.
 
 For each stream (benchmarks/cluster.py: per-worker Lamport clocks, synced by gossip or
 never, client task-sent events, task.multi batches, retries, children, late messages;
@@ -162,9 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="gossip,no-gossip", help="gossip, no-gossip, simple")
     parser.add_argument("--caps", default="10000,100000,1000000", help="max_tasks_in_memory values")
-    parser.add_argument("--measures", default="state,decode,memory")
+    parser.add_argument("--measures", default="state,memory", help="state, decode, memory")
     parser.add_argument("--tasks", type=int, help="client-sent tasks per stream (default: by cap)")
-    parser.add_argument("--repeat", type=int, default=2, help="timed runs per interpreter; best counts")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per interpreter; best counts")
     parser.add_argument(
         "--rounds", type=int, default=2, help="interpreters per side, alternating celery and evtop"
     )

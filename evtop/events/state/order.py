@@ -113,10 +113,16 @@ class TimeOrder:
 
     def add(self, clock: Any, timestamp: Any, origin: Any, uuid: str | None, serial: int) -> None:
         """Place one task event where celery would, dropping the oldest first when full."""
-        if self._size == self.limit:
-            self._drop_oldest()
-        entry = (clock, origin, timestamp, uuid, serial)
         blocks = self._blocks
+        if self._size == self.limit:  # full: every event drops one, so the usual case is inline
+            first = blocks[0]
+            if self.bad_pairs or len(first) == 1:
+                self._drop_oldest()
+            else:
+                del first[0]
+                self._firsts[0] = first[0]
+                self._size -= 1
+        entry = (clock, origin, timestamp, uuid, serial)
         if not blocks:
             self._insert_exact(entry)
             return
