@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from evtop import State, Task, Worker
 from evtop.events.state import HEARTBEAT_DRIFT_MAX
 
@@ -181,3 +183,22 @@ def test_deprecated_event_helpers_still_work():
     task = state.task_event("received", task_event("x", "t", 1, name="n"))
     worker = state.worker_event("online", worker_event("x", "celery@w", T0))
     assert task[0].name == "n" and worker[0].hostname == "celery@w"
+
+
+@pytest.mark.parametrize("name", ["max_tasks_in_memory", "max_workers_in_memory", "max_task_types"])
+@pytest.mark.parametrize("value", [0, -1, None, 1.5, "10", True])
+def test_limits_are_whole_numbers_of_at_least_one(name, value):
+    """celery accepts these and fails on the first task event (0, None) or never bounds."""
+    with pytest.raises(ValueError, match=name):
+        State(**{name: value})
+
+
+def test_a_million_task_cap_keeps_every_task_in_time_order():
+    state = State(max_tasks_in_memory=1_000_000, max_workers_in_memory=1_000_000)
+    for index in range(30_000):
+        # three workers whose clocks never meet: most events land deep inside the order
+        clock = (index % 3) * 100_000 + index
+        state.event(task_event("task-received", f"t{index}", clock, host=f"celery@w{index % 3}", name="x"))
+    assert len(state.tasks) == 30_000 and len(state._taskheap) == 30_000
+    newest = [uuid for uuid, _ in state.tasks_by_time(limit=3)]
+    assert newest == ["t29999", "t29996", "t29993"]  # w2's clocks are the highest

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.cluster import Cluster, cluster_messages, received_events, stream_properties
 from evtop import State
-from evtop.events.state import _in_clock_order
+from evtop.events.state import order
+from evtop.events.state.order import in_clock_order
 from tests.support.compare import OracleState, feed_both, state_view
 
 T0 = 1795418542.0
@@ -133,6 +135,20 @@ def test_same_state_as_celery(events, max_tasks, max_workers):
 
 
 @COMMON
+@given(events=streams(), max_tasks=st.sampled_from([2, 5, 10000]))
+def test_same_state_as_celery_in_small_blocks(events, max_tasks):
+    """The same in blocks of at most 4 entries: inserts, splits, trims and the replay of
+    celery's bisection all cross block boundaries."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(order, "_BLOCK_MAX", 4)
+        oracle, state = OracleState(max_tasks_in_memory=max_tasks), State(max_tasks_in_memory=max_tasks)
+        for expected, actual in feed_both(events, oracle, state):
+            assert actual == expected
+        assert heap_order(state) == heap_order(oracle)
+        assert state_view(state) == state_view(oracle)
+
+
+@COMMON
 @given(events=streams())
 def test_same_node_callbacks_as_celery(events):
     """With on_node_join/leave, celery removes workers that go offline; so does evtop."""
@@ -221,8 +237,21 @@ def test_captured_real_worker_streams(path):
     assert state_view(state) == state_view(oracle)
 
 
+def assert_ordered_behind_front(heap: order.TimeOrder) -> None:
+    """Behind its unordered front, the time order keeps clocked entries in clock order."""
+    rest = list(heap)[heap.unordered :]
+    assert all(entry[0] for entry in rest)
+    assert all(in_clock_order(a, b) for a, b in itertools.pairwise(rest))
+
+
 def heap_order(state: object) -> list[tuple[object, ...]]:
     """The task heap as (clock, timestamp, origin, uuid), for either implementation."""
+    if isinstance(state, State):  # (clock, origin, timestamp, uuid, serial)
+        tasks = state.tasks.data
+        return [
+            (clock, stamp, origin, uuid if uuid in tasks and tasks[uuid]._serial == serial else None)
+            for clock, origin, stamp, uuid, serial in state._taskheap
+        ]
     return [(e[0], e[1], e[2], e[3]().uuid if e[3]() else None) for e in state._taskheap]  # type: ignore[attr-defined]
 
 
@@ -269,6 +298,41 @@ def test_interleaved_worker_batches_order_the_heap_as_celery_does(clockless, end
     assert heap_order(state) == heap_order(oracle)
     assert state_view(state) == state_view(oracle)
     # The count that decides between the fast placement and celery's bisect is exact.
-    pairs = itertools.pairwise(state._taskheap)
-    assert state._bad_pairs == sum(not _in_clock_order(a, b) for a, b in pairs)
-    assert (state._bad_pairs == 0) is ends_ordered  # early clockless entries were evicted
+    assert_ordered_behind_front(state._taskheap)
+    assert (state._taskheap.unordered == 0) is ends_ordered  # early clockless entries were evicted
+
+
+def production_like(gossip: bool, *, first_sent: bool = False) -> list[dict]:
+    """A small production-like stream (per-worker clocks, batches, late messages) as a
+    receiver hands it to the State; ``first_sent`` starts it at the first ``task-sent``,
+    which the receiver then gives clock 0."""
+    arrivals = cluster_messages(250, Cluster(gossip=gossip, workers=5, clients=3, rate=300), seed=5, start=T0)
+    if first_sent:
+        start = next(i for i, (_, key, _) in enumerate(arrivals) if key == "task.sent")
+        arrivals = arrivals[start:]
+    return received_events(arrivals)
+
+
+@pytest.mark.parametrize("block_max", [order._BLOCK_MAX, 8], ids=["blocks", "small-blocks"])
+@pytest.mark.parametrize("max_tasks", [60, 1_000_000], ids=["trimmed", "cap-1M"])
+@pytest.mark.parametrize(
+    ("gossip", "first_sent"),
+    [(True, False), (False, False), (False, True)],
+    ids=["gossip", "without-gossip", "clock-0-first"],
+)
+def test_production_like_streams_match_celery(gossip, first_sent, max_tasks, block_max, monkeypatch):
+    """Per-worker clocks put most events deep inside the time order; the order, and all
+    else, must still be celery's (at a cap small enough to trim the heap, too; and with
+    blocks small enough to be split and emptied many times)."""
+    monkeypatch.setattr(order, "_BLOCK_MAX", block_max)
+    events = production_like(gossip, first_sent=first_sent)
+    assert stream_properties(events)["older than the newest"] > 0.3  # not in clock order
+    oracle = OracleState(max_tasks_in_memory=max_tasks)
+    state = State(max_tasks_in_memory=max_tasks)
+    for expected, actual in feed_both(events, oracle, state):
+        assert actual == expected
+    assert heap_order(state) == heap_order(oracle)
+    assert state_view(state) == state_view(oracle)
+    assert_ordered_behind_front(state._taskheap)
+    if first_sent:
+        assert (state._taskheap.unordered == 0) is (max_tasks == 60)  # the clock-0 entry was trimmed
