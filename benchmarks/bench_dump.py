@@ -6,9 +6,10 @@ Starts its own redis-server, then for each dumper in turn: starts it as a subpro
 stdout to a file, waits until it is subscribed (a probe event shows up in its output),
 and lets a separate publisher process PUBLISH the same pre-encoded stream: kombu Redis
 envelopes exactly as celery sends them (JSON envelope, base64 body, channel
-``/0.celeryev/<routing key>``: kombu publishes a fanout exchange as a channel), each worker's task events in ``task.multi``
-batches of 4 to 24 like a busy prefork worker, ``worker-heartbeat`` (and with
-``--sent-events`` the client's ``task-sent``) one per message; see benchmarks/streams.py.
+``/0.celeryev/<routing key>``: kombu publishes a fanout exchange as a channel), each
+worker's task events in ``task.multi`` batches of 4 to 24 like a busy prefork worker,
+``worker-heartbeat`` (and with ``--sent-events`` the client's ``task-sent``) one per message;
+see benchmarks/streams.py.
 Redis's pub/sub output limit is lifted, so the publisher (much faster than either dumper)
 never waits and the dumper's own pace is what is measured: lines/s from the first publish
 to the last line written. Prints a table and the ratio evtop / celery.
