@@ -10,36 +10,21 @@ import pytest
 
 from evtop import State, Task, Worker
 from evtop.events.state import HEARTBEAT_DRIFT_MAX
+from tests.support import events as support
 
-T0 = 1_795_418_542.0
+T0 = support.T0
 
 
 def task_event(type_, uuid, clock, *, host="celery@a", ts=None, received=None, **fields):
+    """A task event sent at ``ts`` (default ``T0 + clock``), heard then unless ``received``."""
     ts = T0 + clock if ts is None else ts
-    return {
-        "type": type_,
-        "uuid": uuid,
-        "hostname": host,
-        "clock": clock,
-        "timestamp": ts,
-        "local_received": ts if received is None else received,
-        "pid": 42,
-        "utcoffset": 0,
-        **fields,
-    }
+    received = ts if received is None else received
+    return support.task_event(type_, uuid, received, clock, hostname=host, sent=ts, pid=42, **fields)
 
 
 def worker_event(type_, host, at, *, sent=None, **fields):
-    return {
-        "type": type_,
-        "hostname": host,
-        "clock": 1,
-        "timestamp": at if sent is None else sent,
-        "local_received": at,
-        "freq": 2.0,
-        "pid": 42,
-        **fields,
-    }
+    """A worker event heard at ``at`` (sent then unless ``sent``)."""
+    return support.worker_event(type_, host, at, sent=at if sent is None else sent, pid=42, **fields)
 
 
 def test_index_sets_are_live_and_match_by_uuid_like_celerys():
