@@ -30,13 +30,15 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
+from evtop.view.taskrows import TaskRows
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between refreshes of the table (events are applied as they arrive)...
 REFRESH = 0.5
-#: ... but at most this share of the time goes to refreshing: a huge State (a refresh
-#: copies every task under State's lock) is redrawn less often instead of starving events.
+#: ... but at most this share of the time goes to refreshing: a refresh copies the tasks
+#: that changed since the last one, so under a flood it is redrawn less often instead of
+#: starving events.
 REFRESH_SHARE = 0.2
 NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
 
@@ -55,10 +57,11 @@ def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
     state = State()
+    rows = TaskRows(state)
     stop = threading.Event()
     bridge = Bridge()
     runner, no_control = _control(options, bridge)
-    with event_stream(options, state.event) as (ingest, source):
+    with event_stream(options, rows.feed) as (ingest, source):
         app = App(
             state,
             ingest.stats,
@@ -69,6 +72,7 @@ def run_tui(options: Options, env: Environment) -> int:
             no_control=no_control,
             bridge=bridge,
             actions=ACTIONS,
+            rows=rows,
         )
 
         def feed() -> None:

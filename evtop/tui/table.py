@@ -1,12 +1,13 @@
 """A view-model :class:`~evtop.view.sheet.Table` as an urwid list, one widget per drawn row.
 
-Row widgets are made on demand (only the rows on screen), so a refresh of a 10,000-task
-table costs the rows drawn, not the rows held. The focused row is the selection.
+Row widgets are made on demand (only the rows on screen), so a refresh costs the rows
+drawn, not the rows held; and a refresh that changes none of them draws nothing. The
+focused row is the selection.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import urwid
 
@@ -16,6 +17,19 @@ from evtop.view.columns import GAP, Align, Column, layout
 from evtop.view.sheet import Table
 
 SELECTED = "row.selected"
+
+
+class Line(urwid.Text):
+    """A line of text that redraws only when its text changes (``set_text`` always does)."""
+
+    def __init__(self, markup: Any = "") -> None:
+        super().__init__(markup, wrap="clip")
+        self._markup = markup
+
+    def show(self, markup: Any) -> None:
+        if markup != self._markup:
+            self._markup = markup
+            self.set_text(markup)
 
 
 class RowText(urwid.Text):
@@ -56,6 +70,14 @@ def header_markup(
     return markup(cells, (None,) * len(columns), columns, widths)
 
 
+class _Row(NamedTuple):
+    cells: tuple[str, ...]
+    styles: tuple[str | None, ...]
+    widget: urwid.Widget
+    #: The walker's generation when urwid last asked for it: the current one means on screen.
+    seen: int
+
+
 class RowWalker(urwid.ListWalker):
     """Positions are row indexes into the table; widgets are built when urwid asks."""
 
@@ -63,7 +85,36 @@ class RowWalker(urwid.ListWalker):
         self.table = table
         self.widths = layout(table.sheet.columns, width)
         self.focus = 0
-        self._cache: dict[int, urwid.Widget] = {}
+        self._length = len(table.items)
+        self._rows: dict[int, _Row] = {}
+        #: Goes up whenever the list box must redraw: rows asked since are what it shows.
+        self._generation = 0
+
+    def show(self, table: Table[Any], width: int, focus: int | None) -> None:
+        """Point at a refreshed ``table``; the list box redraws only if a row on screen
+        changed (or the focus, the widths, the length). Costs the rows on screen."""
+        widths = layout(table.sheet.columns, width)
+        length = len(table.items)
+        redrawn = widths != self.widths or table.sheet is not self.table.sheet
+        changed = redrawn or length != self._length or (focus is not None and focus != self.focus)
+        kept = {}
+        for position, row in () if redrawn else self._rows.items():
+            if row.seen != self._generation:
+                continue  # not on screen
+            same = position < length and table.cells(position) == row.cells
+            if same and table.styles(position) == row.styles:
+                kept[position] = row
+            else:
+                changed = True
+        self.table, self.widths, self._length, self._rows = table, widths, length, kept
+        if focus is not None:
+            self.focus = focus
+        if changed:
+            self._modified()
+
+    def _modified(self) -> None:
+        self._generation += 1
+        super()._modified()
 
     def __len__(self) -> int:
         return len(self.table.items)
@@ -71,13 +122,16 @@ class RowWalker(urwid.ListWalker):
     def __getitem__(self, position: int) -> urwid.Widget:
         if not 0 <= position < len(self.table.items):
             raise IndexError(position)
-        widget = self._cache.get(position)
-        if widget is None:
-            columns = self.table.sheet.columns
-            parts = markup(self.table.cells(position), self.table.styles(position), columns, self.widths)
+        row = self._rows.get(position)
+        if row is None:
+            cells, styles = self.table.cells(position), self.table.styles(position)
+            parts = markup(cells, styles, self.table.sheet.columns, self.widths)
             widget = urwid.AttrMap(RowText(parts, wrap="clip"), None, focus_map=_FOCUS_MAP)
-            self._cache[position] = widget
-        return widget
+            row = _Row(cells, styles, widget, self._generation)
+        elif row.seen != self._generation:
+            row = row._replace(seen=self._generation)
+        self._rows[position] = row
+        return row.widget
 
     def next_position(self, position: int) -> int:
         if position + 1 >= len(self.table.items):

@@ -19,8 +19,9 @@ from evtop.events.stats import IngestStats
 from evtop.view import cells, details
 from evtop.view.columns import GAP, Column, layout
 from evtop.view.query import parse
-from evtop.view.sheet import Order, build, sort_items
+from evtop.view.sheet import Order, sort_items
 from evtop.view.summary import Counts, UnseenWork, counts_text, source_text
+from evtop.view.taskrows import TaskRows
 from evtop.view.tasks import TaskSheet
 from evtop.view.tasktypes import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
@@ -96,6 +97,12 @@ def cluster(now=T0 + 100):
     for event in events:
         state.event(event)
     return state
+
+
+def build(sheet, state, now, order, filter_text):
+    rows = TaskRows(state)
+    rows.sync()
+    return sheet.table(rows, now, order, filter_text)
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -318,8 +325,11 @@ def test_summary_lines():
     )
     stats = IngestStats(received=10, applied=8)
     stats.drop("decode_error", 2)
-    assert counts_text(Counts(10, 3, 1, 2, 4.4), stats) == (
-        "events 10 (4/s)  tasks 3  workers 1/2 online  dropped 2 (decode_error 2)"
+    assert counts_text(Counts(10, 3, 10_000, 1, 2, 4.4), stats) == (
+        "events 10 (4/s)  tasks 3/10,000  workers 1/2 online  dropped 2 (decode_error 2)"
+    )
+    assert counts_text(Counts(3_200_000, 12_345, 0, 8, 8, 12_000.0), IngestStats()) == (
+        "events 3,200,000 (12,000/s)  tasks 12,345  workers 8/8 online"
     )
 
 

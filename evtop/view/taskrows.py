@@ -1,0 +1,219 @@
+"""Every task State holds as a table row, kept up to date from the events that change it.
+
+The TUI hands :meth:`TaskRows.feed` to the event source in place of ``State.event``: it
+applies the event and notes which task changed and where its newest event stands in
+State's clock order. Each refresh, :meth:`TaskRows.sync` copies only those tasks out of
+State and moves their rows in the indexes (:mod:`evtop.view.orderings`) and the per-type
+statistics, so a refresh costs the tasks that changed, not the tasks held, and costs
+nothing when no event came. Tasks State evicted are found from the oldest end. Events
+that reached State some other way (a test, a cleared State) show in State's event count,
+and one full scan catches up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from evtop.events.state import State, Task
+from evtop.view.orderings import Index, Ordered, TimeIndex, build_index, holds_both_directions
+from evtop.view.query import Query, parse
+from evtop.view.sheet import Order, Table
+from evtop.view.tasks import TaskItem, TaskSheet, TimeKey
+from evtop.view.tasktypes import TypeStats
+
+#: A changed row: (row as the indexes hold it or None, row now or None).
+Change = tuple[TaskItem | None, TaskItem | None]
+#: When more than this share of the rows changed (a full scan, a flood between two
+#: refreshes), the indexes are built afresh: sorting once beats moving each row.
+REBUILD_SHARE = 0.25
+
+
+def _time_of(task: Task, seq: int) -> TimeKey:
+    """A time key from the task's fields alone, for a task whose events went past
+    :meth:`TaskRows.feed`: the clock of the last event State applied whole (``seq`` below
+    every event's, so a key from an event wins a tie)."""
+    clock = task.clock
+    if type(clock) is int and clock > 0:
+        origin = task.origin
+        return (clock, origin if type(origin) is str else "", seq)
+    stamp = task.timestamp
+    return (0, stamp if type(stamp) is float else 0.0, seq)
+
+
+class TaskRows:
+    """The rows of the task table (and what the other screens derive from them)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._mutex = state._mutex
+        self._apply = state.event
+        #: uuid -> time key of the task's newest event since the last sync (None: the
+        #: event failed half-way, re-read the task). Written by the event thread.
+        self._pending: dict[str, TimeKey | None] = {}
+        limit = state.tasks.limit
+        #: More pending uuids than this (paused under a flood) are dropped for a full scan.
+        self._pending_cap = 2 * limit if limit else math.inf
+        #: Events through :meth:`feed` since State's event count was ``_base``.
+        self._fed = 0
+        #: Arrival number of the last event, breaking ties in the time order...
+        self._seq = 0
+        #: ... and a number below it for each time key made from a task's fields.
+        self._guess = 0
+        #: Every task's row, by uuid, in the order tasks were first seen (State evicts the
+        #: oldest first, so evicted rows are found at the front).
+        self.rows: OrderedDict[str, TaskItem] = OrderedDict()
+        #: All rows in time order: the default order, and what other orders are built from.
+        self.by_time = TimeIndex()
+        self.types = TypeStats()
+        #: The index of the order and filter the task screen shows when that is not plain
+        #: time order: (what it serves, the index, the filter's test).
+        self._chosen: tuple[tuple[Any, ...], Index, Callable[[TaskItem], bool] | None] | None = None
+        with self._mutex:
+            self._base = state.event_count
+            self._full = bool(state.tasks.data)  # tasks no event of ours told us about
+
+    # -- the event thread ---------------------------------------------------------------
+
+    def feed(self, event: dict[str, Any]) -> Any:
+        """``State.event``, noting the task the event changed and its place in time."""
+        with self._mutex:
+            self._fed += 1
+            try:
+                result = self._apply(event)
+            except Exception:
+                uuid = event.get("uuid")
+                if type(uuid) is str:
+                    self._pending.setdefault(uuid, None)
+                raise
+            if result is not None and event["type"][:5] == "task-":
+                (task, _), subject = result
+                self._seq = seq = self._seq + 1
+                clock = event["clock"]
+                if clock:  # as State's heap: (clock, origin), the sender's name for task-sent
+                    worker = task.worker
+                    origin = worker.id if worker is not None and subject != "sent" else event["hostname"]
+                    key: TimeKey = (clock, origin, seq)
+                else:
+                    key = (0, event["timestamp"], seq)
+                pending = self._pending
+                uuid = task.uuid
+                known = pending.get(uuid)
+                if known is None or key > known:
+                    pending[uuid] = key
+                    if len(pending) > self._pending_cap:
+                        pending.clear()
+                        self._full = True
+            return result
+
+    # -- the UI thread ------------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Bring the rows and indexes up to date with State; True when a row changed."""
+        with self._mutex:
+            data = self.state.tasks.data
+            full = self._full or self.state.event_count - self._base != self._fed
+            changes = [] if full else self._collect()
+            if full or len(self.rows) < len(data):  # tasks that came some other way
+                changes += self._rescan()
+        if not changes:
+            return False
+        if len(changes) > REBUILD_SHARE * len(self.rows):
+            self.by_time = TimeIndex(self.rows.values())
+            self.types = TypeStats(self.rows.values())
+            self._chosen = None
+            return True
+        by_time, types = self.by_time, self.types
+        index, keep = (None, None) if self._chosen is None else self._chosen[1:]
+        for old, new in changes:
+            if old is not None:
+                by_time.discard(old)
+                types.discard(old)
+                if index is not None:
+                    index.discard(old)
+            if new is not None:
+                by_time.add(new)
+                types.add(new)
+                if index is not None and (keep is None or keep(new)):
+                    index.add(new)
+        return True
+
+    def _collect(self) -> list[Change]:
+        """The rows of the tasks fed since the last sync, and of tasks evicted meanwhile."""
+        pending, self._pending = self._pending, {}
+        data = self.state.tasks.data
+        rows = self.rows
+        changes: list[Change] = []
+        for uuid, time in pending.items():
+            task = data.get(uuid)
+            old = rows.get(uuid)
+            if task is None:  # evicted since
+                if old is not None:
+                    del rows[uuid]
+                    changes.append((old, None))
+                continue
+            new = rows[uuid] = TaskItem.of(task, self._newest(task, time, old))
+            changes.append((old, new))
+        excess = len(rows) - len(data)
+        while excess > 0:  # evicted without an event since: they are the oldest
+            uuid, old = rows.popitem(last=False)
+            if uuid in data:
+                rows[uuid] = old  # still held (State refreshed it as a parent): to the back
+            else:
+                changes.append((old, None))
+                excess -= 1
+        return changes
+
+    def _rescan(self) -> list[Change]:
+        """Every row afresh from State; what differs from the rows before."""
+        pending, self._pending = self._pending, {}
+        self._full = False
+        self._base, self._fed = self.state.event_count, 0
+        previous = dict(self.rows)
+        rows = self.rows
+        rows.clear()
+        changes: list[Change] = []
+        for uuid, task in self.state.tasks.data.items():
+            old = previous.pop(uuid, None)
+            new = TaskItem.of(task, self._newest(task, pending.get(uuid), old, guess=True))
+            if new == old:  # keep the very row the indexes hold
+                rows[uuid] = old
+            else:
+                rows[uuid] = new
+                changes.append((old, new))
+        changes += [(old, None) for old in previous.values()]
+        return changes
+
+    def _newest(self, task: Task, fed: TimeKey | None, old: TaskItem | None, guess: bool = False) -> TimeKey:
+        """The task's place in time: its newest event's key (a late event leaves the task
+        where its newest one put it); from its fields when no event of ours says, or when
+        ``guess``ing after events went past :meth:`feed`."""
+        keys = [key for key in (fed, None if old is None else old.time) if key is not None]
+        if guess or not keys:
+            self._guess -= 1
+            keys.append(_time_of(task, self._guess))
+        return max(keys)
+
+    # -- tables -------------------------------------------------------------------------
+
+    def tasks(self, sheet: TaskSheet, now: float, order: Order, filter_text: str) -> Table[TaskItem]:
+        """The task table as of the last :meth:`sync`, from the index of its order and
+        filter (built once, when they are new)."""
+        column = order.column if order.column in sheet.sort_columns else sheet.default_sort
+        query = parse(filter_text, sheet.fields)
+        index = self._index(sheet, column, order.descending, query)
+        items = Ordered(index, order.descending, self.rows)
+        return Table(sheet, items, len(self.rows), Order(column, order.descending), query, now)
+
+    def _index(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
+        if column == "time" and not query:
+            self._chosen = None  # the time index serves; stop keeping another
+            return self.by_time
+        serves = (column, None if holds_both_directions(column) else descending, query.terms)
+        if self._chosen is None or self._chosen[0] != serves:
+            keep = (lambda row: query.matches(sheet.search(row))) if query else None
+            rows = self.by_time if keep is None else filter(keep, self.by_time)
+            self._chosen = (serves, build_index(column, descending, rows), keep)
+        return self._chosen[1]
