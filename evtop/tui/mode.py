@@ -9,6 +9,7 @@ urwid's ``MainLoop.run`` stops the screen in a ``finally``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -109,12 +110,26 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         started = time.monotonic()
         with _survive("refreshing the screen"):
             app.refresh()
+        settle_garbage()
         loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
 
     loop.set_alarm_in(0, tick)
     # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.
     with _quit_on_signals(app, loop), contextlib.suppress(KeyboardInterrupt):
         loop.run()
+
+
+def settle_garbage() -> None:
+    """Collect what the objects made since the last call left over, then freeze the rest.
+
+    Python's full collections rescan every object held: with 100,000 tasks a pause of
+    0.4 s every few seconds under load and a third of the ingest time, seconds at a
+    million. Frozen objects are not scanned again, and are still freed by reference
+    counting; only a reference cycle that outlived a refresh is never collected (a closed
+    pane leaves a few objects per key press).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @contextmanager

@@ -74,21 +74,24 @@ class _Row(NamedTuple):
     cells: tuple[str, ...]
     styles: tuple[str | None, ...]
     widget: urwid.Widget
-    #: The walker's generation when urwid last asked for it: the current one means on screen.
-    seen: int
 
 
 class RowWalker(urwid.ListWalker):
-    """Positions are row indexes into the table; widgets are built when urwid asks."""
+    """Positions are row indexes into the table; widgets are built when urwid asks.
+
+    A widget is kept by its row's key while the row reads the same, so when new rows push
+    the others down, only the new ones are built and drawn.
+    """
 
     def __init__(self, table: Table[Any], width: int) -> None:
         self.table = table
         self.widths = layout(table.sheet.columns, width)
         self.focus = 0
         self._length = len(table.items)
-        self._rows: dict[int, _Row] = {}
-        #: Goes up whenever the list box must redraw: rows asked since are what it shows.
-        self._generation = 0
+        #: Row key -> widget of the rows on screen, and position -> key of those rows:
+        #: what urwid asked for since it last had to redraw.
+        self._rows: dict[str, _Row] = {}
+        self._shown: dict[int, str] = {}
 
     def show(self, table: Table[Any], width: int, focus: int | None) -> None:
         """Point at a refreshed ``table``; the list box redraws only if a row on screen
@@ -97,40 +100,41 @@ class RowWalker(urwid.ListWalker):
         length = len(table.items)
         redrawn = widths != self.widths or table.sheet is not self.table.sheet
         changed = redrawn or length != self._length or (focus is not None and focus != self.focus)
-        kept = {}
-        for position, row in () if redrawn else self._rows.items():
-            if row.seen != self._generation:
-                continue  # not on screen
-            same = position < length and table.cells(position) == row.cells
-            if same and table.styles(position) == row.styles:
-                kept[position] = row
-            else:
+        if redrawn:
+            self._rows, self._shown = {}, {}
+        for position, key in () if redrawn else self._shown.items():
+            row = self._rows[key]
+            same = position < length and table.key(position) == key and table.cells(position) == row.cells
+            if not (same and table.styles(position) == row.styles):
                 changed = True
-        self.table, self.widths, self._length, self._rows = table, widths, length, kept
+                break
+        self.table, self.widths, self._length = table, widths, length
         if focus is not None:
             self.focus = focus
         if changed:
             self._modified()
 
     def _modified(self) -> None:
-        self._generation += 1
+        """The list box will ask for the rows it shows again: keep only their widgets."""
+        self._rows = {key: self._rows[key] for key in self._shown.values()}
+        self._shown = {}
         super()._modified()
 
     def __len__(self) -> int:
         return len(self.table.items)
 
     def __getitem__(self, position: int) -> urwid.Widget:
-        if not 0 <= position < len(self.table.items):
+        table = self.table
+        if not 0 <= position < len(table.items):
             raise IndexError(position)
-        row = self._rows.get(position)
-        if row is None:
-            cells, styles = self.table.cells(position), self.table.styles(position)
-            parts = markup(cells, styles, self.table.sheet.columns, self.widths)
+        key = table.key(position)
+        cells, styles = table.cells(position), table.styles(position)
+        row = self._rows.get(key)
+        if row is None or row.cells != cells or row.styles != styles:
+            parts = markup(cells, styles, table.sheet.columns, self.widths)
             widget = urwid.AttrMap(RowText(parts, wrap="clip"), None, focus_map=_FOCUS_MAP)
-            row = _Row(cells, styles, widget, self._generation)
-        elif row.seen != self._generation:
-            row = row._replace(seen=self._generation)
-        self._rows[position] = row
+            row = self._rows[key] = _Row(cells, styles, widget)
+        self._shown[position] = key
         return row.widget
 
     def next_position(self, position: int) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -91,9 +92,9 @@ class GroupIndex:
 
     def __init__(self, column: str, rows: Iterable[TaskItem]) -> None:
         self._value: Callable[[TaskItem], str] = operator.attrgetter(column)
-        grouped: dict[str, list[TaskItem]] = {}
+        grouped: defaultdict[str, list[TaskItem]] = defaultdict(list)
         for row in rows:  # in ascending time, so each group comes out sorted
-            grouped.setdefault(self._value(row), []).append(row)
+            grouped[self._value(row)].append(row)
         self._groups = {value: SortedKeyList(group, key=TIME) for value, group in grouped.items()}
         self._values = SortedList(self._groups)
         self._size = sum(len(group) for group in self._groups.values())
@@ -164,15 +165,16 @@ class ValueIndex:
 
     def __init__(self, column: str, descending: bool, rows: Iterable[TaskItem]) -> None:
         self._value: Callable[[TaskItem], float | None] = operator.attrgetter(column)
-        self._sign = 1.0 if descending else -1.0
-        known: list[TaskItem] = []
+        self._sign = sign = 1.0 if descending else -1.0
+        entries: list[tuple[float, Any, TaskItem]] = []
         unknown: list[TaskItem] = []
-        for row in rows:
-            (unknown if self._value(row) is None else known).append(row)
-        # A stable sort of the time-ordered rows gives (signed value, time) order at once,
-        # so the sorted list below only checks it (a sort of tuples is several times slower).
-        known.sort(key=self._value, reverse=descending)
-        self._known = SortedList(self._entry(row) for row in known)
+        for row in rows:  # made in time order (rows near each other in memory), sorted after
+            value = self._value(row)
+            if value is None:
+                unknown.append(row)
+            else:
+                entries.append((sign * value, row.time, row))
+        self._known = SortedList(entries)
         self._unknown = TimeIndex(unknown)
 
     def _entry(self, row: TaskItem) -> tuple[float, Any, TaskItem]:

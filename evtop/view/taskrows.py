@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from evtop.events.state import State, Task
 from evtop.view.orderings import Index, Ordered, TimeIndex, build_index, holds_both_directions
@@ -29,6 +29,46 @@ Change = tuple[TaskItem | None, TaskItem | None]
 #: When more than this share of the rows changed (a full scan, a flood between two
 #: refreshes), the indexes are built afresh: sorting once beats moving each row.
 REBUILD_SHARE = 0.25
+#: Indexes of orders and filters shown before, kept for going back to them (cycling
+#: through the sort columns): each is brought up to date when shown again.
+KEPT_INDEXES = 8
+
+
+class _Taking(Protocol):
+    def take(self, changes: list[Change]) -> None:
+        """Rows changed: each old row out, each new row in."""
+
+
+Follower = TypeVar("Follower", bound=_Taking)
+
+
+class _Filtered:
+    """An index of the rows a filter keeps (``keep`` None: every row)."""
+
+    __slots__ = ("index", "keep")
+
+    def __init__(self, index: Index, keep: Callable[[TaskItem], bool] | None) -> None:
+        self.index = index
+        self.keep = keep
+
+    def take(self, changes: list[Change]) -> None:
+        index, keep = self.index, self.keep
+        for old, new in changes:
+            if old is not None:
+                index.discard(old)
+            if new is not None and (keep is None or keep(new)):
+                index.add(new)
+
+
+class _Kept(Generic[Follower]):
+    """What is derived from the rows but only kept up to date when shown: how many
+    changes it has taken in (its backlog is in :attr:`TaskRows._log`)."""
+
+    __slots__ = ("synced", "value")
+
+    def __init__(self, value: Follower, synced: int) -> None:
+        self.value: Follower = value
+        self.synced = synced
 
 
 def _time_of(task: Task, seq: int) -> TimeKey:
@@ -67,10 +107,13 @@ class TaskRows:
         self.rows: OrderedDict[str, TaskItem] = OrderedDict()
         #: All rows in time order: the default order, and what other orders are built from.
         self.by_time = TimeIndex()
-        self.types = TypeStats()
-        #: The index of the order and filter the task screen shows when that is not plain
-        #: time order: (what it serves, the index, the filter's test).
-        self._chosen: tuple[tuple[Any, ...], Index, Callable[[TaskItem], bool] | None] | None = None
+        #: Indexes for orders and filters other than plain time order, least recently
+        #: shown first, by (column, direction if the index holds one, filter terms).
+        self._kept: OrderedDict[tuple[Any, ...], _Kept[_Filtered]] = OrderedDict()
+        self._types: _Kept[TypeStats] | None = None
+        #: The changes what is kept has yet to take, and how many changes ever.
+        self._log: list[Change] = []
+        self._logged = 0
         with self._mutex:
             self._base = state.event_count
             self._full = bool(state.tasks.data)  # tasks no event of ours told us about
@@ -122,23 +165,40 @@ class TaskRows:
             return False
         if len(changes) > REBUILD_SHARE * len(self.rows):
             self.by_time = TimeIndex(self.rows.values())
-            self.types = TypeStats(self.rows.values())
-            self._chosen = None
+            self._kept.clear()
+            self._types = None
+            self._log.clear()
             return True
-        by_time, types = self.by_time, self.types
-        index, keep = (None, None) if self._chosen is None else self._chosen[1:]
+        by_time = self.by_time
         for old, new in changes:
             if old is not None:
                 by_time.discard(old)
-                types.discard(old)
-                if index is not None:
-                    index.discard(old)
             if new is not None:
                 by_time.add(new)
-                types.add(new)
-                if index is not None and (keep is None or keep(new)):
-                    index.add(new)
+        if self._kept or self._types is not None:
+            self._log += changes
+            self._logged += len(changes)
+            self._trim_log()
         return True
+
+    def _catch_up(self, kept: _Kept[Follower]) -> Follower:
+        kept.value.take(self._log[len(self._log) - (self._logged - kept.synced) :])
+        kept.synced = self._logged
+        return kept.value
+
+    def _trim_log(self) -> None:
+        """Forget what is too far behind to be worth bringing up to date (it is built
+        afresh if shown again), then the changes all the rest has taken."""
+        behind = REBUILD_SHARE * len(self.rows)
+        for serves, kept in list(self._kept.items()):
+            if self._logged - kept.synced > behind:
+                del self._kept[serves]
+        if self._types is not None and self._logged - self._types.synced > behind:
+            self._types = None
+        synced = [kept.synced for kept in self._kept.values()]
+        if self._types is not None:
+            synced.append(self._types.synced)
+        del self._log[: len(self._log) - (self._logged - min(synced, default=self._logged))]
 
     def _collect(self) -> list[Change]:
         """The rows of the tasks fed since the last sync, and of tasks evicted meanwhile."""
@@ -207,13 +267,27 @@ class TaskRows:
         items = Ordered(index, order.descending, self.rows)
         return Table(sheet, items, len(self.rows), Order(column, order.descending), query, now)
 
+    def types(self) -> TypeStats:
+        """Per task name statistics as of the last :meth:`sync` (kept up to date only
+        while asked for: the screen showing them is not always on)."""
+        if self._types is None:
+            self._types = _Kept(TypeStats(self.rows.values()), self._logged)
+        stats = self._catch_up(self._types)
+        self._trim_log()
+        return stats
+
     def _index(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
         if column == "time" and not query:
-            self._chosen = None  # the time index serves; stop keeping another
             return self.by_time
         serves = (column, None if holds_both_directions(column) else descending, query.terms)
-        if self._chosen is None or self._chosen[0] != serves:
+        kept = self._kept.pop(serves, None)
+        if kept is None:
             keep = (lambda row: query.matches(sheet.search(row))) if query else None
             rows = self.by_time if keep is None else filter(keep, self.by_time)
-            self._chosen = (serves, build_index(column, descending, rows), keep)
-        return self._chosen[1]
+            kept = _Kept(_Filtered(build_index(column, descending, rows), keep), self._logged)
+        self._kept[serves] = kept
+        if len(self._kept) > KEPT_INDEXES:
+            self._kept.popitem(last=False)
+        index = self._catch_up(kept).index
+        self._trim_log()
+        return index

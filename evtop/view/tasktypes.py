@@ -132,6 +132,14 @@ class TypeStats:
         if not kind.total:
             del self._types[row.name]
 
+    def take(self, changes: Iterable[tuple[TaskItem | None, TaskItem | None]]) -> None:
+        """Rows changed: each old row out, each new row in."""
+        for old, new in changes:
+            if old is not None:
+                self.discard(old)
+            if new is not None:
+                self.add(new)
+
     def items(self) -> list[TypeItem]:
         return [summarize(name, kind) for name, kind in self._types.items()]
 
@@ -158,7 +166,7 @@ class TypeSheet(ListSheet[TypeItem]):
     sort_columns = ("total", "name", "failed", "failure_rate", "mean", "p95", "max", "running", "waiting")
 
     def items(self, rows: TaskRows, now: float) -> list[TypeItem]:
-        return rows.types.items()
+        return rows.types().items()
 
     def key(self, item: TypeItem) -> str:
         return item.name

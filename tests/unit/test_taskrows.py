@@ -106,6 +106,7 @@ steps = st.lists(
         events(clocked=False),
         events(clocked=False),
         st.just("refresh"),
+        st.just("sync"),
         st.tuples(st.sampled_from(SHEET.sort_columns), st.booleans(), st.sampled_from(FILTERS)),
         st.just("bypass"),
     ),
@@ -113,10 +114,13 @@ steps = st.lists(
 )
 
 
-@pytest.mark.parametrize("rebuild_share", [taskrows.REBUILD_SHARE, 0.0, math.inf])
+@pytest.mark.parametrize(
+    ("rebuild_share", "kept"),
+    [(taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES), (0.0, taskrows.KEPT_INDEXES), (math.inf, 1)],
+)
 @settings(max_examples=200, deadline=None)
 @given(steps=steps, max_tasks=st.sampled_from([6, 10, 1000]))
-def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, steps, max_tasks):
+def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, kept, steps, max_tasks):
     """Also with every refresh rebuilding the indexes, and with none doing so."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
@@ -124,9 +128,12 @@ def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, steps, max_tasks
     bypass = False
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(taskrows, "REBUILD_SHARE", rebuild_share)
+        patch.setattr(taskrows, "KEPT_INDEXES", kept)
         for step in steps:
             if step == "bypass":
                 bypass = True  # the next event reaches State some other way
+            elif step == "sync":
+                rows.sync()  # what is not on screen falls behind
             elif isinstance(step, dict):
                 (state.event if bypass else rows.feed)(step)
                 bypass = False
