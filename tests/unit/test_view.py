@@ -58,8 +58,8 @@ def worker(type_, hostname, t, **fields):
     }
 
 
-def cluster(now=T0 + 100):
-    state = State(clock=lambda: now)
+def cluster_events(now=T0 + 100):
+    """Two workers (one gone quiet) and six tasks of three types in every state."""
     events = [worker("online", "celery@w1", now - 1), worker("online", "celery@w2", now - 100)]
     clock = 0
     for i, (name, outcome, runtime) in enumerate(
@@ -94,7 +94,12 @@ def cluster(now=T0 + 100):
                     traceback="Traceback (most recent call last):\n  x\nKeyError: 'k'",
                 )
             )
-    for event in events:
+    return events
+
+
+def cluster(now=T0 + 100):
+    state = State(clock=lambda: now)
+    for event in cluster_events(now):
         state.event(event)
     return state
 
