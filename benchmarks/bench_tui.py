@@ -200,8 +200,8 @@ def events_shown(term: Term) -> int | None:
 
 
 def press(term: Term, key: str) -> float:
-    """Latency of one of ``s``, ``S``, ``j`` (the screen must be settled)."""
-    if key == "j":
+    """Latency of ``s``, ``S``, ``j`` or ``k`` (``j``, ``k``: the highlight moves)."""
+    if key in "jk":
         before = term.selected_row()
         return term.key(key, lambda: term.selected_row() not in (None, before))
     column, arrow = sort_shown(term) or ("?", "?")
@@ -213,16 +213,12 @@ def press(term: Term, key: str) -> float:
 
 
 def key_rounds(term: Term, rounds: int) -> dict[str, list[float]]:
-    """Rounds of s x6 (a whole cycle), S S, j j j; ``s`` of the first round is cold."""
-    out: dict[str, list[float]] = {"s cold": [], "s warm": [], "S": [], "j": []}
+    """Rounds of s x6 (a whole cycle), S S, j j j k k k; ``s`` of the first round is cold."""
+    out: dict[str, list[float]] = {"s cold": [], "s warm": [], "S": [], "j, k": []}
     for round_ in range(rounds):
         for key in ["s"] * len(SORTS) + ["S", "S", "j", "j", "j", "k", "k", "k"]:
-            if key == "k":  # back up, so that j always has a row to go to
-                os.write(term.master, b"k")
-                term.settle(0.15)
-                continue
             latency = press(term, key)
-            name = ("s cold" if round_ == 0 else "s warm") if key == "s" else key
+            name = ("s cold" if round_ == 0 else "s warm") if key == "s" else "j, k" if key in "jk" else key
             out[name].append(latency)
             term.settle(0.15)
     return out
@@ -266,10 +262,15 @@ def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
         keys = 0
         while FINISHED not in term.line(0):
             term.pump(0.5)
-            if FINISHED not in term.line(0) and sort_shown(term) is not None:
-                latencies.append(press(term, "jS"[keys % 2]))
-                when.append((time.perf_counter() - began, latencies[-1]))
-                keys += 1
+            key = "SSgjk"[keys % 5]
+            keys += 1
+            if FINISHED in term.line(0) or sort_shown(term) is None:
+                continue
+            if key == "g":  # back to the newest row, so that j and k have rows to go to
+                os.write(term.master, b"g")
+                continue
+            latencies.append(press(term, key))
+            when.append((time.perf_counter() - began, latencies[-1]))
         seconds = time.perf_counter() - began
     finally:
         term.close()
@@ -279,7 +280,7 @@ def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
 
 #: Run in a fresh interpreter on the implementation under test: argv = tasks.
 FRAMES = """
-import gc, json, sys, time
+import json, sys, time
 from streams import make_stream
 from evtop.broker.status import ConnectionStatus
 from evtop.events.state import State
@@ -294,13 +295,8 @@ app = App(state, IngestStats(), ConnectionStatus("replay of bench"), replay=True
 size = app.size = (120, 40)
 rows = getattr(app, "rows", None)
 feed = state.event if rows is None else rows.feed
-#: What the live loop does after each refresh, with automatic collection off (the old
-#: implementation has neither).
-settle = getattr(mode, "settle_garbage", None)
-if settle is None:
-    settle = lambda: None  # noqa: E731
-else:
-    gc.disable()
+#: What the live loop does after each refresh (the old implementation has nothing).
+settle = getattr(mode, "settle_garbage", lambda: None)
 clock = 0
 start = time.time() - 3600
 

@@ -114,19 +114,14 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
 
     loop.set_alarm_in(0, tick)
-    gc.disable()  # each refresh collects instead (settle_garbage)
-    try:
-        # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.
-        with _quit_on_signals(app, loop), contextlib.suppress(KeyboardInterrupt):
-            loop.run()
-    finally:
-        gc.enable()
+    # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.
+    with _quit_on_signals(app, loop), contextlib.suppress(KeyboardInterrupt):
+        loop.run()
 
 
 def settle_garbage() -> None:
     """Collect what the objects made since the last call left over, then freeze the rest.
 
-    The TUI runs with automatic collection off and calls this after each refresh.
     Python's full collections rescan every object held: with 100,000 tasks a pause of
     0.4 s every few seconds under load and a third of the ingest time, seconds at a
     million. Frozen objects are not scanned again, and are still freed by reference

@@ -72,9 +72,7 @@ class TimeIndex:
         self._rows.add(row)
 
     def discard(self, row: TaskItem) -> None:
-        index = _find(self._rows, row)
-        if index is not None:
-            del self._rows[index]
+        self._rows.discard(row)  # by key, then equality: no positional lookup
 
     def at(self, index: int, descending: bool) -> TaskItem:
         row: TaskItem = self._rows[-1 - index if descending else index]
@@ -117,10 +115,12 @@ class GroupIndex:
     def discard(self, row: TaskItem) -> None:
         value = self._value(row)
         group = self._groups.get(value)
-        index = None if group is None else _find(group, row)
-        if group is None or index is None:
+        if group is None:
             return
-        del group[index]
+        size = len(group)
+        group.discard(row)
+        if len(group) == size:  # a filtered index may never have taken it
+            return
         if not group:
             del self._groups[value]
             self._values.remove(value)
@@ -161,7 +161,8 @@ class GroupIndex:
 
 
 class ValueIndex:
-    """Rows by a number column in one direction, then the rows without one, newest first."""
+    """Rows by a number column in one direction (``descending`` is fixed when it is built),
+    then the rows without a number, newest first."""
 
     def __init__(self, column: str, descending: bool, rows: Iterable[TaskItem]) -> None:
         self._value: Callable[[TaskItem], float | None] = operator.attrgetter(column)

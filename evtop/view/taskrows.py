@@ -3,11 +3,12 @@
 The TUI hands :meth:`TaskRows.feed` to the event source in place of ``State.event``: it
 applies the event and notes which task changed and where its newest event stands in
 State's clock order. Each refresh, :meth:`TaskRows.sync` copies only those tasks out of
-State and moves their rows in the indexes (:mod:`evtop.view.orderings`) and the per-type
-statistics, so a refresh costs the tasks that changed, not the tasks held, and costs
-nothing when no event came. Tasks State evicted are found from the oldest end. Events
-that reached State some other way (a test, a cleared State) show in State's event count,
-and one full scan catches up.
+State and moves their rows in the time index, so a refresh costs the tasks that changed,
+not the tasks held, and nothing when no event came. The index of another sort order or
+filter (:mod:`evtop.view.orderings`) and the per-type statistics take the same changes
+from a log when shown, so what is not on screen costs nothing meanwhile. Tasks State
+evicted are found from the oldest end. Events that reached State some other way (a test,
+a cleared State) show in State's event count, and one full scan catches up.
 """
 
 from __future__ import annotations
