@@ -175,18 +175,20 @@ class App:
     # -- refresh -------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Rebuild the current table from State (unless paused) and the summary lines."""
+        """Bring the rows up to date with State and redraw what changed (unless paused)."""
         now = self.clock()
         self._measure_rate(now)
         if self.view.paused:
             self._summary(now)
         else:
+            self.rows.sync()
             self.show_table(now)
 
     def show_table(self, now: float | None = None) -> None:
+        """Show the current screen's rows as of the last refresh: a key (sort, filter,
+        screen) answers at once, and new events come with the next refresh."""
         view = self.view
         now = self.clock() if now is None else now
-        self.rows.sync()
         sheet = sheet_for(view.screen)
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
