@@ -40,8 +40,9 @@ REFRESH = 0.5
 #: ... but at most this share of the time goes to refreshing, so that under a flood the
 #: screen is drawn less often instead of starving events. A refresh mostly costs the
 #: tasks changed since the last one, which spacing refreshes does not reduce, while one
-#: refresh of a bigger batch holds keys up for longer: in a replayed flood, 0.5 against
-#: 0.2 ingested as fast (60,000 against 56,000 events/s) and halved the longest refresh.
+#: refresh of a bigger batch holds keys up for longer: replaying a flood in process, 0.5
+#: against 0.2 ingested as fast (60,000 against 56,000 events/s) and halved the longest
+#: refresh (140 against 300 ms).
 REFRESH_SHARE = 0.5
 NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
 
