@@ -1,7 +1,10 @@
 """The TUI's model-view glue: the frame, the layers, key dispatch and the refresh.
 
-The event thread only ever writes State; this object, on the UI thread, reads it once
-per refresh through :func:`~evtop.view.sheet.build` and redraws. Keys go through
+The event thread only ever writes State (through :meth:`TaskRows.feed
+<evtop.view.taskrows.TaskRows.feed>`, which notes the tasks each event changed); this
+object, on the UI thread, brings the rows up to date once per refresh (:meth:`TaskRows.sync
+<evtop.view.taskrows.TaskRows.sync>`, the changed tasks only) and redraws what changed on
+screen, nothing when nothing did. Keys go through
 :func:`~evtop.tui.keymap.command_for` to the top layer's commands or to the action table
 the mode hands in (:data:`~evtop.tui.actions.ACTIONS`: the actions act on this object, so
 it must not import them); only keys the keymap does not know reach widgets (text typed
@@ -24,9 +27,10 @@ from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import Layer
 from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
-from evtop.tui.table import RowWalker, header_markup
-from evtop.view.sheet import Table, build
+from evtop.tui.table import Line, RowWalker, header_markup
+from evtop.view.sheet import Table
 from evtop.view.summary import UNSEEN_WORK_HINT, Counts, UnseenWork, counts_text, source_text
+from evtop.view.taskrows import TaskRows
 from evtop.view.viewstate import Screen, ViewState, sheet_for
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
@@ -47,8 +51,12 @@ class App:
         bridge: Bridge | None = None,
         clock: Callable[[], float] = time.time,
         actions: Mapping[str, Callable[[App], None]],
+        rows: TaskRows | None = None,
     ) -> None:
+        """``rows``: the rows whose :meth:`~TaskRows.feed` the event source calls (events
+        applied to ``state`` some other way are caught up with a full scan)."""
         self.state = state
+        self.rows = rows if rows is not None else TaskRows(state)
         self.stats = stats
         self.status = status
         self.replay = replay
@@ -70,14 +78,16 @@ class App:
         self._rate_mark = (clock(), state.event_count)
         self._rate = 0.0
         self._unseen_work = UnseenWork()
-        self.source_line = urwid.Text("", wrap="clip")
-        self.counts_line = urwid.Text("", wrap="clip")
-        self.view_line = urwid.Text("", wrap="clip")
-        self.columns_line = urwid.Text("", wrap="clip")
-        self.message_line = urwid.Text("", wrap="clip")
-        self.hints_line = urwid.Text(hints(), wrap="clip")
-        self.table: Table[Any] = build(sheet_for(Screen.TASKS), state, clock(), self.view.order, "")
-        self.listbox = urwid.ListBox(RowWalker(self.table, self.size[0]))
+        self.source_line = Line()
+        self.counts_line = Line()
+        self.view_line = Line()
+        self.columns_line = Line()
+        self.message_line = Line()
+        self.hints_line = Line(hints())
+        self.rows.sync()
+        self.table: Table[Any] = sheet_for(Screen.TASKS).table(self.rows, clock(), self.view.order, "")
+        self.walker = RowWalker(self.table, self.size[0])
+        self.listbox = urwid.ListBox(self.walker)
         header = urwid.Pile(
             [
                 urwid.AttrMap(self.source_line, "header"),
@@ -151,7 +161,7 @@ class App:
         if body is self.listbox:
             self.show_table()
         else:
-            self.columns_line.set_text("")
+            self.columns_line.show("")
         self.frame.focus_position = "footer" if footer is not self.footer else "body"
 
     @property
@@ -165,35 +175,35 @@ class App:
     # -- refresh -------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Rebuild the current table from State (unless paused) and the summary lines."""
+        """Bring the rows up to date with State and redraw what changed (unless paused)."""
         now = self.clock()
         self._measure_rate(now)
         if self.view.paused:
             self._summary(now)
         else:
+            self.rows.sync()
             self.show_table(now)
 
     def show_table(self, now: float | None = None) -> None:
+        """Show the current screen's rows as of the last refresh: a key (sort, filter,
+        screen) answers at once, and new events come with the next refresh."""
         view = self.view
         now = self.clock() if now is None else now
-        same_screen = self.table.sheet is sheet_for(view.screen)
-        previous = self.listbox.focus_position if same_screen and len(self.table.items) else None
-        self.table = build(sheet_for(view.screen), self.state, now, view.order, view.filter_text)
-        walker = RowWalker(self.table, self.size[0])
+        sheet = sheet_for(view.screen)
+        walker = self.walker
+        previous = walker.focus if self.table.sheet is sheet and len(walker) else None
+        self.table = sheet.table(self.rows, now, view.order, view.filter_text)
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
         previous = previous or 0
-        if index is None and len(walker):
-            index = min(previous, len(walker) - 1)
-        if index is not None:
-            walker.focus = index
-        self.listbox.body = walker
-        columns = self.table.sheet.columns
+        if index is None and len(self.table.items):
+            index = min(previous, len(self.table.items) - 1)
+        walker.show(self.table, self.size[0], index)
         if self.frame.body is self.listbox:  # a pane has no column titles
-            self.columns_line.set_text(
-                header_markup(columns, walker.widths, self.table.order.column, self.table.order.descending)
-            )
+            order = self.table.order
+            titles = header_markup(sheet.columns, walker.widths, order.column, order.descending)
+            self.columns_line.show(titles)
         if index is not None:
             self.view = view.select(self.table.key(index))
         self._summary(now)
@@ -210,17 +220,18 @@ class App:
         counts = Counts(
             events=state.event_count,
             tasks=len(state.tasks),
+            max_tasks=state.max_tasks_in_memory,
             workers_online=sum(1 for w in workers if w.alive),
             workers=len(workers),
             rate=self._rate,
         )
         status = self.status.snapshot()
         left = source_text(status, now, replay=self.replay, ended=self.ended)
-        self.source_line.set_text(f" evtop  {left}")
+        self.source_line.show(f" evtop  {left}")
         unseen = not self.replay and counts.workers and state.freeze_while(self._unseen_work, state)
         hint = f"  {UNSEEN_WORK_HINT}" if unseen else ""
-        self.counts_line.set_text(f" {counts_text(counts, self.stats)}{hint}")
-        self.view_line.set_text(f" {self._view_text()}")
+        self.counts_line.show(f" {counts_text(counts, self.stats)}{hint}")
+        self.view_line.show(f" {self._view_text()}")
 
     def _view_text(self) -> str:
         view, table = self.view, self.table
@@ -251,7 +262,7 @@ class App:
             self.view = self.view.select(self.table.key(self.listbox.focus_position))
 
     def say(self, text: str, *, error: bool = False) -> None:
-        self.message_line.set_text(("message.error", text) if error else text)
+        self.message_line.show(("message.error", text) if error else text)
 
     def render(self, size: tuple[int, int]) -> urwid.Canvas:
         """Draw the whole screen at ``size`` (the loop does this itself; tests call it)."""

@@ -1,12 +1,13 @@
 """A view-model :class:`~evtop.view.sheet.Table` as an urwid list, one widget per drawn row.
 
-Row widgets are made on demand (only the rows on screen), so a refresh of a 10,000-task
-table costs the rows drawn, not the rows held. The focused row is the selection.
+Row widgets are made on demand (only the rows on screen), so a refresh costs the rows
+drawn, not the rows held; and a refresh that changes none of them draws nothing. The
+focused row is the selection.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import urwid
 
@@ -16,6 +17,19 @@ from evtop.view.columns import GAP, Align, Column, layout
 from evtop.view.sheet import Table
 
 SELECTED = "row.selected"
+
+
+class Line(urwid.Text):
+    """A line of text that redraws only when its text changes (``set_text`` always does)."""
+
+    def __init__(self, markup: Any = "") -> None:
+        super().__init__(markup, wrap="clip")
+        self._markup = markup
+
+    def show(self, markup: Any) -> None:
+        if markup != self._markup:
+            self._markup = markup
+            self.set_text(markup)
 
 
 class RowText(urwid.Text):
@@ -56,28 +70,72 @@ def header_markup(
     return markup(cells, (None,) * len(columns), columns, widths)
 
 
+class _Row(NamedTuple):
+    cells: tuple[str, ...]
+    styles: tuple[str | None, ...]
+    widget: urwid.Widget
+
+
 class RowWalker(urwid.ListWalker):
-    """Positions are row indexes into the table; widgets are built when urwid asks."""
+    """Positions are row indexes into the table; widgets are built when urwid asks.
+
+    A widget is kept by its row's key while the row reads the same, so when new rows push
+    the others down, only the new ones are built and drawn.
+    """
 
     def __init__(self, table: Table[Any], width: int) -> None:
         self.table = table
         self.widths = layout(table.sheet.columns, width)
         self.focus = 0
-        self._cache: dict[int, urwid.Widget] = {}
+        self._length = len(table.items)
+        #: Row key -> widget of the rows on screen, and position -> key of those rows:
+        #: what urwid asked for since it last had to redraw.
+        self._rows: dict[str, _Row] = {}
+        self._shown: dict[int, str] = {}
+
+    def show(self, table: Table[Any], width: int, focus: int | None) -> None:
+        """Point at a refreshed ``table``; the list box redraws only if a row on screen
+        changed (or the focus, the widths, the length). Costs the rows on screen."""
+        widths = layout(table.sheet.columns, width)
+        length = len(table.items)
+        redrawn = widths != self.widths or table.sheet is not self.table.sheet
+        changed = redrawn or length != self._length or (focus is not None and focus != self.focus)
+        if redrawn:
+            self._rows, self._shown = {}, {}
+        for position, key in () if redrawn else self._shown.items():
+            row = self._rows[key]
+            same = position < length and table.key(position) == key and table.cells(position) == row.cells
+            if not (same and table.styles(position) == row.styles):
+                changed = True
+                break
+        self.table, self.widths, self._length = table, widths, length
+        if focus is not None:
+            self.focus = focus
+        if changed:
+            self._modified()
+
+    def _modified(self) -> None:
+        """The list box will ask for the rows it shows again: keep only their widgets."""
+        self._rows = {key: self._rows[key] for key in self._shown.values()}
+        self._shown = {}
+        super()._modified()
 
     def __len__(self) -> int:
         return len(self.table.items)
 
     def __getitem__(self, position: int) -> urwid.Widget:
-        if not 0 <= position < len(self.table.items):
+        table = self.table
+        if not 0 <= position < len(table.items):
             raise IndexError(position)
-        widget = self._cache.get(position)
-        if widget is None:
-            columns = self.table.sheet.columns
-            parts = markup(self.table.cells(position), self.table.styles(position), columns, self.widths)
+        key = table.key(position)
+        cells, styles = table.cells(position), table.styles(position)
+        row = self._rows.get(key)
+        if row is None or row.cells != cells or row.styles != styles:
+            parts = markup(cells, styles, table.sheet.columns, self.widths)
             widget = urwid.AttrMap(RowText(parts, wrap="clip"), None, focus_map=_FOCUS_MAP)
-            self._cache[position] = widget
-        return widget
+            row = self._rows[key] = _Row(cells, styles, widget)
+        self._shown[position] = key
+        return row.widget
 
     def next_position(self, position: int) -> int:
         if position + 1 >= len(self.table.items):

@@ -1,23 +1,33 @@
 """A table screen as data: what its rows are, how they sort, filter and read.
 
-Each screen (tasks, workers, task types) is a :class:`Sheet`. :func:`build` takes the
-rows out of State under its lock as small immutable items (so the event thread is held
-up only for that copy), then filters and sorts them outside it. Cells are formatted
-only for the rows a renderer actually draws, which keeps a 10,000-task refresh cheap.
+Each screen (tasks, workers, task types) is a :class:`Sheet`, and what a renderer draws is
+a :class:`Table`: rows in display order, of which only the drawn ones are ever formatted.
+The task table reads its rows from :class:`~evtop.view.taskrows.TaskRows`, which keeps
+them in order as events arrive. The workers and task types screens hold a row per
+worker or task name, few enough to rebuild whole on each refresh (:class:`ListSheet`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from evtop.events.state import State
 from evtop.view.columns import Column
 from evtop.view.query import Query, parse
 
+if TYPE_CHECKING:
+    from evtop.view.taskrows import TaskRows
+
 Item = TypeVar("Item")
-ItemT = TypeVar("ItemT", contravariant=True)
+ItemT = TypeVar("ItemT", covariant=True)
+
+
+@dataclass(frozen=True)
+class Order:
+    column: str
+    descending: bool
 
 
 class Sheet(Protocol[Item]):
@@ -29,9 +39,8 @@ class Sheet(Protocol[Item]):
     #: Column id sorted by when the user has not chosen, and in which direction.
     default_sort: str
     default_descending: bool
-
-    def items(self, state: State, now: float) -> list[Item]:
-        """The rows, taken while ``state`` is locked: copy what is needed, quickly."""
+    #: Column ids the sort key cycles through (others fall back to ``default_sort``).
+    sort_columns: tuple[str, ...]
 
     def key(self, item: Item) -> str:
         """Stable identity of a row, so the selection survives a refresh."""
@@ -39,27 +48,34 @@ class Sheet(Protocol[Item]):
     def search(self, item: Item) -> dict[str, str]:
         """Lower-cased text per field, for the filter."""
 
-    def sort_key(self, column: str) -> Callable[[Item], Any]:
-        """Sort key for a column id; ``None`` sorts last in either direction."""
-
     def cells(self, item: Item, now: float) -> tuple[str, ...]:
         """Sanitized cell texts, one per column."""
 
     def styles(self, item: Item) -> tuple[str | None, ...]:
         """Semantic style name per cell (``state.FAILURE``), ``None`` for plain."""
 
+    def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[Item]:
+        """The rows to show, filtered and sorted, as of the last ``rows.sync()``."""
 
-@dataclass(frozen=True)
-class Order:
-    column: str
-    descending: bool
+
+class Rows(Protocol[ItemT]):
+    """A table's rows in display order; positional access need not be O(1)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> ItemT: ...
+
+    def __iter__(self) -> Iterator[ItemT]: ...
+
+    def position(self, key: str) -> int | None:
+        """Where the row whose :meth:`Sheet.key` is ``key`` is, or None."""
 
 
 @dataclass(frozen=True)
 class Table(Generic[Item]):
     sheet: Sheet[Item]
     #: The rows after filtering and sorting, in display order.
-    items: Sequence[Item]
+    items: Rows[Item]
     #: Rows before filtering.
     total: int
     order: Order
@@ -70,18 +86,24 @@ class Table(Generic[Item]):
         return self.sheet.key(self.items[index])
 
     def index_of(self, key: str | None) -> int | None:
-        if key is None:
-            return None
-        for index, item in enumerate(self.items):
-            if self.sheet.key(item) == key:
-                return index
-        return None
+        return None if key is None else self.items.position(key)
 
     def cells(self, index: int) -> tuple[str, ...]:
         return self.sheet.cells(self.items[index], self.now)
 
     def styles(self, index: int) -> tuple[str | None, ...]:
         return self.sheet.styles(self.items[index])
+
+
+class ListRows(list[Item]):
+    """The rows of a small table: a list, searched from the start for a key."""
+
+    def __init__(self, items: list[Item], key: Callable[[Item], str]) -> None:
+        super().__init__(items)
+        self._key = key
+
+    def position(self, key: str) -> int | None:
+        return next((index for index, item in enumerate(self) if self._key(item) == key), None)
 
 
 def sort_items(items: list[Item], key: Callable[[Item], Any], descending: bool) -> list[Item]:
@@ -92,12 +114,42 @@ def sort_items(items: list[Item], key: Callable[[Item], Any], descending: bool) 
     return known + unknown
 
 
-def build(sheet: Sheet[Item], state: State, now: float, order: Order, filter_text: str) -> Table[Item]:
-    items: list[Item] = state.freeze_while(sheet.items, state, now)
-    total = len(items)
-    query = parse(filter_text, sheet.fields)
-    if query:
-        items = [item for item in items if query.matches(sheet.search(item))]
-    column = order.column if any(c.id == order.column for c in sheet.columns) else sheet.default_sort
-    items = sort_items(items, sheet.sort_key(column), order.descending)
-    return Table(sheet, items, total, Order(column, order.descending), query, now)
+class ListSheet(ABC, Generic[Item]):
+    """A :class:`Sheet` rebuilt whole on each refresh: its rows are few (workers, task names)."""
+
+    title: str
+    columns: tuple[Column, ...]
+    fields: tuple[str, ...]
+    default_sort: str
+    default_descending: bool
+    sort_columns: tuple[str, ...]
+
+    @abstractmethod
+    def items(self, rows: TaskRows, now: float) -> list[Item]:
+        """The rows, taken while State is locked: copy what is needed, quickly."""
+
+    @abstractmethod
+    def key(self, item: Item) -> str: ...
+
+    @abstractmethod
+    def search(self, item: Item) -> dict[str, str]: ...
+
+    @abstractmethod
+    def sort_key(self, column: str) -> Callable[[Item], Any]:
+        """Sort key for a column id; ``None`` sorts last in either direction."""
+
+    @abstractmethod
+    def cells(self, item: Item, now: float) -> tuple[str, ...]: ...
+
+    @abstractmethod
+    def styles(self, item: Item) -> tuple[str | None, ...]: ...
+
+    def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[Item]:
+        items: list[Item] = rows.state.freeze_while(self.items, rows, now)
+        total = len(items)
+        query = parse(filter_text, self.fields)
+        if query:
+            items = [item for item in items if query.matches(self.search(item))]
+        column = order.column if order.column in self.sort_columns else self.default_sort
+        items = sort_items(items, self.sort_key(column), order.descending)
+        return Table(self, ListRows(items, self.key), total, Order(column, order.descending), query, now)

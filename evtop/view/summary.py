@@ -26,6 +26,8 @@ QUIET_AFTER = 10.0
 class Counts:
     events: int
     tasks: int
+    #: The most tasks State keeps (the oldest go first); 0 or None: no limit.
+    max_tasks: int | None
     workers_online: int
     workers: int
     #: Events per second over the last refresh interval.
@@ -82,8 +84,11 @@ UNSEEN_WORK_HINT = "no task events: workers without -E? (evtop control enable-ev
 
 
 def counts_text(counts: Counts, stats: IngestStats) -> str:
+    """``events 3,200,000 (12,000/s)  tasks 100,000/100,000  workers 8/8 online ...``: the
+    tasks held out of the most kept, so a full table says that older tasks are gone."""
+    kept = f"/{counts.max_tasks:,}" if counts.max_tasks else ""
     text = (
-        f"events {counts.events} ({counts.rate:.0f}/s)  tasks {counts.tasks}  "
+        f"events {counts.events:,} ({counts.rate:,.0f}/s)  tasks {counts.tasks:,}{kept}  "
         f"workers {counts.workers_online}/{counts.workers} online"
     )
     dropped = stats.dropped_total

@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evtop.events import states
-from evtop.events.state import State, Task
+from evtop.events.state import Task
 from evtop.view.cells import NONE, clock_text, duration_text, text
 from evtop.view.columns import Align, Column
+from evtop.view.sheet import Order, Table
+
+if TYPE_CHECKING:
+    from evtop.view.taskrows import TaskRows
 
 
 def _float(value: Any) -> float | None:
-    kind = type(value)  # exact types: bool is not a number here, and this runs 10,000 times
-    return value if kind is float else float(value) if kind is int else None
+    """A finite number, else None: NaN would make every order over the column undefined."""
+    kind = type(value)  # exact types: bool is not a number here, and this runs per changed task
+    number = value if kind is float else float(value) if kind is int else None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _str(value: Any) -> str:
     return value if type(value) is str else "" if value is None else str(value)
 
 
+#: Where a task stands in time: ``(clock, origin, seq)`` of its newest event, ``origin``
+#: being the sender as State orders its heap, ``seq`` the arrival number breaking ties as
+#: State's insort does. An event without a Lamport clock gives ``(0, timestamp, seq)``.
+TimeKey = tuple[int, Any, int]
+
+
 class TaskItem(NamedTuple):
     """What a task row needs, copied out of State so rendering never races the events.
 
-    A named tuple, not a frozen dataclass: 10,000 of these are made under State's lock on
-    every refresh, and a tuple is built several times faster.
+    A named tuple, not a frozen dataclass: one is made under State's lock for every task
+    that changed since the last refresh, and a tuple is built several times faster.
     """
 
     uuid: str
@@ -37,11 +48,11 @@ class TaskItem(NamedTuple):
     runtime: float | None
     args: str
     kwargs: str
-    #: Position in State's clock order, 0 being the newest event.
-    order: int
+    #: Sorts as State's clock order (``tasks_by_time``): the newest event sorts last.
+    time: TimeKey
 
     @classmethod
-    def of(cls, task: Task, order: int) -> TaskItem:
+    def of(cls, task: Task, time: TimeKey) -> TaskItem:
         worker = task.worker
         return cls(
             _str(task.uuid),
@@ -53,7 +64,7 @@ class TaskItem(NamedTuple):
             _float(task.runtime),
             _str(task.args),
             _str(task.kwargs),
-            order,
+            time,
         )
 
     def elapsed(self, now: float) -> float | None:
@@ -79,7 +90,7 @@ STYLE_BY_STATE = {
 
 class TaskSheet:
     title = "Tasks"
-    columns = (
+    columns: tuple[Column, ...] = (
         Column("uuid", "UUID", 8, grow=3, drop=2, most=36),
         Column("name", "TASK", 12, grow=3, most=60),
         Column("state", "STATE", 8),
@@ -88,19 +99,12 @@ class TaskSheet:
         Column("runtime", "RUNTIME", 7, align=Align.RIGHT, drop=1),
         Column("args", "ARGS", 6, grow=2, drop=5),
     )
-    fields = ("uuid", "name", "state", "worker", "args")
+    fields: tuple[str, ...] = ("uuid", "name", "state", "worker", "args")
     default_sort = "time"
     default_descending = True
-    #: Column ids a user can cycle through with the sort key; "time" is clock order.
-    sort_columns = ("time", "name", "state", "worker", "received", "runtime")
-
-    def items(self, state: State, now: float) -> list[TaskItem]:
-        rows = [TaskItem.of(task, order) for order, (_, task) in enumerate(state.tasks_by_time())]
-        if len(rows) < len(state.tasks):  # tasks whose heap entries were trimmed: oldest
-            seen = {row.uuid for row in rows}
-            rest = [task for task in state.tasks.data.values() if task.uuid not in seen]
-            rows += [TaskItem.of(task, len(rows) + i) for i, task in enumerate(rest)]
-        return rows
+    #: Column ids a user can cycle through with the sort key; "time" is clock order. Rows
+    #: come from :class:`~evtop.view.taskrows.TaskRows`, which keeps each order up to date.
+    sort_columns: tuple[str, ...] = ("time", "name", "state", "worker", "received", "runtime")
 
     def key(self, item: TaskItem) -> str:
         return item.uuid
@@ -114,11 +118,6 @@ class TaskSheet:
             "args": (item.args + " " + item.kwargs).lower(),
         }
 
-    def sort_key(self, column: str) -> Callable[[TaskItem], Any]:
-        if column == "time":
-            return lambda item: -item.order  # descending = newest first
-        return operator.attrgetter(column)
-
     def cells(self, item: TaskItem, now: float) -> tuple[str, ...]:
         args = f"{item.args} {item.kwargs}" if item.kwargs not in ("", "{}") else item.args
         return (
@@ -130,6 +129,9 @@ class TaskSheet:
             duration_text(item.elapsed(now)),
             text(args) if args else NONE,
         )
+
+    def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[TaskItem]:
+        return rows.tasks(self, now, order, filter_text)
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
         running = "state.started" if item.runtime is None and item.state == states.STARTED else None

@@ -1,20 +1,32 @@
-"""Per-task-type statistics over the tasks in memory: where the failures and slow tasks are."""
+"""Per-task-type statistics over the tasks in memory: where the failures and slow tasks are.
+
+The statistics are kept up to date row by row (:class:`TypeStats`), as the task rows
+change, so the screen costs the number of task names, not the number of tasks.
+"""
 
 from __future__ import annotations
 
-import math
 import operator
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sortedcontainers import SortedList
 
 from evtop.events import states
-from evtop.events.state import State
 from evtop.view.cells import NONE, duration_text, text
 from evtop.view.columns import Align, Column
+from evtop.view.sheet import ListSheet
+from evtop.view.tasks import TaskItem
+
+if TYPE_CHECKING:
+    from evtop.view.taskrows import TaskRows
 
 WAITING = frozenset({states.PENDING, states.RECEIVED})
+#: Any finite float times 2**_SCALE is an integer: runtimes are summed exactly, so a huge
+#: runtime that leaves the window takes all of itself out of the mean, no rounding left.
+_SCALE = 1074
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +46,43 @@ class TypeItem:
     max: float | None
 
 
-def _percentile(ordered: list[float], share: float) -> float:
-    """Nearest-rank percentile of an ascending list (the value a user can find in the data)."""
+def _runtime(row: TaskItem) -> float | None:
+    """The runtime the statistics count: a succeeded task's, when known and not negative."""
+    runtime = row.runtime
+    return runtime if row.state == states.SUCCESS and runtime is not None and runtime >= 0 else None
+
+
+def _exact(value: float) -> int:
+    numerator, denominator = value.as_integer_ratio()
+    return numerator << (_SCALE + 1 - denominator.bit_length())
+
+
+class _Type:
+    """The tasks of one name: how many in each state, and the sorted runtimes."""
+
+    __slots__ = ("counts", "runtimes", "sum", "total")
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self.runtimes = SortedList()
+        #: Sum of ``runtimes`` times 2**_SCALE.
+        self.sum = 0
+
+
+def _percentile(ordered: SortedList, share: float) -> float:
+    """Nearest-rank percentile of ascending values (the value a user can find in the data)."""
     rank = max(int(-(-share * len(ordered) // 1)), 1)
-    return ordered[rank - 1]
+    value: float = ordered[rank - 1]
+    return value
 
 
-def summarize(name: str, counts: Counter[str], runtimes: list[float]) -> TypeItem:
+def summarize(name: str, kind: _Type) -> TypeItem:
+    counts, runtimes = kind.counts, kind.runtimes
     finished = counts[states.SUCCESS] + counts[states.FAILURE]
-    runtimes.sort()
     return TypeItem(
         name=name,
-        total=sum(counts.values()),
+        total=kind.total,
         waiting=sum(counts[s] for s in WAITING),
         running=counts[states.STARTED],
         succeeded=counts[states.SUCCESS],
@@ -53,13 +90,61 @@ def summarize(name: str, counts: Counter[str], runtimes: list[float]) -> TypeIte
         retried=counts[states.RETRY],
         revoked=counts[states.REVOKED] + counts[states.REJECTED],
         failure_rate=counts[states.FAILURE] / finished if finished else None,
-        mean=sum(runtimes) / len(runtimes) if runtimes else None,
+        mean=kind.sum / (len(runtimes) << _SCALE) if runtimes else None,
         p95=_percentile(runtimes, 0.95) if runtimes else None,
         max=runtimes[-1] if runtimes else None,
     )
 
 
-class TypeSheet:
+class TypeStats:
+    """Per task name statistics, kept as the rows are: a row out, a row in."""
+
+    def __init__(self, rows: Iterable[TaskItem] = ()) -> None:
+        self._types: dict[str, _Type] = {}
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: TaskItem) -> None:
+        name = row.name
+        if not name:  # a task known only by uuid so far
+            return
+        kind = self._types.get(name)
+        if kind is None:
+            kind = self._types[name] = _Type()
+        kind.counts[row.state] += 1
+        kind.total += 1
+        runtime = _runtime(row)
+        if runtime is not None:
+            kind.runtimes.add(runtime)
+            kind.sum += _exact(runtime)
+
+    def discard(self, row: TaskItem) -> None:
+        """Take out a row :meth:`add` took in (the same row: its fields decide what goes)."""
+        kind = self._types.get(row.name)
+        if kind is None:
+            return
+        kind.counts[row.state] -= 1
+        kind.total -= 1
+        runtime = _runtime(row)
+        if runtime is not None:
+            kind.runtimes.remove(runtime)
+            kind.sum -= _exact(runtime)
+        if not kind.total:
+            del self._types[row.name]
+
+    def take(self, changes: Iterable[tuple[TaskItem | None, TaskItem | None]]) -> None:
+        """Rows changed: each old row out, each new row in."""
+        for old, new in changes:
+            if old is not None:
+                self.discard(old)
+            if new is not None:
+                self.add(new)
+
+    def items(self) -> list[TypeItem]:
+        return [summarize(name, kind) for name, kind in self._types.items()]
+
+
+class TypeSheet(ListSheet[TypeItem]):
     title = "Task types"
     columns = (
         Column("name", "TASK", 16, grow=1),
@@ -80,23 +165,8 @@ class TypeSheet:
     default_descending = True
     sort_columns = ("total", "name", "failed", "failure_rate", "mean", "p95", "max", "running", "waiting")
 
-    def items(self, state: State, now: float) -> list[TypeItem]:
-        counts: dict[str, Counter[str]] = {}
-        runtimes: dict[str, list[float]] = {}
-        for task in state.tasks.data.values():
-            name = task.name
-            if not isinstance(name, str):
-                continue
-            counts.setdefault(name, Counter())[task.state] += 1
-            runtime = task.runtime
-            if (
-                task.state == states.SUCCESS
-                and isinstance(runtime, (int, float))
-                and math.isfinite(runtime)
-                and runtime >= 0
-            ):
-                runtimes.setdefault(name, []).append(float(runtime))
-        return [summarize(name, counter, runtimes.get(name, [])) for name, counter in counts.items()]
+    def items(self, rows: TaskRows, now: float) -> list[TypeItem]:
+        return rows.types().items()
 
     def key(self, item: TypeItem) -> str:
         return item.name

@@ -5,11 +5,15 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evtop.events.state import State, Worker
+from evtop.events.state import Worker
 from evtop.view.cells import NONE, count_text, duration_text, load_text, text
 from evtop.view.columns import Align, Column
+from evtop.view.sheet import ListSheet
+
+if TYPE_CHECKING:
+    from evtop.view.taskrows import TaskRows
 
 
 def _int(value: object) -> int | None:
@@ -53,7 +57,7 @@ class WorkerItem:
         )
 
 
-class WorkerSheet:
+class WorkerSheet(ListSheet[WorkerItem]):
     title = "Workers"
     columns = (
         Column("hostname", "WORKER", 16, grow=3),
@@ -70,7 +74,8 @@ class WorkerSheet:
     default_descending = False
     sort_columns = ("status", "hostname", "active", "processed", "tasks", "seen")
 
-    def items(self, state: State, now: float) -> list[WorkerItem]:
+    def items(self, rows: TaskRows, now: float) -> list[WorkerItem]:
+        state = rows.state
         by_worker = state.tasks_by_worker
         return [WorkerItem.of(worker, len(by_worker.get(name, ()))) for name, worker in state.workers.items()]
 

@@ -11,20 +11,22 @@ import pytest
 
 from evtop.broker.status import ConnectionStatus
 from evtop.control.client import Control
+from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.tui.actions import ACTIONS
-from evtop.tui.app import App
+from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
+from evtop.view.taskrows import TaskRows
+from tests.support.cluster import T0, cluster, cluster_events, task
 from tests.support.live import wait_until
 from tests.unit.control.fakes import FakeWorker, Out, memory_config
-from tests.unit.view.test_view import T0, cluster, task
 
 SIZE = (100, 20)
 
 
-def make_app(runner=None, read_only=False, state=None):
+def make_app(runner=None, read_only=False, state=None, rows=None):
     app = App(
         state or cluster(),
         IngestStats(),
@@ -35,6 +37,7 @@ def make_app(runner=None, read_only=False, state=None):
         bridge=runner.bridge if runner else Bridge(),
         clock=lambda: T0 + 100,
         actions=ACTIONS,
+        rows=rows,
     )
     app.size = SIZE
     app.refresh()
@@ -139,6 +142,59 @@ def test_panes_open_and_close():
     assert "Task uuid-5" in press(app, "enter")
     press(app, "esc")
     assert "Result of uuid-5" in press(app, "r")
+
+
+def fed_app(max_tasks=10_000):
+    """An app whose events arrive as in the live TUI: through ``TaskRows.feed``."""
+    state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0 + 100)
+    rows = TaskRows(state)
+    app = make_app(state=state, rows=rows)
+    for event in cluster_events():
+        rows.feed(event)
+    app.refresh()
+    return app, rows
+
+
+def test_the_header_shows_the_tasks_held_out_of_the_cap():
+    app, _ = fed_app(max_tasks=100_000)
+    assert "tasks 6/100,000  workers 1/2 online" in screen(app)
+    assert "tasks 6/10,000" in screen(make_app())
+
+
+def test_fed_events_move_rows_and_the_selection_stays_on_its_task():
+    app, rows = fed_app()
+    press(app, "s", "G")  # by name, descending: the last row is the oldest proj.add
+    assert app.view.selection == "uuid-0"
+    rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.zzz"))
+    rows.feed(task("task-succeeded", "uuid-0", T0 + 51, 100, runtime=0.1))
+    app.refresh()
+    assert app.table.items[0].uuid == "new-1"
+    assert app.view.selection == "uuid-0" and app.selected().state == "SUCCESS"
+    assert "[Tasks] 7/7" in screen(app)
+
+
+def test_a_refresh_without_a_change_on_screen_draws_nothing():
+    app, rows = fed_app()
+    size = (SIZE[0], SIZE[1] - CHROME_ROWS)
+    drawn = app.listbox.render(size, focus=True)
+    app.refresh()
+    assert app.listbox.render(size, focus=True) is drawn  # urwid's cached canvas
+    rows.feed(task("task-started", "uuid-5", T0 + 60, 101))  # the top row changes
+    app.refresh()
+    redrawn = app.listbox.render(size, focus=True)
+    assert redrawn is not drawn
+    assert "STARTED" in b"".join(redrawn.text).decode()
+
+
+def test_pause_keeps_fed_rows_until_resumed():
+    app, rows = fed_app()
+    press(app, "p")
+    rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.add"))
+    app.refresh()
+    assert "PAUSED" in screen(app) and app.table.index_of("new-1") is None
+    assert "[Tasks] 6/6" in screen(app)
+    press(app, "p")
+    assert app.table.index_of("new-1") == 0 and "[Tasks] 7/7" in screen(app)
 
 
 def test_pause_keeps_the_rows():

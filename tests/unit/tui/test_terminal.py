@@ -143,6 +143,8 @@ def test_ctrl_z_restores_the_terminal_and_fg_redraws(recording):
         term.wait_for("replay finished", "[Tasks] 31/31")
         term.send("\x1a")  # Ctrl-Z: the line discipline sends SIGTSTP
         wait_until(term.job_stopped, 10, "Ctrl-Z did not stop evtop")
+        # It wrote the restore before stopping; the reader thread may not have it yet.
+        wait_until(lambda: RESTORED[0] in term.raw[-400:], 10, "no restore before the stop")
         assert_restored(term)  # the shell gets a sane terminal back
         before = len(term.raw)
         term.fg()

@@ -19,83 +19,21 @@ from evtop.events.stats import IngestStats
 from evtop.view import cells, details
 from evtop.view.columns import GAP, Column, layout
 from evtop.view.query import parse
-from evtop.view.sheet import Order, build, sort_items
+from evtop.view.sheet import Order, sort_items
 from evtop.view.summary import Counts, UnseenWork, counts_text, source_text
+from evtop.view.taskrows import TaskRows
 from evtop.view.tasks import TaskSheet
 from evtop.view.tasktypes import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workers import WorkerSheet
+from tests.support.cluster import T0, cluster, task, worker
 from tests.support.events import HOSTILE, assert_terminal_safe
 
-T0 = 1795418542.0
 
-
-def task(type_, uuid, t, clock, hostname="celery@w1", **fields):
-    return {
-        "type": type_,
-        "uuid": uuid,
-        "hostname": hostname,
-        "timestamp": t,
-        "local_received": t,
-        "clock": clock,
-        "pid": 1,
-        **fields,
-    }
-
-
-def worker(type_, hostname, t, **fields):
-    return {
-        "type": f"worker-{type_}",
-        "hostname": hostname,
-        "timestamp": t,
-        "local_received": t,
-        "freq": 2.0,
-        "pid": 9,
-        "sw_ident": "py-celery",
-        "sw_ver": "5.6.3",
-        **fields,
-    }
-
-
-def cluster(now=T0 + 100):
-    state = State(clock=lambda: now)
-    events = [worker("online", "celery@w1", now - 1), worker("online", "celery@w2", now - 100)]
-    clock = 0
-    for i, (name, outcome, runtime) in enumerate(
-        [
-            ("proj.add", "succeeded", 0.5),
-            ("proj.add", "succeeded", 1.5),
-            ("proj.add", "failed", None),
-            ("proj.mul", "succeeded", 2.0),
-            ("proj.slow", "started", None),
-            ("proj.add", "received", None),
-        ]
-    ):
-        uuid = f"uuid-{i}"
-        t = T0 + i
-        events.append(
-            task("task-received", uuid, t, clock := clock + 1, name=name, args=f"({i},)", kwargs="{}")
-        )
-        if outcome in ("succeeded", "failed", "started"):
-            events.append(task("task-started", uuid, t + 0.1, clock := clock + 1))
-        if outcome == "succeeded":
-            events.append(
-                task("task-succeeded", uuid, t + 0.2, clock := clock + 1, result="7", runtime=runtime)
-            )
-        if outcome == "failed":
-            events.append(
-                task(
-                    "task-failed",
-                    uuid,
-                    t + 0.2,
-                    clock := clock + 1,
-                    exception="KeyError('k')",
-                    traceback="Traceback (most recent call last):\n  x\nKeyError: 'k'",
-                )
-            )
-    for event in events:
-        state.event(event)
-    return state
+def build(sheet, state, now, order, filter_text):
+    rows = TaskRows(state)
+    rows.sync()
+    return sheet.table(rows, now, order, filter_text)
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -318,8 +256,11 @@ def test_summary_lines():
     )
     stats = IngestStats(received=10, applied=8)
     stats.drop("decode_error", 2)
-    assert counts_text(Counts(10, 3, 1, 2, 4.4), stats) == (
-        "events 10 (4/s)  tasks 3  workers 1/2 online  dropped 2 (decode_error 2)"
+    assert counts_text(Counts(10, 3, 10_000, 1, 2, 4.4), stats) == (
+        "events 10 (4/s)  tasks 3/10,000  workers 1/2 online  dropped 2 (decode_error 2)"
+    )
+    assert counts_text(Counts(3_200_000, 12_345, 0, 8, 8, 12_000.0), IngestStats()) == (
+        "events 3,200,000 (12,000/s)  tasks 12,345  workers 8/8 online"
     )
 
 

@@ -1,0 +1,430 @@
+"""The live TUI with 100,000 and 1,000,000 tasks retained, measured from outside.
+
+    python benchmarks/bench_tui.py [--tasks 100000] [--big 1000000] [--rounds 3] [--old REV]
+
+Each implementation (this checkout, and ``--old``: a git revision exported to a temporary
+directory) runs as a real ``python -m evtop`` on a pseudo-terminal whose output feeds
+pyte, a terminal emulator. The task cap is forced by a launcher (``State`` with
+``max_tasks_in_memory``), which ``--max-tasks`` will replace. Recordings are generated
+once (benchmarks/streams.py, ~3.3 events per task, eight workers whose batches arrive
+out of clock order) and cached under /tmp.
+
+1. Keys, after replaying ``--tasks`` tasks with that cap: the time from writing a key
+   to the pty until the bytes that show its effect arrive (``s``: the view line names the
+   next sort column; ``S``: the arrow turns; ``j``: the highlighted row moves down). The
+   first round of ``s`` builds each order's index (cold); later rounds reuse it (warm).
+2. Idle CPU of the process over 10 s once the replay finished (/proc/PID/stat).
+3. A flood: ``--big`` tasks replayed at ``--speed max`` with the ``--tasks`` cap, events/s
+   until the screen says the replay finished, against ``--dump`` on the same file (to
+   /dev/null); ``S`` pressed every half second meanwhile, its latency as in 1.
+4. Frame cost at ``--big`` tasks, timed in process (refresh plus urwid render): idle, and
+   after 100, 1,000 and 5,000 new events.
+
+Prints medians and ranges; nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyte
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "benchmarks"), str(REPO)]
+
+from streams import make_stream  # noqa: E402
+
+CACHE = Path(tempfile.gettempdir()) / "evtop-bench-tui"
+COLS, ROWS = 120, 40
+#: Runs ``python -m evtop`` with State's task cap forced to argv[1].
+LAUNCHER = """
+import sys
+import evtop.tui.mode as mode
+from evtop.events.state import State
+
+cap = int(sys.argv.pop(1))
+
+
+class Capped(State):
+    def __init__(self, *args, **kwargs):
+        kwargs["max_tasks_in_memory"] = cap
+        super().__init__(*args, **kwargs)
+
+
+mode.State = Capped
+from evtop.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+SORTS = ("time", "name", "state", "worker", "received", "runtime")
+FINISHED = "replay finished"
+#: Seconds a key's effect may take to show.
+KEY_DEADLINE = 30.0
+
+
+def recording(tasks: int) -> Path:
+    """A replayable recording of ``tasks`` tasks (plain JSON lines), made once."""
+    from evtop.record.schema import event_line
+
+    path = CACHE / f"stream-{tasks}.jsonl"
+    if path.exists():
+        return path
+    CACHE.mkdir(exist_ok=True)
+    partial = path.with_suffix(".part")
+    start, clock = time.time() - 3600, 0
+    with partial.open("w") as out:
+        for first in range(0, tasks, 50_000):
+            chunk = make_stream(min(50_000, tasks - first), seed=first + 1, start=start)
+            for event in chunk:
+                event["clock"] += clock
+                event["local_received"] = event["timestamp"]
+                out.write(event_line(event) + "\n")
+            clock, start = chunk[-1]["clock"], chunk[-1]["timestamp"]
+    partial.rename(path)
+    return path
+
+
+def events_in(path: Path) -> int:
+    with path.open("rb") as lines:
+        return sum(1 for _ in lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Term:
+    """``python -m evtop`` on a pty; output read on demand, each chunk's arrival timed."""
+
+    def __init__(self, source: Path, cap: int, *args: str) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(source)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(cap), *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=source,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def pump(self, timeout: float) -> float | None:
+        """Read what arrived within ``timeout``; the arrival time, None if nothing came."""
+        ready, _, _ = select.select([self.master], [], [], max(timeout, 0))
+        if not ready:
+            return None
+        data = os.read(self.master, 1 << 20)
+        arrived = time.perf_counter()
+        self.stream.feed(data)
+        return arrived
+
+    def line(self, row: int) -> str:
+        return self.screen.display[row]
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    def until(self, done: Callable[[], bool], timeout: float, what: str) -> float:
+        """Pump until ``done()``; the arrival time of the bytes that made it true."""
+        deadline = time.perf_counter() + timeout
+        while not done():
+            left = deadline - time.perf_counter()
+            if left <= 0 or self.process.poll() is not None:
+                raise SystemExit(f"timed out waiting for {what}:\n{self.text()}")
+            arrived = self.pump(left)
+            if arrived is not None and done():
+                return arrived
+        return time.perf_counter()
+
+    def settle(self, quiet: float = 0.3) -> None:
+        """Read until nothing arrives for ``quiet`` seconds."""
+        while self.pump(quiet) is not None:
+            pass
+
+    def key(self, key: str, done: Callable[[], bool], timeout: float = KEY_DEADLINE) -> float:
+        """Seconds from writing ``key`` until the screen satisfies ``done``."""
+        sent = time.perf_counter()
+        os.write(self.master, key.encode())
+        return self.until(done, timeout, f"the effect of {key!r}") - sent
+
+    def selected_row(self) -> int | None:
+        """Screen row of the highlighted table row (the selection has a background)."""
+        for y in range(4, ROWS - 2):
+            cells = self.screen.buffer[y]
+            if cells[0].bg != "default" or cells[1].bg != "default":
+                return y
+        return None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.write(self.master, b"q")
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        os.close(self.master)
+
+
+def view_line(term: Term) -> str:
+    return term.line(2)
+
+
+def sort_shown(term: Term) -> tuple[str, str] | None:
+    match = re.search(r"sort: (\w+) ([▲▼])", view_line(term))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def events_shown(term: Term) -> int | None:
+    match = re.search(r"events ([\d,]+)", term.line(1))
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def press(term: Term, key: str) -> float:
+    """Latency of ``s``, ``S``, ``j`` or ``k`` (``j``, ``k``: the highlight moves)."""
+    if key in "jk":
+        before = term.selected_row()
+        return term.key(key, lambda: term.selected_row() not in (None, before))
+    column, arrow = sort_shown(term) or ("?", "?")
+    if key == "s":
+        wanted = (SORTS[(SORTS.index(column) + 1) % len(SORTS)], arrow)
+    else:
+        wanted = (column, "▲" if arrow == "▼" else "▼")
+    return term.key(key, lambda: sort_shown(term) == wanted)
+
+
+def key_rounds(term: Term, rounds: int) -> dict[str, list[float]]:
+    """Rounds of s x6 (a whole cycle), S S, j j j k k k; ``s`` of the first round is cold."""
+    out: dict[str, list[float]] = {"s cold": [], "s warm": [], "S": [], "j, k": []}
+    for round_ in range(rounds):
+        for key in ["s"] * len(SORTS) + ["S", "S", "j", "j", "j", "k", "k", "k"]:
+            latency = press(term, key)
+            name = ("s cold" if round_ == 0 else "s warm") if key == "s" else "j, k" if key in "jk" else key
+            out[name].append(latency)
+            term.settle(0.15)
+    return out
+
+
+def replayed(source: Path, path: Path, cap: int) -> Term:
+    term = Term(source, cap, "--replay", str(path), "--speed", "max")
+    term.until(lambda: FINISHED in term.line(0), 1800, "the end of the replay")
+    term.settle(1.0)
+    return term
+
+
+def idle_cpu(pid: int, seconds: float = 10.0) -> float:
+    before, began = cpu_seconds(pid), time.perf_counter()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / (time.perf_counter() - began)
+
+
+def dump_rate(source: Path, path: Path, events: int) -> float:
+    began = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "evtop", "--replay", str(path), "--speed", "max", "--dump"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        cwd=source,
+        check=True,
+    )
+    return events / (time.perf_counter() - began)
+
+
+def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
+    """The TUI replaying ``path`` at max speed: events/s, and keys answered meanwhile."""
+    began = time.perf_counter()
+    term = Term(source, cap, "--replay", str(path), "--speed", "max")
+    latencies: list[float] = []
+    #: (seconds since the start, latency) of each key, to tell when the slow ones came.
+    when: list[tuple[float, float]] = []
+    try:
+        term.until(lambda: (events_shown(term) or 0) > 0, 120, "the first events")
+        next_key = time.perf_counter()
+        while FINISHED not in term.line(0):
+            term.pump(max(next_key - time.perf_counter(), 0))
+            if time.perf_counter() < next_key or FINISHED in term.line(0) or sort_shown(term) is None:
+                continue
+            try:
+                latencies.append(press(term, "S"))
+            except SystemExit:  # not shown within the deadline: counted as that long
+                latencies.append(KEY_DEADLINE)
+            when.append((time.perf_counter() - began, latencies[-1]))
+            next_key = time.perf_counter() + 0.5
+        seconds = time.perf_counter() - began
+    finally:
+        term.close()
+    slowest = sorted(when, key=lambda pair: -pair[1])[:5]
+    return {"rate": events / seconds, "seconds": seconds, "keys": latencies, "slowest": slowest}
+
+
+#: Run in a fresh interpreter on the implementation under test: argv = tasks.
+FRAMES = """
+import json, sys, time
+from streams import make_stream
+from evtop.broker.status import ConnectionStatus
+from evtop.events.state import State
+from evtop.events.stats import IngestStats
+from evtop.tui import mode
+from evtop.tui.actions import ACTIONS
+from evtop.tui.app import App
+
+tasks = int(sys.argv[1])
+state = State(max_tasks_in_memory=tasks)
+app = App(state, IngestStats(), ConnectionStatus("replay of bench"), replay=True, actions=ACTIONS)
+size = app.size = (120, 40)
+rows = getattr(app, "rows", None)
+feed = state.event if rows is None else rows.feed
+#: What the live loop does after each refresh (the old implementation has nothing).
+settle = getattr(mode, "settle_garbage", lambda: None)
+clock = 0
+start = time.time() - 3600
+
+
+def events(count, seed):
+    global clock, start
+    chunk = make_stream(count, seed=seed, start=start)
+    for event in chunk:
+        event["clock"] += clock
+        event["local_received"] = event["timestamp"]
+    clock, start = chunk[-1]["clock"], chunk[-1]["timestamp"]
+    return chunk
+
+
+for first in range(0, tasks, 50_000):
+    for index, event in enumerate(events(min(50_000, tasks - first), first + 1)):
+        feed(event)
+        if rows is not None and index % 20_000 == 0:  # as the live loop would, twice a second
+            app.refresh()
+            settle()
+held = None
+
+
+def frame():
+    # Refresh and render, then what the live loop runs after each refresh (gc.freeze).
+    global held
+    began = time.perf_counter()
+    app.refresh()
+    held = app.render(size)  # the screen keeps the last canvas, so unchanged parts stay cached
+    drawn = time.perf_counter()
+    settle()
+    return (drawn - began) * 1e3, (time.perf_counter() - drawn) * 1e3
+
+
+frame()
+out = {"idle": [frame() for _ in range(10 if rows is not None else 2)]}
+more = events(50_000, 7)
+for count in (100, 1_000, 5_000):
+    out[str(count)] = []
+    for _ in range(5 if rows is not None else 1):
+        for event in more[:count]:
+            feed(event)
+        del more[:count]
+        out[str(count)].append(frame())
+print(json.dumps(out))
+"""
+
+
+def frames(source: Path, tasks: int) -> dict[str, list[list[float]]]:
+    result = subprocess.run(
+        [sys.executable, "-c", FRAMES, str(tasks)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{source}:{REPO / 'benchmarks'}"},
+        cwd=source,
+        check=True,
+    )
+    frames: dict[str, list[list[float]]] = json.loads(result.stdout.splitlines()[-1])
+    return frames
+
+
+def export(revision: str) -> Path:
+    """The tree of ``revision`` in a temporary directory (the implementation to compare)."""
+    target = CACHE / f"tree-{revision}"
+    if not target.exists():
+        target.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def spread(values: list[float], scale: float = 1e3) -> str:
+    if not values:
+        return "-"
+    scaled = sorted(v * scale for v in values)
+    text = f"median {statistics.median(scaled):7.1f}  range {scaled[0]:.1f}-{scaled[-1]:.1f}  n={len(scaled)}"
+    if len(scaled) >= 20:
+        text += f"  p90 {scaled[len(scaled) * 9 // 10]:.1f}  p99 {scaled[len(scaled) * 99 // 100]:.1f}"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=100_000, help="tasks retained for keys, idle, flood")
+    parser.add_argument("--big", type=int, default=1_000_000, help="tasks for the frame cost and the flood")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of keys (the first builds each order)")
+    parser.add_argument("--old", help="also measure this git revision (e.g. main)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: keys,flood,frames")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    sources = {"new": REPO} | ({f"old ({args.old})": export(args.old)} if args.old else {})
+    small, big = recording(args.tasks), recording(args.big)
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    for name, source in sources.items():
+        print(f"== {name}: {source}")
+        if "keys" not in skip:
+            term = replayed(source, small, args.tasks)
+            try:
+                print(f"  header: {term.line(1).strip()}")
+                rounds = key_rounds(term, args.rounds)
+                for key, values in rounds.items():
+                    print(f"  key {key:<7} {spread(values)} ms")
+                print(f"  every key   {spread([v for values in rounds.values() for v in values])} ms")
+                print(f"  idle CPU over 10 s: {idle_cpu(term.process.pid) * 100:.1f}% of a core")
+            finally:
+                term.close()
+        if "flood" not in skip:
+            events = events_in(big)
+            dump = dump_rate(source, big, events)
+            tui = flood(source, big, args.tasks, events)
+            print(
+                f"  flood of {events:,} events, cap {args.tasks:,}: --dump {dump:,.0f}/s, "
+                f"TUI {tui['rate']:,.0f}/s ({tui['rate'] / dump:.2f}x of --dump)"  # type: ignore[operator]
+            )
+            keys: list[float] = tui["keys"]  # type: ignore[assignment]
+            within = sum(latency <= 0.2 for latency in keys) / max(len(keys), 1)
+            print(f"  keys during the flood: {spread(keys)} ms; {within:.1%} within 200 ms")
+            slowest = ", ".join(f"{lag * 1e3:.0f} ms at {at:.0f} s" for at, lag in tui["slowest"])  # type: ignore[attr-defined]
+            print(f"    slowest: {slowest} (of {tui['seconds']:.0f} s)")
+        if "frames" not in skip:
+            for count, values in frames(source, args.big).items():
+                label = "idle" if count == "idle" else f"after {int(count):,} events"
+                drawn, frozen = zip(*values, strict=True)
+                print(f"  frame at {args.big:,} tasks, {label:<18} {spread(list(drawn), 1)} ms")
+                print(f"    {'+ gc.freeze after it':<36} {spread(list(frozen), 1)} ms")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Every task State holds as a table row, kept up to date from the events that change it.
+
+The TUI hands :meth:`TaskRows.feed` to the event source in place of ``State.event``: it
+applies the event and notes which task changed and where its newest event stands in
+State's clock order. Each refresh, :meth:`TaskRows.sync` copies only those tasks out of
+State and moves their rows in the time index, so a refresh costs the tasks that changed,
+not the tasks held, and nothing when no event came. The index of another sort order or
+filter (:mod:`evtop.view.orderings`) and the per-type statistics take the same changes
+from a log when shown, so what is not on screen costs nothing meanwhile. Tasks State
+evicted are found from the oldest end. Events that reached State some other way (a test,
+a cleared State) show in State's event count, and one full scan catches up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from evtop.events.state import State, Task
+from evtop.view.orderings import Index, Ordered, TimeIndex, build_index, holds_both_directions
+from evtop.view.query import Query, parse
+from evtop.view.sheet import Order, Table
+from evtop.view.tasks import TaskItem, TaskSheet, TimeKey
+from evtop.view.tasktypes import TypeStats
+
+#: A changed row: (row as the indexes hold it or None, row now or None).
+Change = tuple[TaskItem | None, TaskItem | None]
+#: When more than this share of the rows changed (a full scan, a flood between two
+#: refreshes), the indexes are built afresh: sorting once beats moving each row.
+REBUILD_SHARE = 0.25
+#: Indexes of orders and filters shown before, kept for going back to them (cycling
+#: through the sort columns): each is brought up to date when shown again.
+KEPT_INDEXES = 8
+
+
+class _Taking(Protocol):
+    def take(self, changes: list[Change]) -> None:
+        """Rows changed: each old row out, each new row in."""
+
+
+Follower = TypeVar("Follower", bound=_Taking)
+
+
+class _Filtered:
+    """An index of the rows a filter keeps (``keep`` None: every row)."""
+
+    __slots__ = ("index", "keep")
+
+    def __init__(self, index: Index, keep: Callable[[TaskItem], bool] | None) -> None:
+        self.index = index
+        self.keep = keep
+
+    def take(self, changes: list[Change]) -> None:
+        index, keep = self.index, self.keep
+        for old, new in changes:
+            if old is not None:
+                index.discard(old)
+            if new is not None and (keep is None or keep(new)):
+                index.add(new)
+
+
+class _Kept(Generic[Follower]):
+    """What is derived from the rows but only kept up to date when shown: how many
+    changes it has taken in (its backlog is in :attr:`TaskRows._log`)."""
+
+    __slots__ = ("synced", "value")
+
+    def __init__(self, value: Follower, synced: int) -> None:
+        self.value: Follower = value
+        self.synced = synced
+
+
+def _time_of(task: Task, seq: int) -> TimeKey:
+    """A time key from the task's fields alone, for a task whose events went past
+    :meth:`TaskRows.feed`: the clock of the last event State applied whole (``seq`` below
+    every event's, so a key from an event wins a tie)."""
+    clock = task.clock
+    if type(clock) is int and clock > 0:
+        origin = task.origin
+        return (clock, origin if type(origin) is str else "", seq)
+    stamp = task.timestamp
+    return (0, stamp if type(stamp) is float else 0.0, seq)
+
+
+class TaskRows:
+    """The rows of the task table (and what the other screens derive from them)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._mutex = state._mutex
+        self._apply = state.event
+        #: uuid -> time key of the task's newest event since the last sync (None: the
+        #: event failed half-way, re-read the task). Written by the event thread.
+        self._pending: dict[str, TimeKey | None] = {}
+        limit = state.tasks.limit
+        #: More pending uuids than this (paused under a flood) are dropped for a full scan.
+        self._pending_cap = 2 * limit if limit else math.inf
+        #: Events through :meth:`feed` since State's event count was ``_base``.
+        self._fed = 0
+        #: Arrival number of the last event, breaking ties in the time order...
+        self._seq = 0
+        #: ... and a number below it for each time key made from a task's fields.
+        self._guess = 0
+        #: Every task's row, by uuid, in the order tasks were first seen (State evicts the
+        #: oldest first, so evicted rows are found at the front).
+        self.rows: OrderedDict[str, TaskItem] = OrderedDict()
+        #: All rows in time order: the default order, and what other orders are built from.
+        self.by_time = TimeIndex()
+        #: Indexes for orders and filters other than plain time order, least recently
+        #: shown first, by (column, direction if the index holds one, filter terms).
+        self._kept: OrderedDict[tuple[Any, ...], _Kept[_Filtered]] = OrderedDict()
+        self._types: _Kept[TypeStats] | None = None
+        #: The changes what is kept has yet to take, and how many changes ever.
+        self._log: list[Change] = []
+        self._logged = 0
+        with self._mutex:
+            self._base = state.event_count
+            self._full = bool(state.tasks.data)  # tasks no event of ours told us about
+
+    # -- the event thread ---------------------------------------------------------------
+
+    def feed(self, event: dict[str, Any]) -> Any:
+        """``State.event``, noting the task the event changed and its place in time."""
+        with self._mutex:
+            self._fed += 1
+            try:
+                result = self._apply(event)
+            except Exception:
+                uuid = event.get("uuid")
+                if type(uuid) is str:
+                    self._pending.setdefault(uuid, None)
+                raise
+            if result is not None and event["type"][:5] == "task-":
+                (task, _), subject = result
+                self._seq = seq = self._seq + 1
+                clock = event["clock"]
+                if clock:  # as State's heap: (clock, origin), the sender's name for task-sent
+                    worker = task.worker
+                    origin = worker.id if worker is not None and subject != "sent" else event["hostname"]
+                    key: TimeKey = (clock, origin, seq)
+                else:
+                    key = (0, event["timestamp"], seq)
+                pending = self._pending
+                uuid = task.uuid
+                known = pending.get(uuid)
+                if known is None or key > known:
+                    pending[uuid] = key
+                    if len(pending) > self._pending_cap:
+                        pending.clear()
+                        self._full = True
+            return result
+
+    # -- the UI thread ------------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """Bring the rows and indexes up to date with State; True when a row changed."""
+        with self._mutex:
+            data = self.state.tasks.data
+            full = self._full or self.state.event_count - self._base != self._fed
+            changes = [] if full else self._collect()
+            if full or len(self.rows) < len(data):  # tasks that came some other way
+                changes += self._rescan()
+        if not changes:
+            return False
+        if len(changes) > REBUILD_SHARE * len(self.rows):
+            self.by_time = TimeIndex(self.rows.values())
+            self._kept.clear()
+            self._types = None
+            self._log.clear()
+            return True
+        by_time = self.by_time
+        for old, new in changes:
+            if old is not None:
+                by_time.discard(old)
+            if new is not None:
+                by_time.add(new)
+        if self._kept or self._types is not None:
+            self._log += changes
+            self._logged += len(changes)
+            self._trim_log()
+        return True
+
+    def _catch_up(self, kept: _Kept[Follower]) -> Follower:
+        kept.value.take(self._log[len(self._log) - (self._logged - kept.synced) :])
+        kept.synced = self._logged
+        return kept.value
+
+    def _trim_log(self) -> None:
+        """Forget what is too far behind to be worth bringing up to date (it is built
+        afresh if shown again), then the changes all the rest has taken."""
+        behind = REBUILD_SHARE * len(self.rows)
+        for serves, kept in list(self._kept.items()):
+            if self._logged - kept.synced > behind:
+                del self._kept[serves]
+        if self._types is not None and self._logged - self._types.synced > behind:
+            self._types = None
+        synced = [kept.synced for kept in self._kept.values()]
+        if self._types is not None:
+            synced.append(self._types.synced)
+        del self._log[: len(self._log) - (self._logged - min(synced, default=self._logged))]
+
+    def _collect(self) -> list[Change]:
+        """The rows of the tasks fed since the last sync, and of tasks evicted meanwhile."""
+        pending, self._pending = self._pending, {}
+        data = self.state.tasks.data
+        rows = self.rows
+        changes: list[Change] = []
+        for uuid, time in pending.items():
+            task = data.get(uuid)
+            old = rows.get(uuid)
+            if task is None:  # evicted since
+                if old is not None:
+                    del rows[uuid]
+                    changes.append((old, None))
+                continue
+            new = rows[uuid] = TaskItem.of(task, self._newest(task, time, old))
+            changes.append((old, new))
+        excess = len(rows) - len(data)
+        while excess > 0:  # evicted without an event since: they are the oldest
+            uuid, old = rows.popitem(last=False)
+            if uuid in data:
+                rows[uuid] = old  # still held (State refreshed it as a parent): to the back
+            else:
+                changes.append((old, None))
+                excess -= 1
+        return changes
+
+    def _rescan(self) -> list[Change]:
+        """Every row afresh from State; what differs from the rows before."""
+        pending, self._pending = self._pending, {}
+        self._full = False
+        self._base, self._fed = self.state.event_count, 0
+        previous = dict(self.rows)
+        rows = self.rows
+        rows.clear()
+        changes: list[Change] = []
+        for uuid, task in self.state.tasks.data.items():
+            old = previous.pop(uuid, None)
+            new = TaskItem.of(task, self._newest(task, pending.get(uuid), old, guess=True))
+            if new == old:  # keep the very row the indexes hold
+                rows[uuid] = old
+            else:
+                rows[uuid] = new
+                changes.append((old, new))
+        changes += [(old, None) for old in previous.values()]
+        return changes
+
+    def _newest(self, task: Task, fed: TimeKey | None, old: TaskItem | None, guess: bool = False) -> TimeKey:
+        """The task's place in time: its newest event's key (a late event leaves the task
+        where its newest one put it); from its fields when no event of ours says, or when
+        ``guess``ing after events went past :meth:`feed`."""
+        keys = [key for key in (fed, None if old is None else old.time) if key is not None]
+        if guess or not keys:
+            self._guess -= 1
+            keys.append(_time_of(task, self._guess))
+        return max(keys)
+
+    # -- tables -------------------------------------------------------------------------
+
+    def tasks(self, sheet: TaskSheet, now: float, order: Order, filter_text: str) -> Table[TaskItem]:
+        """The task table as of the last :meth:`sync`, from the index of its order and
+        filter (built once, when they are new)."""
+        column = order.column if order.column in sheet.sort_columns else sheet.default_sort
+        query = parse(filter_text, sheet.fields)
+        index = self._index(sheet, column, order.descending, query)
+        items = Ordered(index, order.descending, self.rows)
+        return Table(sheet, items, len(self.rows), Order(column, order.descending), query, now)
+
+    def types(self) -> TypeStats:
+        """Per task name statistics as of the last :meth:`sync` (kept up to date only
+        while asked for: the screen showing them is not always on)."""
+        if self._types is None:
+            self._types = _Kept(TypeStats(self.rows.values()), self._logged)
+        stats = self._catch_up(self._types)
+        self._trim_log()
+        return stats
+
+    def _index(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
+        if column == "time" and not query:
+            return self.by_time
+        serves = (column, None if holds_both_directions(column) else descending, query.terms)
+        kept = self._kept.pop(serves, None)
+        if kept is None:
+            keep = (lambda row: query.matches(sheet.search(row))) if query else None
+            rows = self.by_time if keep is None else filter(keep, self.by_time)
+            kept = _Kept(_Filtered(build_index(column, descending, rows), keep), self._logged)
+        self._kept[serves] = kept
+        if len(self._kept) > KEPT_INDEXES:
+            self._kept.popitem(last=False)
+        index = self._catch_up(kept).index
+        self._trim_log()
+        return index
