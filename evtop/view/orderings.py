@@ -1,13 +1,13 @@
 """The task table's sort orders as indexes kept up to date row by row.
 
-A refresh hands each index the rows that changed (old row out, new row in), which costs
-a few binary searches per changed task, however many tasks are held. An index is built
-once, when the user picks its order or filter, from the rows already in time order.
+An index takes the rows that changed (old row out, new row in) at a few binary searches
+each, however many tasks are held (:class:`~evtop.view.taskrows.TaskRows` decides when).
+It is built once, when the user picks its order or filter, from the rows already in
+time order.
 
 Every order breaks ties newest first, in either direction, as a stable sort of the
 newest-first list does, and puts rows without a value (a task not yet received or
-finished) last in either direction. Each index stores rows so that both follow from
-plain ascending storage:
+finished) last in either direction. Each index reads plain ascending storage:
 
 * time: ascending time, read backwards for newest first;
 * text columns (name, state, worker), few distinct values: one time-ordered group per
