@@ -1,8 +1,10 @@
-"""Realistic Celery event streams for the benchmarks, and their wire encodings.
+"""A simple Celery event stream with one global clock, and the wire encodings of streams.
 
-The stream mimics a cluster of prefork workers whose clocks are synced by gossip: task
-lifecycles (sent, received, started, then succeeded / failed / retried) interleaved across
-workers, periodic heartbeats, celery 5.x field sets and repr-string args/results.
+Task lifecycles (sent, received, started, then succeeded / failed / retried) on 8
+workers, periodic heartbeats, celery 5.x field sets and repr-string args/results. All
+events share one Lamport clock, which no real cluster has (each worker keeps its own):
+it arrives almost in clock order, so it suits ``--dump``; the State and consumer
+benchmarks use the production-like streams of cluster.py.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def messages(
 
 
 def redis_envelope(routing_key: str, body: Any) -> bytes:
-    """The exact kombu Redis envelope celery's dispatcher publishes (spec §1.6)."""
+    """The exact kombu Redis envelope celery's dispatcher publishes: a JSON envelope with
+    the body base64-encoded, the routing key in ``delivery_info``."""
     hostname = (body[0] if isinstance(body, list) else body).get("hostname")
     return json.dumps(
         {
