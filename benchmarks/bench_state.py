@@ -4,8 +4,9 @@
                                      [--measures state,memory] [--rounds K] [--repeat R]
     python benchmarks/bench_state.py --measures decode --caps 10000
 
-The first takes about 20 minutes on a 2-core machine, most of it celery's at the larger
-caps (a list insert or pop moves up to millions of pointers); ``--caps 10000`` about two.
+The first takes 20 to 50 minutes on a busy 2-core machine, most of it celery's at the
+larger caps (each list insert or pop there moves up to millions of pointers);
+``--caps 10000`` a few minutes.
 
 For each stream (benchmarks/cluster.py: per-worker Lamport clocks, synced by gossip or
 never, client task-sent events, task.multi batches, retries, children, late messages;
