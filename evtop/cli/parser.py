@@ -50,6 +50,7 @@ examples:
   evtop -b redis://localhost:6379/0 --sink prometheus://0.0.0.0:9808   /metrics for Prometheus
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
+  celery -A proj evtop --dump              as a celery command: the app's broker and settings
 
 environment:
   EVTOP_<OPTION>                        any option before the command, and those of doctor and
@@ -289,7 +290,7 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         "-b",
         "--broker",
         metavar="URL",
-        help="broker URL; default: the -A app's, then $EVTOP_BROKER_URL, then $CELERY_BROKER_URL,"
+        help="broker URL; default: the -A app's, then $EVTOP_BROKER, $EVTOP_BROKER_URL, $CELERY_BROKER_URL,"
         " then amqp://guest@localhost//",
     )
     broker.add_argument(
