@@ -42,15 +42,18 @@ def load_app(spec: str) -> Any:
         raise UsageError(f"-A/--app {spec}: cannot load the app ({type(exc).__name__}: {exc})") from None
 
 
-def load_app_settings(spec: str) -> AppSettings:
-    conf = load_app(spec).conf
+def app_settings(app: Any) -> AppSettings:
+    """What evtop takes from a Celery app: only plain values are read, so celery is not
+    imported here (``celery evtop`` has loaded it already)."""
+    conf = app.conf
 
     def setting(name: str, default: Any) -> Any:
         value = conf.get(name)
         return default if value is None else value
 
     return AppSettings(
-        broker_url=conf.get("broker_read_url") or conf.get("broker_url"),
+        # celery's properties: $CELERY_BROKER_URL (set by ``celery -b``) beats the config, as for workers
+        broker_url=getattr(conf, "broker_read_url", None) or conf.get("broker_url"),
         transport_options=dict(setting("broker_transport_options", {})),
         event_exchange=setting("event_exchange", "celeryev"),
         event_queue_prefix=setting("event_queue_prefix", "celeryev"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from evtop.broker.config import BrokerConfig
 from evtop.control.commands import Request
@@ -68,6 +69,8 @@ class Options:
     broker: BrokerConfig
     #: ``-A/--app`` as given (cameras get the app object itself).
     app: str | None = None
+    #: The Celery app object when ``celery evtop`` runs evtop (cameras get it too).
+    celery_app: Any = None
     read_only: bool = False
     #: Broadcast the ``heartbeat`` wakeup on connect: the TUI's default; dump and camera
     #: modes publish nothing unless asked (least privilege: a read-only broker user works).

@@ -25,10 +25,12 @@ def is_celery_camera(camera_class: type[Any]) -> bool:
 def camera_app(options: Options, camera_class: type[Any]) -> Any:
     """The ``app`` argument of the camera, as ``celery events -c`` would pass it.
 
-    The ``-A`` app when one was given; otherwise, for a celery camera, a Celery app
-    configured with evtop's broker URL and transport options (what ``celery -b URL
-    events`` uses); otherwise None, as evtop has no app of its own.
+    The app ``celery evtop`` runs in, or the ``-A`` app when one was given; otherwise,
+    for a celery camera, a Celery app configured with evtop's broker URL and transport
+    options (what ``celery -b URL events`` uses); otherwise None, as evtop has no app.
     """
+    if options.celery_app is not None:
+        return options.celery_app
     if options.app:
         from evtop.celery_app import load_app
 

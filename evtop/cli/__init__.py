@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from evtop.broker.urls import url_secrets
-from evtop.cli.parser import ParserExit, build_parser
+from evtop.cli.parser import ParserExit, build_parser, parse
 from evtop.cli.resolve import resolve
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
@@ -25,7 +26,10 @@ from evtop.text.sanitize import sanitize
 logger = logging.getLogger("evtop")
 
 
-def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, env: Environment | None = None, *, app: Any = None, prog: str = "evtop"
+) -> int:
+    """Run evtop; ``app`` and ``prog`` are given when ``celery evtop`` runs it (its Celery app)."""
     import sys
 
     env = env if env is not None else Environment()
@@ -35,13 +39,13 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if "://" in word:
             for secret in url_secrets(word.partition("=")[2] if word.startswith("-") else word):
                 redactor.add(secret)
-    parser = build_parser()
+    parser = build_parser(prog)
     parser.out, parser.err = env.stdout, env.stderr
     try:
-        args = parser.parse_args(arguments)
+        args = parse(parser, arguments, env.environ)
         if args.list_sinks:
             return _list_sinks(env)
-        options = resolve(args, env.environ)
+        options = resolve(args, env.environ, app)
         for secret in url_secrets(options.broker.url):
             redactor.add(secret)
         setup_logging(options.loglevel, options.logfile, redactor, env.stderr)

@@ -14,6 +14,7 @@ from evtop.cli.parser import (
     QUEUES_DESCRIPTION,
     build_parser,
     control_parser,
+    environment_variables,
     subcommand_parser,
 )
 from evtop.control.commands import COMMANDS, Command, Kind
@@ -32,9 +33,31 @@ EXIT_STATUS = (
     ("130", "stopped with Ctrl-C (SIGINT), as shells report an interrupted command"),
 )
 ENVIRONMENT = (
-    ("EVTOP_BROKER_URL", "broker URL when -b/--broker is not given"),
-    ("CELERY_BROKER_URL", "broker URL when neither -b nor EVTOP_BROKER_URL is given"),
+    ("EVTOP_BROKER_URL", "broker URL when neither -b, -A nor EVTOP_BROKER gives one"),
+    ("CELERY_BROKER_URL", "broker URL when none of the above gives one"),
     ("NO_COLOR", "disable colour in the TUI and in --dump output"),
+)
+OPTION_VARIABLES = (
+    "Every option before the command, and those of doctor and queues, can also be set with a variable "
+    "named after its long form: EVTOP_MAX_TASKS=100k, EVTOP_READ_ONLY=1 (a flag takes 1, true, yes, on or "
+    "0, false, no, off), EVTOP_SINK and EVTOP_TRANSPORT_OPTION take several values separated by spaces "
+    "(quoted as in a shell). An empty variable is unset. The command line wins over a variable; a value "
+    "from a variable that does not apply to the mode (EVTOP_MAX_TASKS with --dump) is ignored, and a bad "
+    "one is an error naming the variable (exit status 2)."
+)
+CELERY_COMMAND = (
+    "Installed next to celery 5, evtop is also a command of celery's own CLI (the celery.commands entry "
+    "point): celery -A proj evtop [options] runs evtop with the app celery loaded, taking its broker URL "
+    "(broker_read_url first; celery -b URL sets it), broker transport options, event exchange and queue "
+    "prefix, control exchange and event serializer, as evtop -A proj does. celery -C adds --no-color. "
+    "Every other argument is evtop's: celery evtop --help shows them. celery is imported only then: evtop "
+    "run on its own never needs it."
+)
+COMPLETION = (
+    "evtop --print-completion bash|zsh|fish prints a completion script generated from the argument parser "
+    "(options, their values, the commands and control commands). It needs shtab (pip install "
+    "'evtop[completion]'). bash: save it as ~/.local/share/bash-completion/completions/evtop; zsh: as _evtop "
+    "in a directory of $fpath; fish: as ~/.config/fish/completions/evtop.fish."
 )
 SECURITY = (
     "evtop accepts JSON event bodies only (msgpack with --accept-msgpack); pickle, yaml and kombu's raw "
@@ -159,6 +182,8 @@ def render() -> str:
         "\\fBevtop\\fR [\\fIoptions\\fR] \\fBqueues\\fR [\\fINAME\\fR...] "
         "[\\fB\\-\\-management\\-url\\fR \\fIURL\\fR] [\\fB\\-\\-interval\\fR \\fISECONDS\\fR] "
         "[\\fB\\-\\-json\\fR]",
+        ".br",
+        "\\fBcelery\\fR [\\fB\\-A\\fR \\fIAPP\\fR] \\fBevtop\\fR [\\fIoptions\\fR] ...",
         ".SH DESCRIPTION",
         _escape(" ".join(DESCRIPTION.split())),
         ".SH OPTIONS",
@@ -175,9 +200,20 @@ def render() -> str:
     out.append(".SH EXIT STATUS")
     for code, meaning in EXIT_STATUS:
         out += [".TP", f"\\fB{code}\\fR", _escape(meaning)]
-    out.append(".SH ENVIRONMENT")
+    out += [
+        ".SH ENVIRONMENT",
+        ".TP",
+        "\\fBEVTOP_\\fR\\fIOPTION\\fR",
+        _escape(OPTION_VARIABLES),
+        ".RS",
+        ".sp",
+        ".nf",
+    ]
+    out += [_escape(f"{variable:<24}{options}") for variable, options in environment_variables(parser)]
+    out += [".fi", ".RE"]
     for name, meaning in ENVIRONMENT:
         out += [".TP", f"\\fB{name}\\fR", _escape(meaning)]
+    out += [".SH CELERY COMMAND", _escape(CELERY_COMMAND), ".SH SHELL COMPLETION", _escape(COMPLETION)]
     out += [".SH SECURITY", _escape(SECURITY), ".SH EXAMPLES", ".nf"]
     out += [_escape(line) for line in EPILOG.split("environment:")[0].splitlines()[1:] if line]
     out += [".fi", ".SH SEE ALSO", "\\fBcelery\\fR(1)"]

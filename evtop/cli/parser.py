@@ -8,17 +8,21 @@ validated here so a bad one is a one-line error before anything starts.
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import math
 import re
+import shlex
+import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
-from evtop.errors import UsageError
+from evtop.errors import EvtopError, UsageError
 from evtop.logs import LEVELS
 from evtop.options import DEFAULT_LISTEN, DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
 from evtop.rates import parse_rate
@@ -46,10 +50,18 @@ examples:
   evtop -b redis://localhost:6379/0 --sink prometheus://0.0.0.0:9808   /metrics for Prometheus
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
+  celery -A proj evtop --dump              as a celery command: the app's broker and settings
 
 environment:
-  EVTOP_BROKER_URL, CELERY_BROKER_URL   broker URL when -b/--broker is not given
-  NO_COLOR                              disable colour (same as --no-color)"""
+  EVTOP_<OPTION>                        any option before the command, and those of doctor and
+                                        queues: EVTOP_MAX_TASKS=100k, EVTOP_READ_ONLY=1 (or 0),
+                                        EVTOP_TRANSPORT_OPTION="a=1 b=2"; the command line wins,
+                                        and a value that does not apply to the mode is ignored
+  EVTOP_BROKER_URL, CELERY_BROKER_URL   broker URL when neither -b, -A nor $EVTOP_BROKER gives one
+  NO_COLOR                              disable colour (same as --no-color)
+
+completion:
+  evtop --print-completion bash|zsh|fish   (README: where to put it for each shell)"""
 
 MIN_FREQUENCY = 0.01
 MAX_FREQUENCY = 86400.0
@@ -75,7 +87,19 @@ class EvtopArgumentParser(argparse.ArgumentParser):
         self.root = root
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(_suggest(message, self))
+        raise UsageError(message)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """The top-level parse: unknown options are named first (argparse would often report
+        the option's value as an invalid COMMAND), and global options given after a command
+        are folded into the global ones."""
+        arguments = list(sys.argv[1:] if args is None else args)
+        if self.root is None:
+            _check_options(self, arguments)
+        parsed = super().parse_args(arguments, namespace)
+        if self.root is None:
+            _fold_after_command(parsed)
+        return parsed
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
@@ -91,24 +115,50 @@ class EvtopArgumentParser(argparse.ArgumentParser):
             target.write(message)
 
 
-def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
-    """Add "did you mean --x?" to an unknown-option error."""
-    prefix = "unrecognized arguments: "
-    if not message.startswith(prefix):
-        return message
-    unknown = message[len(prefix) :].split()[0].split("=")[0]
-    options = _option_strings(parser)
-    close = difflib.get_close_matches(unknown, options, n=1)
-    return f"{message} (did you mean {close[0]}?)" if close else message
+#: argparse reads these as negative numbers, not options.
+_NEGATIVE_NUMBER_RE = re.compile(r"-\d+$|-\d*\.\d+$")
 
 
-def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
-    """Every option of ``parser`` and its subcommands: argparse reports a subcommand's
-    unknown option through the top-level parser."""
-    found = [s for action in parser._actions for s in action.option_strings]
-    for sub in _subparsers(parser).values():
-        found += _option_strings(sub)
-    return list(dict.fromkeys(found))
+def _check_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Name the first option that the parser in effect at its position does not know."""
+    current = parser
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return
+        if not word.startswith("-") or len(word) == 1 or " " in word or _NEGATIVE_NUMBER_RE.match(word):
+            current = _subparsers(current).get(word, current)
+            continue
+        name = word.partition("=")[0] if word.startswith("--") else word[:2]
+        action = current._option_string_actions.get(name)
+        if action is None:
+            raise UsageError(_unknown_option(name, current))
+        if action.nargs is None and "=" not in word and (word.startswith("--") or len(word) == 2):
+            next(words, None)  # the option's value, whatever it looks like
+
+
+def _unknown_option(name: str, parser: argparse.ArgumentParser) -> str:
+    visible = [s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+    known = visible + [s for s in parser._option_string_actions if s not in visible]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+    owners = [sub.prog.split() for sub in _descendants(parser) if name in sub._option_string_actions]
+    if owners:  # `evtop --listen 3 doctor`: the option of a command, given before it
+        common = owners[0]
+        for words in owners[1:]:  # the words all owners start with: evtop control, for --yes
+            while words[: len(common)] != common:
+                common = common[:-1]
+        owner = " ".join(common + (["COMMAND"] if len(owners) > 1 else []))
+        hint = f"it is an option of {owner.removeprefix(parser.prog + ' ')}: {owner} {name} ..."
+    elif close:
+        hint = f"did you mean {close[0]}?"
+    else:
+        hint = f"see {parser.prog} --help"
+    return f"unknown option {name}; {hint}"
+
+
+def _descendants(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    children = list(dict.fromkeys(_subparsers(parser).values()))
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
 
 
 def frequency(text: str) -> float:
@@ -218,22 +268,30 @@ def loglevel(text: str) -> str:
     return level
 
 
-def build_parser() -> EvtopArgumentParser:
+def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
     parser = EvtopArgumentParser(
-        prog="evtop",
+        prog=prog,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument(
+        "--print-completion",
+        metavar="SHELL",
+        choices=SHELLS,
+        action=PrintCompletion,
+        help=f"print the completion script for SHELL ({', '.join(SHELLS)}) and exit (README: installing it)",
+    )
 
     broker = parser.add_argument_group("broker")
     broker.add_argument(
         "-b",
         "--broker",
         metavar="URL",
-        help="broker URL; default $EVTOP_BROKER_URL, then $CELERY_BROKER_URL, then amqp://guest@localhost//",
+        help="broker URL; default: the -A app's, then $EVTOP_BROKER, $EVTOP_BROKER_URL, $CELERY_BROKER_URL,"
+        " then amqp://guest@localhost//",
     )
     broker.add_argument(
         "-A",
@@ -380,7 +438,6 @@ def build_parser() -> EvtopArgumentParser:
         "--loglevel",
         metavar="LEVEL",
         type=loglevel,
-        default="WARNING",
         help="DEBUG, INFO, WARNING (default), ERROR",
     )
     daemon.add_argument(
@@ -398,6 +455,7 @@ def build_parser() -> EvtopArgumentParser:
         help="camera: run in the background once started (needs --logfile; --pidfile holds the daemon's pid)",
     )
     _add_control(parser)
+    _accept_global_options_after_commands(parser)
     return parser
 
 
@@ -631,5 +689,180 @@ def version_text() -> str:
     return f"evtop {__version__} ({', '.join(parts)}, Python {platform.python_version()})"
 
 
-def parse(parser: EvtopArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    return parser.parse_args(list(argv))
+#: Options that act (print and exit) rather than set something: not taken from the
+#: environment, and not repeated after a command.
+ACTIONS = frozenset({"help", "version", "print_completion", "list_sinks"})
+#: Destination prefix of the global options repeated (hidden) in the commands' parsers.
+AFTER_COMMAND = "after_command__"
+
+
+AFTER_COMMAND_NOTE = "The global options (evtop --help) may come after the command too: {prog} -b URL."
+
+
+def _accept_global_options_after_commands(parser: EvtopArgumentParser) -> None:
+    """``evtop control ping -b URL`` works as ``evtop -b URL control ping`` does.
+
+    Each command's parser gets a hidden copy of every global option it does not define
+    itself (``doctor --json`` stays doctor's). The copies store under their own names and
+    no default, so an option given only before the command keeps its value;
+    :func:`_fold_after_command` then merges them into the global ones.
+    """
+    globals_ = [a for a in parser._actions if a.option_strings and a.dest not in ACTIONS]
+
+    def add(sub: argparse.ArgumentParser) -> None:
+        note = AFTER_COMMAND_NOTE.format(prog=sub.prog)
+        sub.epilog = f"{sub.epilog}\n\n{note}" if sub.epilog else note
+        for action in globals_:
+            if not any(name in sub._option_string_actions for name in action.option_strings):
+                hidden = copy.copy(action)
+                hidden.dest, hidden.default, hidden.help = (
+                    AFTER_COMMAND + action.dest,
+                    argparse.SUPPRESS,
+                    argparse.SUPPRESS,
+                )
+                sub._add_action(hidden)
+        for child in dict.fromkeys(_subparsers(sub).values()):
+            add(child)
+
+    for sub in dict.fromkeys(_subparsers(parser).values()):
+        add(sub)
+
+
+def _fold_after_command(args: argparse.Namespace) -> None:
+    """Given after the command, a global option wins; a repeatable one adds to the list."""
+    for key in [k for k in vars(args) if k.startswith(AFTER_COMMAND)]:
+        dest, value = key[len(AFTER_COMMAND) :], getattr(args, key)
+        before = getattr(args, dest)
+        setattr(args, dest, before + value if isinstance(value, list) and before else value)
+        delattr(args, key)
+
+
+@dataclass(frozen=True)
+class FromEnvironment:
+    """An option's value taken from ``EVTOP_<OPTION>``: which variable, and the value it replaced."""
+
+    variable: str
+    default: Any
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def environment_variable(action: argparse.Action) -> str:
+    """``--max-tasks`` is ``EVTOP_MAX_TASKS``: the first long option's name."""
+    long = next(s for s in action.option_strings if s.startswith("--"))
+    return "EVTOP_" + long[2:].upper().replace("-", "_")
+
+
+def _from_environment(
+    parser: argparse.ArgumentParser, action: argparse.Action, variable: str, text: str
+) -> Any:
+    """The value of ``action`` given as text in ``variable``, converted and checked as argparse does."""
+    if action.nargs == 0:  # a flag
+        word = text.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise UsageError(
+                f"${variable}: {text!r} is not a yes/no value: give 1 or 0 (true/false, yes/no, on/off)"
+            )
+        return action.const if word in _TRUE else action.default
+    try:
+        words = shlex.split(text) if isinstance(action, argparse._AppendAction) else [text]
+    except ValueError as exc:
+        raise UsageError(f"${variable}: {exc}") from None
+    values = []
+    for word in words:
+        try:
+            values.append(parser._get_values(action, [word]))
+        except argparse.ArgumentError as exc:
+            raise UsageError(f"${variable}: {exc.message}") from None
+    return values if isinstance(action, argparse._AppendAction) else values[0]
+
+
+def environment_variables(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """Each ``EVTOP_<OPTION>`` variable and the options it stands for (the man page lists them)."""
+    parsers = [parser, *(sub for name, sub in _subparsers(parser).items() if name != "control")]
+    found: dict[str, list[str]] = {}
+    for owner in parsers:
+        for action in owner._actions:
+            if action.option_strings and action.dest not in ACTIONS and action.help != argparse.SUPPRESS:
+                names = found.setdefault(environment_variable(action), [])
+                names += [name for name in action.option_strings if name not in names]
+    return [(variable, ", ".join(names)) for variable, names in found.items()]
+
+
+def apply_environment(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> dict[str, FromEnvironment]:
+    """Fill the options the command line left unset from their ``EVTOP_<OPTION>`` variables.
+
+    Covers the global options and those of the command given (``doctor``, ``queues``; a
+    control command's options, ``--yes`` above all, are typed each time). An empty
+    variable counts as unset. Returns, per destination, where each value came from: the
+    resolver drops those that do not apply to the mode instead of refusing them.
+    """
+    parsers = [parser]
+    command = _subparsers(parser).get(getattr(args, "command", None) or "")
+    if command is not None and args.command != "control":
+        parsers.append(command)
+    taken: dict[str, FromEnvironment] = {}
+    for owner in parsers:
+        for action in owner._actions:
+            if (
+                not action.option_strings
+                or action.dest in ACTIONS
+                or action.dest.startswith(AFTER_COMMAND)
+                or getattr(args, action.dest, None) is not action.default
+            ):
+                continue
+            variable = environment_variable(action)
+            text = environ.get(variable, "")
+            if text.strip():
+                setattr(args, action.dest, _from_environment(owner, action, variable, text))
+                taken[action.dest] = FromEnvironment(variable, action.default)
+    return taken
+
+
+def parse(parser: EvtopArgumentParser, argv: Sequence[str], environ: Mapping[str, str]) -> argparse.Namespace:
+    """The command line, completed from the environment; ``args.from_environment`` says what came from it."""
+    args = parser.parse_args(list(argv))
+    args.from_environment = apply_environment(parser, args, environ)
+    return args
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+class PrintCompletion(argparse.Action):
+    """``--print-completion SHELL``: the script shtab generates from evtop's parser."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None
+    ) -> None:
+        parser._print_message(completion_script(parser.prog, str(values)))
+        parser.exit(0)
+
+
+def completion_script(prog: str, shell: str) -> str:
+    """The script for ``shell``, from a parser of its own: files complete where a FILE is
+    asked for, and each command is offered once, by its CLI name (``rate-limit``, not
+    also celery's ``rate_limit``, which still works when typed)."""
+    try:
+        import shtab
+    except ImportError:
+        raise EvtopError(
+            "completion scripts are made with shtab, which is not installed here:"
+            " pip install 'evtop[completion]' (or pip install shtab)"
+        ) from None
+    parser = build_parser(prog)
+    for action in parser._actions:
+        if action.metavar == "FILE":
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+    for sub in [parser, *_descendants(parser)]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for alias in [
+                    name for name, child in action.choices.items() if child.prog.split()[-1] != name
+                ]:
+                    del action.choices[alias]
+    return str(shtab.complete(parser, shell=shell))

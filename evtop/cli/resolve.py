@@ -10,6 +10,7 @@ import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from evtop.broker.config import (
     DEFAULT_BROKER_URL,
@@ -19,8 +20,8 @@ from evtop.broker.config import (
     DurableQueue,
 )
 from evtop.broker.urls import BrokerURLError, mask_url, validate_broker_url
-from evtop.celery_app import load_app_settings
-from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST
+from evtop.celery_app import app_settings, load_app
+from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST, FromEnvironment
 from evtop.control import arguments
 from evtop.control.commands import command
 from evtop.demo.cluster import demo_config
@@ -138,11 +139,65 @@ def _check_combinations(args: argparse.Namespace, mode: Mode, sinks: tuple[str, 
             raise UsageError(message)
 
 
-def _broker(args: argparse.Namespace, environ: Mapping[str, str]) -> BrokerConfig:
-    settings = load_app_settings(args.app) if args.app else None
+def _validate(args: argparse.Namespace) -> tuple[tuple[str | None, tuple[str, ...]], Mode]:
+    cameras = _cameras(args)
+    mode = _mode(args, cameras)
+    _check_combinations(args, mode, cameras[1])
+    return cameras, mode
+
+
+def _without(args: argparse.Namespace, dest: str, value: Any) -> argparse.Namespace:
+    copied = argparse.Namespace(**vars(args))
+    setattr(copied, dest, value)
+    return copied
+
+
+def _settle(
+    args: argparse.Namespace, taken: dict[str, FromEnvironment]
+) -> tuple[argparse.Namespace, tuple[str | None, tuple[str, ...]], Mode]:
+    """Validate, treating values from ``EVTOP_<OPTION>`` as defaults rather than commands.
+
+    A value from the environment that breaks a rule on its own is dropped: it does not
+    apply to this run (``EVTOP_MAX_TASKS`` with ``--dump``), or the command line overrides
+    it (``EVTOP_DEMO=1`` with ``-b``). A rule broken by the command line alone, or by
+    several variables together, is an error naming those variables.
+    """
+    while True:
+        try:
+            return args, *_validate(args)
+        except UsageError as exc:
+            culprits = [dest for dest in taken if not _breaks(_without(args, dest, taken[dest].default), exc)]
+            if len(culprits) != 1:
+                named = ", ".join(f"${taken[dest].variable}" for dest in culprits)
+                raise UsageError(f"{exc} (set by {named})" if culprits else str(exc)) from None
+            args = _without(args, culprits[0], taken.pop(culprits[0]).default)
+
+
+def _breaks(args: argparse.Namespace, error: UsageError) -> bool:
+    """Whether ``args`` still break the rule that raised ``error``."""
+    try:
+        _validate(args)
+    except UsageError as exc:
+        return str(exc) == str(error)
+    return False
+
+
+def _broker(
+    args: argparse.Namespace, environ: Mapping[str, str], taken: Mapping[str, FromEnvironment], app: Any
+) -> BrokerConfig:
+    """The broker, from the first of: ``-b``, ``-A`` (or the app ``celery evtop`` runs in),
+    ``$EVTOP_BROKER``, ``$EVTOP_BROKER_URL``, ``$CELERY_BROKER_URL``, the default."""
+    if args.app:
+        app = load_app(args.app)
+    settings = app_settings(app) if app is not None else None
+    flag = None if "broker" in taken else args.broker
     candidates = (
-        ("-b/--broker", args.broker),
-        ("-A/--app broker_url", settings.broker_url if settings else None),
+        ("-b/--broker", flag),
+        (
+            "-A/--app broker_url" if args.app else "the Celery app's broker_url",
+            settings.broker_url if settings else None,
+        ),
+        ("$EVTOP_BROKER", args.broker if "broker" in taken else None),
         ("$EVTOP_BROKER_URL", environ.get("EVTOP_BROKER_URL")),
         ("$CELERY_BROKER_URL", environ.get("CELERY_BROKER_URL")),
         ("default", DEFAULT_BROKER_URL),
@@ -231,21 +286,24 @@ def _queues(args: argparse.Namespace) -> QueuesOptions:
     )
 
 
-def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
-    cameras = _cameras(args)
-    mode = _mode(args, cameras)
-    _check_combinations(args, mode, cameras[1])
+def resolve(args: argparse.Namespace, environ: Mapping[str, str], app: Any = None) -> Options:
+    """The run's options; ``app`` is the Celery app when ``celery evtop`` runs evtop."""
+    taken = dict(getattr(args, "from_environment", {}))
+    if app is not None and "app" in taken:  # `celery -A proj evtop`: the app given there wins
+        args = _without(args, "app", taken.pop("app").default)
+    args, cameras, mode = _settle(args, taken)
     if args.demo:
         source, broker = Source.DEMO, demo_config()
     elif args.replay is not None:
         source, broker = Source.REPLAY, BrokerConfig(url="memory://")
     else:
-        source, broker = Source.BROKER, _broker(args, environ)
+        source, broker = Source.BROKER, _broker(args, environ, taken, app)
     return Options(
         mode=mode,
         source=source,
         broker=broker,
         app=args.app,
+        celery_app=app if not args.app else None,
         read_only=args.read_only,
         wakeup=not args.read_only and (mode is Mode.TUI or args.wakeup),
         json=any(
@@ -262,7 +320,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         record=args.record,
         max_tasks=args.max_tasks if args.max_tasks is not None else DEFAULT_MAX_TASKS,
         max_workers=args.max_workers if args.max_workers is not None else DEFAULT_MAX_WORKERS,
-        loglevel=args.loglevel,
+        loglevel=args.loglevel or "WARNING",
         logfile=args.logfile,
         pidfile=args.pidfile,
         detach=args.detach,

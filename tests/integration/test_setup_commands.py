@@ -150,6 +150,19 @@ def test_the_wheel_and_sdist_install_into_a_fresh_venv_and_run(checkout: Path, t
         [str(venv / "bin" / "evtop"), "--version"], capture_output=True, text=True, cwd=tmp_path
     )
     assert shown.returncode == 0 and shown.stdout.startswith(f"evtop {version} ")
+    metadata = subprocess.run(
+        [
+            python,
+            "-c",
+            "from importlib.metadata import entry_points, version;"
+            "print(version('evtop'), *[e.value for e in entry_points(group='celery.commands')])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.split()
+    assert metadata == [version, "evtop.cli.celery_command:evtop"]  # one version; `celery evtop` registered
     man = venv / "share" / "man" / "man1" / "evtop.1"
     assert man.exists()
     out = tmp_path / "demo.txt"

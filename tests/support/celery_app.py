@@ -34,6 +34,8 @@ TASK_NAMES = {
 
 #: Set to "0" in a worker's environment for a worker without task events.
 TASK_EVENTS_ENV = "EVTOP_TEST_TASK_EVENTS"
+#: The app's event exchange, when not celery's default.
+EVENT_EXCHANGE_ENV = "EVTOP_TEST_EVENT_EXCHANGE"
 
 
 def configure(celery_app: Celery, broker_url: str | None, backend_url: str | None = None) -> Celery:
@@ -52,6 +54,8 @@ def configure(celery_app: Celery, broker_url: str | None, backend_url: str | Non
         accept_content=["json"],
         result_accept_content=["json"],
         event_serializer="json",
+        # a test of an app's own exchange name (``celery -A APP evtop`` must use it)
+        event_exchange=os.environ.get(EVENT_EXCHANGE_ENV) or "celeryev",
     )
     return celery_app
 

@@ -16,8 +16,8 @@ from tests.support.publish import EventPublisher
 class DumpProcess(EvtopProcess):
     """``python -m evtop ... --dump --json`` with its stdout parsed line by line."""
 
-    def __init__(self, *args: str) -> None:
-        super().__init__(*args, "--dump", "--json", stdout=subprocess.PIPE)
+    def __init__(self, *args: str, **kwargs: Any) -> None:
+        super().__init__(*args, "--dump", "--json", stdout=subprocess.PIPE, **kwargs)
         self.records: list[Any] = []
         self.lock = threading.Lock()
         self.out_reader = threading.Thread(target=self._read, daemon=True)

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +109,23 @@ class LiveReceiver:
 class EvtopProcess:
     """``python -m evtop ARGS`` from this checkout, its stderr lines collected as they come."""
 
-    def __init__(self, *args: str, stdout: Any = subprocess.DEVNULL) -> None:
+    def __init__(
+        self,
+        *args: str,
+        stdout: Any = subprocess.DEVNULL,
+        program: Sequence[str] = ("-m", "evtop"),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``program`` runs evtop some other way (``-m celery -A APP evtop``); ``env`` adds variables."""
         root = Path(__file__).resolve().parents[2]
+        pythonpath = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "evtop", *args],
+            [sys.executable, *program, *args],
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
             cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(root), *pythonpath])},
         )
         self.err: list[str] = []
         assert self.proc.stderr is not None

@@ -12,7 +12,7 @@ import pytest
 
 from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL, DurableQueue
 from evtop.cli import main
-from evtop.cli.parser import build_parser
+from evtop.cli.parser import build_parser, parse
 from evtop.cli.resolve import resolve
 from evtop.env import Environment
 from evtop.events.receiver import Receiver
@@ -342,3 +342,128 @@ def test_man_page_is_current():
     from evtop.cli.manpage import render
 
     assert (ROOT / "man" / "evtop.1").read_text() == render(), "run: python tools/gen_man.py"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fooo"], "unknown option --fooo; see evtop --help"),
+        (["--max-task", "5"], "unknown option --max-task; did you mean --max-tasks?"),
+        (["--broker-url", "redis://h/0"], "unknown option --broker-url; did you mean --broker?"),
+        (["control", "ping", "--timout", "1"], "unknown option --timout; did you mean --timeout?"),
+        (["doctor", "--lisen=3"], "unknown option --lisen; did you mean --listen?"),
+        (["-x"], "unknown option -x; see evtop --help"),
+        (
+            ["--listen", "3", "doctor"],
+            "unknown option --listen; it is an option of doctor: evtop doctor --listen ...",
+        ),
+        (
+            ["--yes", "control", "shutdown"],
+            "unknown option --yes; it is an option of control COMMAND: evtop control COMMAND --yes ...",
+        ),
+    ],
+)
+def test_an_unknown_option_is_named(argv, message):
+    assert run(*argv) == (2, "", f"evtop: error: {message}\n")
+
+
+def test_option_values_and_negative_numbers_are_not_taken_for_options():
+    assert options("-b", "amqp://h//", "--queue", "doctor").mode is Mode.TUI  # a queue named doctor
+    assert options("--queue=-q-", "-b", "amqp://h//").broker.durable_queue.name == "-q-"
+    assert run("-b", "memory://", "control", "pool-grow", "-1")[2].startswith(
+        "evtop: error: control pool-grow:"
+    )
+
+
+def test_global_options_may_follow_the_command():
+    after = options("control", "ping", "-b", "redis://after/0", "--read-only", "--timeout", "2")
+    assert (after.broker.url, after.read_only, after.control.timeout) == ("redis://after/0", True, 2.0)
+    assert options(
+        "-b", "redis://before/0", "doctor", "--listen", "3", "-b", "redis://after/0"
+    ).broker.url == ("redis://after/0")
+    both = options("--transport-option", "a=1", "queues", "--transport-option=b=2")
+    assert dict(both.broker.transport_options) == {"a": 1, "b": 2}
+    assert options("doctor", "--json").json and options("queues", "--json").json  # their own --json
+    status, _, err = run("control", "ping", "--dump")
+    assert status == 2 and "control commands do not combine with --dump" in err
+
+
+def test_every_option_can_come_from_the_environment():
+    environ = {
+        "EVTOP_BROKER": "redis://env/0",
+        "EVTOP_READ_ONLY": "yes",
+        "EVTOP_MAX_TASKS": "100k",
+        "EVTOP_TRANSPORT_OPTION": "global_keyprefix=app: 'x=a b'",
+        "EVTOP_LOGLEVEL": "info",
+        "EVTOP_NO_COLOR": "0",
+        "EVTOP_SPEED": "",  # empty: unset
+    }
+    chosen = resolve(parse(build_parser(), [], environ), environ)
+    assert (chosen.broker.url, chosen.read_only, chosen.max_tasks, chosen.loglevel) == (
+        "redis://env/0",
+        True,
+        100_000,
+        "INFO",
+    )
+    assert dict(chosen.broker.transport_options) == {"global_keyprefix": "app:", "x": "a b"}
+    assert chosen.color is True
+    cli = resolve(parse(build_parser(), ["-b", "redis://cli/0", "--max-tasks", "5"], environ), environ)
+    assert (cli.broker.url, cli.max_tasks) == ("redis://cli/0", 5)  # the command line wins
+    doctor = resolve(parse(build_parser(), ["doctor"], {"EVTOP_LISTEN": "2.5"}), {})
+    assert doctor.listen == 2.5
+
+
+def test_an_environment_value_that_does_not_apply_is_ignored():
+    environ = {
+        "EVTOP_MAX_TASKS": "5",
+        "EVTOP_JSON": "1",
+        "EVTOP_FREQUENCY": "2",
+        "EVTOP_BROKER": "redis://e/0",
+    }
+    dump = resolve(parse(build_parser(), ["--dump"], environ), environ)
+    assert (dump.mode, dump.json, dump.max_tasks, dump.broker.url) == (Mode.DUMP, True, 10_000, "redis://e/0")
+    tui = resolve(parse(build_parser(), ["--demo"], environ), environ)
+    assert (tui.mode, tui.source, tui.json, tui.max_tasks) == (Mode.TUI, Source.DEMO, False, 5)
+    demo = {"EVTOP_DEMO": "1"}
+    assert resolve(parse(build_parser(), ["-b", "redis://cli/0"], demo), demo).source is Source.BROKER
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"EVTOP_MAX_TASKS": "ten"}, "$EVTOP_MAX_TASKS: 'ten' is not a positive whole number"),
+        ({"EVTOP_READ_ONLY": "maybe"}, "$EVTOP_READ_ONLY: 'maybe' is not a yes/no value"),
+        ({"EVTOP_LOGLEVEL": "LOUD"}, "$EVTOP_LOGLEVEL: 'LOUD' is not a log level"),
+        ({"EVTOP_BROKER": "nope://x"}, "$EVTOP_BROKER: invalid broker URL nope://x"),
+        ({"EVTOP_SINK": "'unclosed"}, "$EVTOP_SINK: No closing quotation"),
+        ({"EVTOP_DUMP": "1", "EVTOP_CAMERA": "m.C"}, "choose one (set by $EVTOP_DUMP, $EVTOP_CAMERA)"),
+    ],
+)
+def test_a_bad_environment_value_names_its_variable(environ, message):
+    status, out, err = run("--demo" if "EVTOP_DUMP" in environ else "--dump", environ=environ)
+    assert (status, out) == (2, "")
+    assert err.startswith("evtop: error: ") and err.count("\n") == 1 and message in err
+
+
+def test_help_and_the_man_page_name_the_variables():
+    status, out, _ = run("--help")
+    assert status == 0 and "EVTOP_<OPTION>" in out and "EVTOP_MAX_TASKS=100k" in out
+    page = (ROOT / "man" / "evtop.1").read_text()
+    for variable in (
+        "EVTOP_MAX_TASKS",
+        "EVTOP_READ_ONLY",
+        "EVTOP_BROKER",
+        "EVTOP_LISTEN",
+        "EVTOP_MANAGEMENT_URL",
+    ):
+        assert f"\n{variable.replace('_', '_')} " in page.replace("\\-", "-")
+
+
+def test_the_version_comes_from_one_place():
+    from importlib.metadata import version
+
+    from evtop.version import __version__
+
+    assert version("evtop") == __version__
+    assert run("--version")[1].startswith(f"evtop {__version__} (")
+    assert "version = attr: evtop.version.__version__" in (ROOT / "setup.cfg").read_text()
