@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from evtop.events import states
+from evtop.events.health import lost_tasks
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text
@@ -179,7 +180,8 @@ def _worker_info(state: State, hostname: str, now: float, trust: Trust) -> Pane:
     if skew is not None:
         rows.append(("clock", _skew_text(skew) if abs(skew) >= SKEW_SHOWN else "in step with evtop's"))
     if hostname in trust.offline:
-        tasks = state.tasks_by_worker.get(hostname, ())
-        lost = sum(1 for task in tasks if trust.lost(task.state, hostname))
+        # Every task, not tasks_by_worker: celery's index files a task under the client
+        # that sent it when a task-sent came first. A key press's cost, offline workers only.
+        lost = len(lost_tasks(state.tasks, {hostname}))
         rows.append(("lost tasks", f"{lost} (received or started here, never finished)"))
     return Pane(title, tuple(rows))
