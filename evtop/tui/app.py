@@ -94,7 +94,9 @@ class App:
         self.hints_line = Line(hints())
         self.rows.sync()
         self._take_findings()
-        self.table: Table[Any] = sheet_for(Screen.TASKS).table(self.rows, clock(), self.view.order, "")
+        self.table: Table[Any] = sheet_for(Screen.TASKS).table(
+            self.rows, self.shown_at(), self.view.order, ""
+        )
         self.walker = RowWalker(self.table, self.size[0])
         self.listbox = urwid.ListBox(self.walker)
         header = urwid.Pile(
