@@ -98,8 +98,8 @@ def _info_rows(task: Task, trust: Trust, now: float | None) -> list[tuple[str, s
         rows.append(("worker clock", f"{_skew_text(skew)}: the times above are the worker's"))
     started = task.started
     if not lost and task.runtime is None and task.state == states.STARTED and now is not None and started:
-        since = trust.on_receive_clock(started, hostname) if isinstance(hostname, str) else started
-        rows.append(("running for", duration_text(max(now - since, 0.0)) if since is not None else NONE))
+        since = trust.on_receive_clock(started, hostname)
+        rows.append(("running for", duration_text(max(now - since, 0.0))))
     else:
         rows.append(("runtime", duration_text(task.runtime)))
     rows += [

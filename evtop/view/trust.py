@@ -61,10 +61,10 @@ class Trust:
     def lost(self, state: object, hostname: object) -> bool:
         return is_lost(state, hostname, self.offline)
 
-    def on_receive_clock(self, stamp: float | None, hostname: str) -> float | None:
+    def on_receive_clock(self, stamp: float, hostname: object) -> float:
         """A time ``hostname`` stamped, as evtop's receive clock read it then."""
-        skew = self.skew.get(hostname)
-        return stamp if stamp is None or skew is None else stamp - skew
+        skew = self.skew.get(hostname) if isinstance(hostname, str) else None
+        return stamp if skew is None else stamp - skew
 
     def row(self, item: TaskItem) -> TaskItem:
         """The task row as shown: LOST, and the worker's times on the receive clock."""
