@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 from evtop.broker.status import ConnectionStatus, Outage
-from evtop.events.health import Gap, Health
+from evtop.events.health import WITHOUT_TASK_EVENTS, Gap, Health
 from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
 from evtop.record.recorder import EndedOutages
@@ -105,11 +105,7 @@ class Reporter:
             name = sanitize(worker.hostname)
             if not worker.task_events:
                 if not said:
-                    logger.warning(
-                        "%s runs tasks but sends no task events: started without -E? "
-                        "(evtop control enable-events)",
-                        name,
-                    )
+                    logger.warning("%s %s", name, WITHOUT_TASK_EVENTS)
             else:
                 logger.warning(
                     "%s: %d task starts its heartbeats counted were never seen (%d in all): events were lost",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -39,6 +40,12 @@ def make_ingest(
         replay=options.source is Source.REPLAY,
         after_message=after_message,
     )
+
+
+def liveness_clock(options: Options) -> Callable[[], float] | None:
+    """The monotonic clock worker liveness follows (``State(monotonic=...)``) on a live
+    source; None on a replay, whose recorded receive times are all there is."""
+    return None if options.source is Source.REPLAY else time.monotonic
 
 
 def open_source(options: Options, ingest: Ingest) -> EventSource:

@@ -32,7 +32,7 @@ from evtop.options import Options
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.report import Reporter
-from evtop.runner import Ending, EventSource, event_stream, run_source
+from evtop.runner import Ending, EventSource, event_stream, liveness_clock, run_source
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,11 @@ def _run_held(
 
 def shoot(options: Options, env: Environment, setup: Setup, ready: Callable[[], None] | None = None) -> int:
     """Run the camera until the stream ends or a signal; ``ready()`` once it is installed."""
-    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
+    state = State(
+        max_tasks_in_memory=options.max_tasks,
+        max_workers_in_memory=options.max_workers,
+        monotonic=liveness_clock(options),
+    )
     timer = Timer()
     stop = threading.Event()
     try:

@@ -141,8 +141,11 @@ def _key_lines() -> list[str]:
     out = [
         ".SH KEYS",
         _escape(
-            "In the live TUI (the default mode). Times are UTC. Control keys ask for confirmation "
-            "and are refused with --read-only, --replay and --demo."
+            "In the live TUI (the default mode). Times are UTC; a worker's times (RECEIVED, the "
+            "start of a running task's RUNTIME) are moved onto evtop's receive clock by its clock "
+            "skew. A task received or started on a worker that went offline reads LOST; MISSED on "
+            "the Workers screen counts task starts no event showed. Control keys ask for "
+            "confirmation and are refused with --read-only, --replay and --demo."
         ),
     ]
     category = None

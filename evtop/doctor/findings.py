@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evtop.broker.status import Outage, StatusSnapshot
-from evtop.events.health import Gap, Health, lost_tasks
+from evtop.events.health import WITHOUT_TASK_EVENTS, Gap, Health, lost_tasks
 from evtop.events.silence import HINT
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
@@ -25,7 +25,6 @@ from evtop.text.sanitize import sanitize
 SKEW_LIMIT = 16.0
 #: Lost tasks listed by uuid at the most (the count is always whole).
 MAX_LOST_LISTED = 1000
-WITHOUT_E = "runs tasks but sends no task events: started without -E? (evtop control enable-events)"
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def _hints(found: Findings, without_e: set[str]) -> list[str]:
     for worker in found.workers:
         name = worker.hostname
         if name in without_e:
-            hints.append(f"{name} {WITHOUT_E}")
+            hints.append(f"{name} {WITHOUT_TASK_EVENTS}")
         elif worker.missed_tasks:
             hints.append(f"{name}: {worker.missed_tasks} task starts its heartbeats counted were never seen")
         if worker.clock_skew is not None and abs(worker.clock_skew) > SKEW_LIMIT:

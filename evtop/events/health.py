@@ -28,6 +28,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,11 @@ RATE_WINDOW = 10.0
 GAP_FACTOR = 2.0
 #: Gaps remembered, newest last.
 MAX_GAPS = 100
+
+#: Said of a worker in :meth:`Health.without_task_events` (stderr, doctor).
+WITHOUT_TASK_EVENTS = "runs tasks but sends no task events: started without -E? (evtop control enable-events)"
+#: The same after the workers' names, short enough for the TUI's header.
+SHORT_WITHOUT_TASK_EVENTS = "without -E? (evtop control enable-events)"
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,17 @@ class Health:
         return [s.hostname for s in self.workers() if s.missed_tasks and not s.task_events]
 
 
-def lost_tasks(tasks: Any, offline: set[str]) -> list[str]:
+#: The states a task is lost in when its worker goes offline: it never finished.
+WAITING = frozenset({states.RECEIVED, states.STARTED})
+
+
+def is_lost(state: object, hostname: object, offline: AbstractSet[str]) -> bool:
+    """A task in ``state`` on worker ``hostname`` is lost: the worker went offline while
+    the task was received or started, and no final event came."""
+    return state in WAITING and hostname in offline
+
+
+def lost_tasks(tasks: Any, offline: AbstractSet[str]) -> list[str]:
     """Uuids of tasks last seen received or started on an offline worker, oldest first.
 
     ``tasks`` is ``State.tasks`` (or any mapping of uuid to Task); call with the State
@@ -255,10 +271,9 @@ def lost_tasks(tasks: Any, offline: set[str]) -> list[str]:
     """
     if not offline:
         return []
-    waiting = (states.RECEIVED, states.STARTED)
     found = []
     for uuid, task in getattr(tasks, "data", tasks).items():  # .data: no LRU refresh
         worker = task.worker
-        if task.state in waiting and worker is not None and worker.hostname in offline:
+        if worker is not None and is_lost(task.state, worker.hostname, offline):
             found.append((task.timestamp or 0.0, uuid))
     return [uuid for _, uuid in sorted(found)]

@@ -75,6 +75,11 @@ def quit_app(app: App) -> None:
     app.done = True
 
 
+@action("interrupt")
+def interrupt_app(app: App) -> None:
+    app.interrupted = app.done = True
+
+
 def _show(screen: Screen) -> Action:
     def show(app: App) -> None:
         app.view = app.view.show(screen)
@@ -162,9 +167,9 @@ def _show_pane(app: App, content: details.Pane) -> None:
 def info(app: App) -> None:
     item = app.selected()
     if isinstance(item, TaskItem):
-        _show_pane(app, details.task_info(app.state, item.uuid))
+        _show_pane(app, details.task_info(app.state, item.uuid, app.rows.trust, app.shown_at()))
     elif isinstance(item, WorkerItem):
-        _show_pane(app, details.worker_info(app.state, item.hostname, app.clock()))
+        _show_pane(app, details.worker_info(app.state, item.hostname, app.shown_at(), app.rows.trust))
     elif isinstance(item, TypeItem):
         drill(app)
     else:

@@ -20,6 +20,7 @@ from typing import Any
 import urwid
 
 from evtop.broker.status import ConnectionStatus
+from evtop.events.health import Gap, Health
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.tui.bridge import Bridge
@@ -29,8 +30,9 @@ from evtop.tui.guard import SizeGuard, too_small
 from evtop.tui.keymap import command_for, hints
 from evtop.tui.table import Line, RowWalker, header_markup
 from evtop.view.sheet import Table
-from evtop.view.summary import UNSEEN_WORK_HINT, Counts, UnseenWork, counts_text, source_text
+from evtop.view.summary import Counts, counts_text, gap_message, source_text, trust_text
 from evtop.view.taskrows import TaskRows
+from evtop.view.trust import Trust
 from evtop.view.viewstate import Screen, ViewState, sheet_for
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
@@ -52,9 +54,11 @@ class App:
         clock: Callable[[], float] = time.time,
         actions: Mapping[str, Callable[[App], None]],
         rows: TaskRows | None = None,
+        health: Health | None = None,
     ) -> None:
         """``rows``: the rows whose :meth:`~TaskRows.feed` the event source calls (events
-        applied to ``state`` some other way are caught up with a full scan)."""
+        applied to ``state`` some other way are caught up with a full scan). ``health``:
+        what the event source found it missed, read at each refresh."""
         self.state = state
         self.rows = rows if rows is not None else TaskRows(state)
         self.stats = stats
@@ -72,12 +76,16 @@ class App:
         self.size: tuple[int, int] = (80, 24)
         #: The event source ended by itself (end of a replayed file).
         self.ended = False
-        #: The user asked to quit.
+        #: The user asked to quit...
         self.done = False
+        #: ... with Ctrl-C: the exit status says so (130).
+        self.interrupted = False
         self.layers: list[Layer] = []
         self._rate_mark = (clock(), state.event_count)
         self._rate = 0.0
-        self._unseen_work = UnseenWork()
+        self.health = health
+        #: The newest gap in the event stream already said on the message line.
+        self._gap_said: Gap | None = None
         self.source_line = Line()
         self.counts_line = Line()
         self.view_line = Line()
@@ -85,7 +93,10 @@ class App:
         self.message_line = Line()
         self.hints_line = Line(hints())
         self.rows.sync()
-        self.table: Table[Any] = sheet_for(Screen.TASKS).table(self.rows, clock(), self.view.order, "")
+        self._take_findings()
+        self.table: Table[Any] = sheet_for(Screen.TASKS).table(
+            self.rows, self.shown_at(), self.view.order, ""
+        )
         self.walker = RowWalker(self.table, self.size[0])
         self.listbox = urwid.ListBox(self.walker)
         header = urwid.Pile(
@@ -119,7 +130,7 @@ class App:
         if too_small(*self.size):  # nothing is chosen or sent blind
             if self.layers:
                 self.pop()
-            elif command == "quit":
+            elif command in ("quit", "interrupt"):
                 self.actions[command](self)
             return
         if command is None:
@@ -178,11 +189,30 @@ class App:
         """Bring the rows up to date with State and redraw what changed (unless paused)."""
         now = self.clock()
         self._measure_rate(now)
+        self._take_findings()
         if self.view.paused:
             self._summary(now)
         else:
             self.rows.sync()
             self.show_table(now)
+
+    def _take_findings(self) -> None:
+        """What Health found, for the rows and the header; a new gap is said once."""
+        if self.health is None:
+            return
+        trust = self.rows.trust = Trust.of(self.health)
+        newest = trust.gaps[-1] if trust.gaps else None
+        if newest is not None and newest is not self._gap_said:
+            self._gap_said = newest
+            self.say(gap_message(newest), error=True)
+
+    def shown_at(self, now: float | None = None) -> float:
+        """The time the tables and panes show: ``now`` (the wall clock) when live; on a
+        replay the recording's newest receive time, so a running task's RUNTIME and a
+        worker's SEEN read as they did then, not as of today."""
+        if self.replay and self.health is not None:
+            return self.health.now()
+        return self.clock() if now is None else now
 
     def show_table(self, now: float | None = None) -> None:
         """Show the current screen's rows as of the last refresh: a key (sort, filter,
@@ -192,7 +222,7 @@ class App:
         sheet = sheet_for(view.screen)
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
-        self.table = sheet.table(self.rows, now, view.order, view.filter_text)
+        self.table = sheet.table(self.rows, self.shown_at(now), view.order, view.filter_text)
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
@@ -228,9 +258,8 @@ class App:
         status = self.status.snapshot()
         left = source_text(status, now, replay=self.replay, ended=self.ended)
         self.source_line.show(f" evtop  {left}")
-        unseen = not self.replay and counts.workers and state.freeze_while(self._unseen_work, state)
-        hint = f"  {UNSEEN_WORK_HINT}" if unseen else ""
-        self.counts_line.show(f" {counts_text(counts, self.stats)}{hint}")
+        found = trust_text(self.rows.trust)
+        self.counts_line.show(f" {counts_text(counts, self.stats)}{'  ' + found if found else ''}")
         self.view_line.show(f" {self._view_text()}")
 
     def _view_text(self) -> str:

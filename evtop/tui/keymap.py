@@ -31,7 +31,14 @@ class Binding:
 
 KEYMAP: tuple[Binding, ...] = (
     Binding("help", ("?", "f1"), "show this help", "General", TABLE | PANE, hint="help"),
-    Binding("quit", ("q", "Q", "ctrl c"), "quit (the terminal is restored)", "General", TABLE, hint="quit"),
+    Binding("quit", ("q", "Q"), "quit (the terminal is restored)", "General", TABLE, hint="quit"),
+    Binding(
+        "interrupt",
+        ("ctrl c",),
+        "quit from anywhere with exit status 130, as an interrupted command",
+        "General",
+        TABLE | PANE | CONFIRM | PROMPT,
+    ),
     Binding("show-tasks", ("1",), "task table", "Screens", hint="tasks"),
     Binding("show-workers", ("2",), "worker table", "Screens", hint="workers"),
     Binding("show-types", ("3",), "per-task-type statistics", "Screens", hint="types"),

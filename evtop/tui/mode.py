@@ -3,12 +3,12 @@
 Threads: the event source runs in the background and writes State (under its lock);
 control calls run on their own threads; urwid owns the main thread. The terminal is
 restored however the loop ends (``q``, Ctrl-C, SIGTERM, SIGHUP or an error), because
-urwid's ``MainLoop.run`` stops the screen in a ``finally``.
+urwid's ``MainLoop.run`` stops the screen in a ``finally``. Ctrl-C exits with status 130,
+as shells expect of an interrupted command; the other ways out with 0.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import os
@@ -24,7 +24,7 @@ from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
 from evtop.events.state import State
 from evtop.options import Options, Source
-from evtop.runner import event_stream
+from evtop.runner import event_stream, liveness_clock
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
@@ -60,7 +60,11 @@ def _control(options: Options, bridge: Bridge) -> tuple[ControlRunner | None, st
 def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
-    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
+    state = State(
+        max_tasks_in_memory=options.max_tasks,
+        max_workers_in_memory=options.max_workers,
+        monotonic=liveness_clock(options),
+    )
     rows = TaskRows(state)
     stop = threading.Event()
     bridge = Bridge()
@@ -77,6 +81,7 @@ def run_tui(options: Options, env: Environment) -> int:
             bridge=bridge,
             actions=ACTIONS,
             rows=rows,
+            health=ingest.health,
         )
 
         failures: list[EvtopError] = []
@@ -104,7 +109,7 @@ def run_tui(options: Options, env: Environment) -> int:
                 thread.join(timeout=10)
     if failures:
         raise failures[0]
-    return ExitStatus.OK
+    return ExitStatus.INTERRUPTED if app.interrupted else ExitStatus.OK
 
 
 def _loop(app: App, env: Environment, options: Options) -> None:
@@ -126,9 +131,13 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
 
     loop.set_alarm_in(0, tick)
-    # Ctrl-C arrives as KeyboardInterrupt when the terminal sends SIGINT.
-    with _quit_on_signals(app, loop), contextlib.suppress(KeyboardInterrupt):
-        loop.run()
+    # Ctrl-C is a key while urwid has the terminal; a SIGINT from elsewhere (kill -INT)
+    # arrives as KeyboardInterrupt. Either way the exit status is 130.
+    with _quit_on_signals(app, loop):
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            app.interrupted = True
 
 
 def settle_garbage() -> None:

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+from evtop.events import states
+from evtop.events.health import lost_tasks
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text
+from evtop.view.trust import LOST, Trust
+
+#: A worker clock off by less than this (seconds) is not worth a line: delivery takes time too.
+SKEW_SHOWN = 1.0
 
 #: Task timestamps in lifecycle order, with their labels.
 TASK_TIMES = (
@@ -66,20 +73,35 @@ def _task_pane(state: State, uuid: str, title: str, rows: Callable[[Task], list[
     return state.freeze_while(build)
 
 
-def task_info(state: State, uuid: str) -> Pane:
-    """Every field of a task: identity, lifecycle times, routing, args, outcome."""
-    return _task_pane(state, uuid, "Task", _info_rows)
+def task_info(state: State, uuid: str, trust: Trust | None = None, now: float | None = None) -> Pane:
+    """Every field of a task: identity, lifecycle times, routing, args, outcome; with
+    ``trust`` and ``now`` (evtop's receive clock), whether it is lost and how long it has
+    been running by evtop's clock."""
+    return _task_pane(state, uuid, "Task", partial(_info_rows, trust=trust or Trust(), now=now))
 
 
-def _info_rows(task: Task) -> list[tuple[str, str]]:
+def _info_rows(task: Task, trust: Trust, now: float | None) -> list[tuple[str, str]]:
     worker = task.worker
+    hostname = worker.hostname if worker is not None else None
+    shown = _value(task.state)
+    lost = trust.lost(task.state, hostname)
+    if lost:
+        shown = f"{LOST} (was {shown} when its worker went offline; no final event came)"
     rows: list[tuple[str, str]] = [
         ("name", _value(task.name)),
-        ("state", _value(task.state)),
-        ("worker", _value(worker.hostname) if worker is not None else NONE),
+        ("state", shown),
+        ("worker", _value(hostname)),
     ]
     rows += [(label, datetime_text(_field(task, attr))) for attr, label in TASK_TIMES if _field(task, attr)]
-    rows.append(("runtime", duration_text(task.runtime)))
+    skew = trust.skew.get(hostname) if isinstance(hostname, str) else None
+    if skew is not None and abs(skew) >= SKEW_SHOWN:
+        rows.append(("worker clock", f"{_skew_text(skew)}: the times above are the worker's"))
+    started = task.started
+    if not lost and task.runtime is None and task.state == states.STARTED and now is not None and started:
+        since = trust.on_receive_clock(started, hostname)
+        rows.append(("running for", duration_text(max(now - since, 0.0))))
+    else:
+        rows.append(("runtime", duration_text(task.runtime)))
     rows += [
         (name, _value(_field(task, name))) for name in TASK_FIELDS if _field(task, name) not in (None, "")
     ]
@@ -126,11 +148,15 @@ def task_traceback(state: State, uuid: str) -> Pane | None:
     return state.freeze_while(build)
 
 
-def worker_info(state: State, hostname: str, now: float) -> Pane:
-    return state.freeze_while(_worker_info, state, hostname, now)
+def _skew_text(skew: float) -> str:
+    return f"{duration_text(abs(skew))} {'ahead of' if skew > 0 else 'behind'} evtop's"
 
 
-def _worker_info(state: State, hostname: str, now: float) -> Pane:
+def worker_info(state: State, hostname: str, now: float, trust: Trust | None = None) -> Pane:
+    return state.freeze_while(_worker_info, state, hostname, now, trust or Trust())
+
+
+def _worker_info(state: State, hostname: str, now: float, trust: Trust) -> Pane:
     worker: Worker | None = state.workers.data.get(hostname)
     title = f"Worker {sanitize(hostname)}"
     if worker is None:
@@ -148,5 +174,14 @@ def _worker_info(state: State, hostname: str, now: float) -> Pane:
         ("system", _value(worker.sw_sys)),
         ("heartbeats", ", ".join(datetime_text(beat) for beat in worker.heartbeats) or NONE),
         ("tasks in memory", str(len(state.tasks_by_worker.get(hostname, ())))),
+        ("missed tasks", f"{trust.missed.get(hostname, 0)} (started, by its heartbeats; no event came)"),
     ]
+    skew = trust.skew.get(hostname)
+    if skew is not None:
+        rows.append(("clock", _skew_text(skew) if abs(skew) >= SKEW_SHOWN else "in step with evtop's"))
+    if hostname in trust.offline:
+        # Every task, not tasks_by_worker: celery's index files a task under the client
+        # that sent it when a task-sent came first. A key press's cost, offline workers only.
+        lost = len(lost_tasks(state.tasks, {hostname}))
+        rows.append(("lost tasks", f"{lost} (received or started here, never finished)"))
     return Pane(title, tuple(rows))

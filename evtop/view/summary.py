@@ -1,8 +1,8 @@
 """The two summary lines above the table: where the events come from, and how many.
 
 An operator's first question during an incident is "am I even seeing events?", so the
-connection phase, the time since the last message, the event rate and every dropped
-event are always on screen, never behind a key.
+connection phase, the time since the last message, the event rate, every dropped
+event and what the stream shows was missed are always on screen, never behind a key.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evtop.broker.status import Phase, StatusSnapshot
-from evtop.events import states
+from evtop.events.health import SHORT_WITHOUT_TASK_EVENTS, Gap
 from evtop.events.silence import SHORT_HINT, quiet
-from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.text.sanitize import sanitize
-from evtop.view.cells import duration_text
+from evtop.view.cells import clock_text, duration_text
+from evtop.view.trust import Trust
 
 #: Without a message for this long on a live connection, the top line says so (sooner
 #: than the stderr line of dump and camera modes: the screen can take it back at once).
@@ -57,30 +57,32 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
     return f"{verb} to {url}{when}{error}"
 
 
-class UnseenWork:
-    """Notices workers doing tasks that no task event shows: workers started without ``-E``.
-
-    Workers send heartbeats even without ``-E``, and each heartbeat carries ``processed``,
-    the worker's count of finished tasks. A count that rose since evtop first saw the
-    worker while no task got past PENDING (a client's ``task-sent`` makes PENDING tasks)
-    means the worker runs tasks silently. An idle cluster raises no alarm.
-    """
-
-    def __init__(self) -> None:
-        self._first: dict[str, int] = {}
-
-    def __call__(self, state: State) -> bool:
-        """Call with State frozen; cheap in a healthy cluster (the task scan stops at once)."""
-        worked = False
-        for hostname, worker in state.workers.data.items():
-            processed = worker.processed
-            if type(processed) is int:
-                worked |= processed > self._first.setdefault(hostname, processed)
-        return worked and not any(task.state != states.PENDING for task in state.tasks.data.values())
+def trust_text(trust: Trust) -> str:
+    """What the stream shows evtop missed, for the counts line ("" when nothing): the
+    newest outage window by the worker's own clock, task starts no event showed, and
+    workers that send no task events at all (the same finding and hint in every mode)."""
+    parts = []
+    if trust.gaps:
+        gap = trust.gaps[-1]
+        more = f" (+{len(trust.gaps) - 1} more)" if len(trust.gaps) > 1 else ""
+        parts.append(f"missed {duration_text(gap.seconds)} of {sanitize(gap.hostname)}'s events{more}")
+    silent = set(trust.without_task_events)
+    unseen = sum(n for hostname, n in trust.missed.items() if hostname not in silent)
+    if unseen:
+        parts.append(f"{unseen:,} task starts never seen")
+    if silent:
+        names = ", ".join(sanitize(name) for name in trust.without_task_events[:2])
+        others = f" +{len(silent) - 2}" if len(silent) > 2 else ""
+        parts.append(f"no task events from {names}{others}: {SHORT_WITHOUT_TASK_EVENTS}")
+    return "  ".join(parts)
 
 
-#: Said after the counts when :class:`UnseenWork` finds work no task event showed.
-UNSEEN_WORK_HINT = "no task events: workers without -E? (evtop control enable-events)"
+def gap_message(gap: Gap) -> str:
+    """The message line when a gap is found (the counts line keeps the newest)."""
+    return (
+        f"events were missed: about {gap.seconds:.0f} s of {sanitize(gap.hostname)}'s after a reconnect "
+        f"({clock_text(gap.before)} to {clock_text(gap.after)} UTC by its clock)"
+    )
 
 
 def counts_text(counts: Counts, stats: IngestStats) -> str:

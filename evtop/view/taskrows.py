@@ -24,6 +24,7 @@ from evtop.view.query import Query, parse
 from evtop.view.sheet import Order, Table
 from evtop.view.tasks import TaskItem, TaskSheet, TimeKey
 from evtop.view.tasktypes import TypeStats
+from evtop.view.trust import Trust
 
 #: A changed row: (row as the indexes hold it or None, row now or None).
 Change = tuple[TaskItem | None, TaskItem | None]
@@ -115,6 +116,8 @@ class TaskRows:
         #: The changes what is kept has yet to take, and how many changes ever.
         self._log: list[Change] = []
         self._logged = 0
+        #: What Health found as of the last refresh (set by the TUI): rows are shown through it.
+        self.trust = Trust()
         with self._mutex:
             self._base = state.event_count
             self._full = bool(state.tasks.data)  # tasks no event of ours told us about

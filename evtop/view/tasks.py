@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evtop.events import states
@@ -10,6 +11,7 @@ from evtop.events.state import Task
 from evtop.view.cells import NONE, clock_text, duration_text, text
 from evtop.view.columns import Align, Column
 from evtop.view.sheet import Order, Table
+from evtop.view.trust import LOST, TrustedRows
 
 if TYPE_CHECKING:
     from evtop.view.taskrows import TaskRows
@@ -85,6 +87,7 @@ STYLE_BY_STATE = {
     states.STARTED: "state.started",
     states.RECEIVED: "state.waiting",
     states.PENDING: "state.waiting",
+    LOST: "state.lost",
 }
 
 
@@ -131,7 +134,10 @@ class TaskSheet:
         )
 
     def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[TaskItem]:
-        return rows.tasks(self, now, order, filter_text)
+        """Rows read through what Health found (:mod:`evtop.view.trust`): LOST, and the
+        workers' times on the receive clock. Sorting and filtering see celery's values."""
+        table = rows.tasks(self, now, order, filter_text)
+        return replace(table, items=TrustedRows(table.items, rows.trust))
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
         running = "state.started" if item.runtime is None and item.state == states.STARTED else None

@@ -28,6 +28,8 @@ class WorkerItem:
     processed: int | None
     #: Tasks of this worker that State still holds.
     tasks: int
+    #: Task starts its heartbeats counted that no event showed (:mod:`evtop.events.health`).
+    missed: int
     loadavg: tuple[float, ...]
     last_seen: float | None
     freq: float | None
@@ -35,7 +37,7 @@ class WorkerItem:
     pid: int | None
 
     @classmethod
-    def of(cls, worker: Worker, tasks: int) -> WorkerItem:
+    def of(cls, worker: Worker, tasks: int, missed: int = 0) -> WorkerItem:
         load = worker.loadavg if isinstance(worker.loadavg, (list, tuple)) else ()
         freq = (
             worker.freq
@@ -49,6 +51,7 @@ class WorkerItem:
             active=_int(worker.active),
             processed=_int(worker.processed),
             tasks=tasks,
+            missed=missed,
             loadavg=tuple(x for x in load if isinstance(x, (int, float))),
             last_seen=worker.last_seen,
             freq=float(freq) if freq is not None else None,
@@ -64,6 +67,7 @@ class WorkerSheet(ListSheet[WorkerItem]):
         Column("status", "STATUS", 7),
         Column("active", "ACTIVE", 6, align=Align.RIGHT),
         Column("processed", "PROCESSED", 9, align=Align.RIGHT, drop=2),
+        Column("missed", "MISSED", 6, align=Align.RIGHT, drop=1),
         Column("tasks", "TASKS", 6, align=Align.RIGHT, drop=4),
         Column("load", "LOAD", 14, drop=3),
         Column("seen", "SEEN", 7, align=Align.RIGHT, drop=1),
@@ -72,12 +76,16 @@ class WorkerSheet(ListSheet[WorkerItem]):
     fields = ("hostname", "status", "software")
     default_sort = "status"
     default_descending = False
-    sort_columns = ("status", "hostname", "active", "processed", "tasks", "seen")
+    sort_columns = ("status", "hostname", "active", "processed", "missed", "tasks", "seen")
 
     def items(self, rows: TaskRows, now: float) -> list[WorkerItem]:
         state = rows.state
         by_worker = state.tasks_by_worker
-        return [WorkerItem.of(worker, len(by_worker.get(name, ()))) for name, worker in state.workers.items()]
+        missed = rows.trust.missed
+        return [
+            WorkerItem.of(worker, len(by_worker.get(name, ())), missed.get(name, 0))
+            for name, worker in state.workers.items()
+        ]
 
     def key(self, item: WorkerItem) -> str:
         return item.hostname
@@ -103,6 +111,7 @@ class WorkerSheet(ListSheet[WorkerItem]):
             "online" if item.online else "offline",
             count_text(item.active),
             count_text(item.processed),
+            str(item.missed),
             str(item.tasks),
             load_text(item.loadavg),
             seen,
@@ -111,4 +120,5 @@ class WorkerSheet(ListSheet[WorkerItem]):
 
     def styles(self, item: WorkerItem) -> tuple[str | None, ...]:
         status = "worker.online" if item.online else "worker.offline"
-        return (None, status, None, None, None, None, None, None)
+        missed = "worker.missed" if item.missed else None
+        return (None, status, None, None, missed, None, None, None, None)

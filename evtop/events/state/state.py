@@ -65,7 +65,11 @@ class State:
         *,
         clock: Callable[[], float] = time.time,
         max_task_types: int = 10000,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``: the wall clock liveness is judged by against receive times (celery's
+        rule). ``monotonic``: when listening live, a monotonic clock that liveness follows
+        instead (read as each event is applied), so a wall-clock step flips no worker."""
         # ``taskheap`` is accepted for signature compatibility only: celery rebuilds it too.
         for name, limit in (
             ("max_workers_in_memory", max_workers_in_memory),
@@ -89,6 +93,7 @@ class State:
         #: Reentrant so that code run by :meth:`freeze_while` can iterate the caches.
         self._mutex = threading.RLock()
         self._clock = clock
+        self._monotonic = monotonic
         self.workers: LRUCache[str, _Worker] = LRUCache(max_workers_in_memory, lock=self._mutex)
         self.tasks: LRUCache[str, _Task] = LRUCache(
             max_tasks_in_memory, lock=self._mutex, on_evict=self._forget_task
@@ -104,6 +109,7 @@ class State:
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
         for hostname, worker in (workers or {}).items():
             worker._now = clock
+            worker._monotonic = monotonic
             self.workers[hostname] = worker
         for uuid, task in (tasks or {}).items():
             task.cluster_state = self
@@ -169,6 +175,7 @@ class State:
     def _new_worker(self, hostname: str) -> _Worker:
         worker = self.Worker(hostname)
         worker._now = self._clock
+        worker._monotonic = self._monotonic
         return worker
 
     def get_or_create_worker(self, hostname: str, **kwargs: Any) -> tuple[_Worker, bool]:
@@ -290,6 +297,9 @@ class State:
                 last_seen = worker._last_seen
                 if last_seen is None or local_received > last_seen:
                     worker._last_seen = local_received
+                monotonic = worker._monotonic
+                if monotonic is not None:
+                    worker._heard = monotonic()
             origin = worker._origin
         self._taskheap.add(clock, timestamp, origin, task.uuid, task._serial)
         if subject == "received":

@@ -2,7 +2,10 @@
 
 ``heartbeats`` keeps celery's exact contents (for cameras that read it), but liveness is
 decided from when evtop *received* the worker's last event, never from the sender's
-clock: a worker whose clock runs two hours fast is still alive.
+clock: a worker whose clock runs two hours fast is still alive. Listening live, the State
+also hands each worker a monotonic clock, stamped when an event is applied, and liveness
+follows it, so a step of the wall clock (NTP, a suspended laptop) cannot flip a worker.
+A replay or a restored State has only the recorded times and keeps celery's rule.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class Worker:
     )
     __slots__ = tuple(
         (
-            "__dict__ __weakref__ _hostname _last_seen _now _origin _pid active clock freq "
+            "__dict__ __weakref__ _heard _hostname _last_seen _monotonic _now _origin _pid active "
+            "clock freq "
             "heartbeats loadavg local_received processed sw_ident sw_sys sw_ver timestamp type "
             "utcoffset"
         ).split()
@@ -110,6 +114,10 @@ class Worker:
         self.sw_sys = sw_sys
         self._last_seen: float | None = self.heartbeats[-1] if self.heartbeats else None
         self._now: Callable[[], float] = time.time
+        #: The monotonic clock liveness follows when listening live (None: celery's rule)...
+        self._monotonic: Callable[[], float] | None = None
+        #: ... and its reading when the last event that proved life was applied.
+        self._heard: float | None = None
 
     # hostname and pid feed the task-heap origin, so keep the cached id in step.
     @property
@@ -142,7 +150,7 @@ class Worker:
             WORKER_FIELDS.apply(self, fields)
         if type_ == "offline":
             self.heartbeats[:] = []
-            self._last_seen = None
+            self._last_seen = self._heard = None
             return
         if not local_received or not timestamp:
             return
@@ -150,6 +158,8 @@ class Worker:
         last = self._last_seen
         if last is None or local_received > last:
             self._last_seen = local_received
+        if self._monotonic is not None:
+            self._heard = self._monotonic()
 
     def _heartbeat(self, value: float, other: float) -> None:
         """Insert ``value`` into the heartbeat list exactly as celery does (max 4, sorted)."""
@@ -181,7 +191,12 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._last_seen is not None and self._now() < self.heartbeat_expires
+        if self._last_seen is None:
+            return False
+        heard, monotonic = self._heard, self._monotonic
+        if heard is not None and monotonic is not None:
+            return monotonic() - heard < self.freq * (self.expire_window / 1e2)
+        return self._now() < self.heartbeat_expires
 
     @property
     def last_seen(self) -> float | None:
@@ -207,8 +222,10 @@ class Worker:
 _WORKER_SETTABLE = (frozenset(Worker.__slots__) | {"hostname", "pid"}) - {
     "__dict__",
     "__weakref__",
+    "_heard",
     "_hostname",
     "_last_seen",
+    "_monotonic",
     "_now",
     "_origin",
     "_pid",

@@ -93,6 +93,35 @@ def test_worker_liveness_uses_local_receive_time_not_the_senders_clock():
     assert "celery@fast" in state.workers  # celery keeps it listed without on_node_leave
 
 
+def test_live_liveness_follows_the_monotonic_clock_through_wall_clock_steps():
+    wall, mono = [T0], [500.0]
+    state = State(clock=lambda: wall[0], monotonic=lambda: mono[0])
+    state.event(worker_event("worker-online", "celery@a", T0))
+    wall[0] = T0 + 3600  # the wall clock jumps an hour ahead (NTP, a resumed laptop)
+    mono[0] = 501.0
+    assert state.workers["celery@a"].alive  # one second went by, whatever the wall clock says
+    wall[0] = T0 - 3600  # and back again: still no flip
+    assert state.workers["celery@a"].alive
+    mono[0] = 504.1  # more than 2 x freq since the last event was applied
+    assert not state.workers["celery@a"].alive
+    state.event(task_event("task-started", "t", 2, host="celery@a", ts=T0 + 1, received=T0 + 1))
+    assert state.workers["celery@a"].alive  # a task event proves life on this clock too
+    state.event(worker_event("worker-offline", "celery@a", T0 + 2))
+    assert not state.workers["celery@a"].alive
+
+
+def test_without_a_monotonic_clock_liveness_is_celerys_rule_on_recorded_times():
+    """A replay: only recorded receive times exist, and "now" is whatever clock is given."""
+    state = State(clock=lambda: T0 + 3.9)
+    state.event(worker_event("worker-online", "celery@a", T0))
+    assert state.workers["celery@a"].alive
+    # Restored workers were heard by no monotonic clock: celery's rule, on the given clock.
+    restored = State(
+        workers={"celery@a": state.workers["celery@a"]}, clock=lambda: T0 + 4.1, monotonic=lambda: 0.0
+    )
+    assert not restored.workers["celery@a"].alive
+
+
 def test_drift_is_warned_once_per_worker(caplog):
     state = State()
     caplog.set_level(logging.WARNING, logger="evtop.events.state")

@@ -135,6 +135,19 @@ def test_same_state_as_celery(events, max_tasks, max_workers):
 
 
 @COMMON
+@given(events=streams(), max_tasks=st.sampled_from([2, 10000]))
+def test_same_state_as_celery_when_liveness_follows_a_monotonic_clock(events, max_tasks):
+    """The live modes' State (``monotonic=...``): only when a worker counts as alive may
+    differ from celery, never what scripts read of workers and tasks."""
+    ticks = itertools.count()
+    oracle = OracleState(max_tasks_in_memory=max_tasks)
+    state = State(max_tasks_in_memory=max_tasks, monotonic=lambda: float(next(ticks)))
+    for expected, actual in feed_both(events, oracle, state):
+        assert actual == expected
+    assert state_view(state) == state_view(oracle)
+
+
+@COMMON
 @given(events=streams(), max_tasks=st.sampled_from([2, 5, 10000]))
 def test_same_state_as_celery_in_small_blocks(events, max_tasks):
     """The same in blocks of at most 4 entries: inserts, splits, trims and the replay of

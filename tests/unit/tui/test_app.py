@@ -11,6 +11,7 @@ import pytest
 
 from evtop.broker.status import ConnectionStatus
 from evtop.control.client import Control
+from evtop.events.health import Health
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
 from evtop.tui.actions import ACTIONS
@@ -20,6 +21,7 @@ from evtop.tui.control_runner import ControlRunner
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
 from evtop.view.taskrows import TaskRows
 from tests.support.cluster import T0, cluster, cluster_events, task
+from tests.support.events import worker_event
 from tests.support.live import wait_until
 from tests.unit.control.fakes import FakeWorker, Out, memory_config
 
@@ -360,3 +362,52 @@ def test_a_terminal_too_small_shows_a_notice_and_no_key_acts_blind(control):
     assert app.done  # quitting still works
     text = "\n".join(line.decode() for line in app.render(SIZE).text)
     assert "[Tasks]" in text and "Revoke" not in text and "too small" not in text
+
+
+# --- what the stream missed, and Ctrl-C ------------------------------------------------------
+
+
+def test_a_gap_after_a_reconnect_is_said_once_and_stays_in_the_header():
+    clock = [T0]
+    status = ConnectionStatus("redis://h:6379/0", clock=lambda: clock[0])
+    health = Health(clock=lambda: clock[0])
+    status.subscribe(health.on_status)
+    state = State()
+    rows = TaskRows(state)
+
+    def heard(at: float) -> None:
+        clock[0] = at
+        event = worker_event("worker-heartbeat", "celery@w1", at, sent=at)
+        health.observe(event)
+        rows.feed(event)
+
+    app = App(state, IngestStats(), status, clock=lambda: clock[0], actions=ACTIONS, rows=rows, health=health)
+    app.size = SIZE
+    status.connected()
+    heard(T0)
+    app.refresh()
+    assert "missed" not in screen(app)
+    status.lost("Connection reset by peer", retry_in=0.5)
+    status.connected()  # evtop noticed a short outage; the worker's clock shows 19 s missing
+    heard(T0 + 19)
+    app.refresh()
+    text = screen(app)
+    assert "missed 19.0s of celery@w1's events" in text  # the counts line
+    assert "events were missed: about 19 s of celery@w1's after a reconnect" in text  # message
+    press(app, "j")  # a key clears the message line; the header keeps the finding
+    app.refresh()
+    text = screen(app)
+    assert "events were missed" not in text and "missed 19.0s of celery@w1's events" in text
+
+
+@pytest.mark.parametrize("layer", ["", "i", "/", "?"])
+def test_ctrl_c_quits_as_interrupted_from_every_layer_and_q_does_not(layer):
+    app = make_app()
+    if layer:
+        press(app, layer)
+    assert not app.done
+    press(app, "ctrl c")
+    assert app.done and app.interrupted
+    app = make_app()
+    press(app, "q")
+    assert app.done and not app.interrupted

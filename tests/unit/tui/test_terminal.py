@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from evtop.tui.mode import NO_TERMINAL
-from tests.support.events import T0, hostile_events, lifecycle, task_event, write_recording
+from tests.support.events import T0, hostile_events, lifecycle, task_event, worker_event, write_recording
 from tests.support.live import wait_until
 from tests.support.terminal import REPO, Terminal
 
@@ -124,16 +125,24 @@ def test_hostile_strings_never_reach_the_terminal_raw(tmp_path):
     assert term.screen.title == ""  # and the window title never changed
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sighup", "ctrl-c"])
-def test_every_way_out_restores_the_terminal(recording, how):
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [("sigterm", 0), ("sighup", 0), ("ctrl-c", 130), ("ctrl-c-in-a-pane", 130), ("sigint", 130)],
+)
+def test_every_way_out_restores_the_terminal(recording, how, expected):
+    """Ctrl-C (a key while evtop has the terminal, or SIGINT from elsewhere) exits 130,
+    as shells expect of an interrupted command; q, SIGTERM and SIGHUP exit 0."""
     with Terminal("--replay", recording, "--speed", "1") as term:
         term.wait_for("replaying")
-        if how == "ctrl-c":
+        if how.startswith("ctrl-c"):
+            if how == "ctrl-c-in-a-pane":
+                term.send("?")
+                term.wait_for("evtop keys")
             term.send("\x03")
         else:
-            term.signal(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
+            term.signal({"sigterm": signal.SIGTERM, "sighup": signal.SIGHUP, "sigint": signal.SIGINT}[how])
         status, err = term.wait_exit()
-    assert status == 0, err
+    assert status == expected, err
     assert "Traceback" not in err
     assert_restored(term)
 
@@ -221,3 +230,47 @@ def test_logs_never_scribble_on_the_screen_and_are_printed_after_exit():
     assert status == 0
     assert "Cannot connect to redis://:**@127.0.0.1" in err  # on stderr once the screen is gone
     assert "hunter2" not in err and b"hunter2" not in bytes(term.raw)
+
+
+def test_what_health_found_shows_lost_tasks_missed_tasks_and_the_workers_clock(tmp_path):
+    """A worker an hour behind runs a task for 18 s by evtop's clock; another worker's
+    heartbeats count task starts no event showed, then it goes quiet with a task started.
+    Replayed, "now" is the recording's last receive time."""
+    slow, gone, hour = "celery@slow", "celery@gone", 3600.0
+    events = [
+        task_event(
+            "task-received", "slow-task", T0 + 0.5, 1, hostname=slow, sent=T0 + 0.5 - hour, name="proj.x"
+        ),
+        task_event("task-started", "slow-task", T0 + 0.6, 2, hostname=slow, sent=T0 + 0.6 - hour),
+        task_event("task-received", "gone-task", T0 + 1.0, 3, hostname=gone, name="proj.y"),
+        task_event("task-started", "gone-task", T0 + 1.1, 4, hostname=gone),
+    ]
+    for i in range(10):  # every 2 s to T0 + 18; the gone worker stops after T0 + 4
+        at = T0 + 2 * i
+        events.append(worker_event("worker-heartbeat", slow, at, sent=at - hour, processed=1))
+        if at <= T0 + 4:
+            events.append(worker_event("worker-heartbeat", gone, at, sent=at, processed=5 if i else 0))
+    events.append(worker_event("worker-heartbeat", slow, T0 + 18.6, sent=T0 + 18.6 - hour, processed=1))
+    recording = write_recording(tmp_path / "r.jsonl", sorted(events, key=lambda e: e["local_received"]))
+    with Terminal("--replay", recording, "--speed", "max", cols=140) as term:
+        term.wait_for("replay finished", "4 task starts never seen")
+        slow_row = term.wait_line("slow-tas", "STARTED")
+        assert "18.0s" in slow_row and time.strftime("%H:%M:%S", time.gmtime(T0 + 0.5)) in slow_row
+        gone_row = term.wait_line("gone-tas", "LOST")
+        assert "STARTED" not in gone_row
+        term.send("/uuid=gone-task\r")
+        term.wait_for("[Tasks] 1/2")
+        term.send("i")
+        term.wait_for("LOST (was STARTED when its worker went offline; no final event came)")
+        term.send("q")
+        term.send("2")
+        term.wait_for("[Workers] 2/2", "MISSED")
+        term.wait_line(gone, "offline", " 4 ")
+        term.send("/slow\r")
+        term.wait_for("[Workers] 1/2")
+        term.send("i")
+        term.wait_for("1h00m behind evtop's")
+        term.send("\x03")
+        status, err = term.wait_exit()
+    assert status == 130, err
+    assert_restored(term)
