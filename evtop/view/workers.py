@@ -26,7 +26,7 @@ class WorkerItem:
     online: bool
     active: int | None
     processed: int | None
-    #: Tasks of this worker that State still holds.
+    #: Tasks State still holds that this worker received or ran.
     tasks: int
     loadavg: tuple[float, ...]
     last_seen: float | None
@@ -76,8 +76,8 @@ class WorkerSheet(ListSheet[WorkerItem]):
 
     def items(self, rows: TaskRows, now: float) -> list[WorkerItem]:
         state = rows.state
-        by_worker = state.tasks_by_worker
-        return [WorkerItem.of(worker, len(by_worker.get(name, ()))) for name, worker in state.workers.items()]
+        counts = state.worker_task_counts
+        return [WorkerItem.of(worker, counts.get(name, 0)) for name, worker in state.workers.items()]
 
     def key(self, item: WorkerItem) -> str:
         return item.hostname
