@@ -24,6 +24,8 @@ PALETTE: list[tuple[str, str, str, str]] = [
     ("state.waiting", "light gray", "default", ""),
     ("worker.online", "light green", "default", ""),
     ("worker.offline", "dark red", "default", "underline"),
+    ("queue.stuck", "light red,bold", "default", "bold"),
+    ("queue.growing", "yellow", "default", "underline"),
     ("pane.title", "white,bold", "dark blue", "standout"),
     ("pane.label", "light cyan", "default", "bold"),
     ("dialog", "black", "light gray", "standout"),

@@ -164,7 +164,9 @@ class State:
         with self._mutex:
             self._clear(ready)
 
-    def _count_worker(self, hostname: str, delta: int) -> None:
+    def _count_worker(self, hostname: str | None, delta: int) -> None:
+        if hostname is None:  # never for a worker made from an event
+            return
         counts = self.worker_task_counts
         left = counts.get(hostname, 0) + delta
         if left > 0:

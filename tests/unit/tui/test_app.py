@@ -48,6 +48,11 @@ def screen(app: App) -> str:
     return "\n".join(line.decode() for line in app.render(SIZE).text)
 
 
+def pane_text(app: App) -> str:
+    """Every line of the top pane, scrolled or not."""
+    return "\n".join(row.text for row in app.layers[-1].listbox.body)
+
+
 def press(app: App, *keys: str) -> str:
     for key in keys:
         app.press(key)
@@ -119,14 +124,30 @@ def test_screens_filter_and_sort():
     assert "filter:" not in text.splitlines()[2]
 
 
-def test_enter_on_a_type_or_worker_lists_its_tasks():
+def test_enter_on_a_type_and_t_on_a_worker_list_their_tasks():
     app = make_app()
     press(app, "3", "g")
     assert app.selected().name == "proj.add"
     text = press(app, "enter")
     assert "[Tasks] 4/6" in text and "filter: name=proj.add" in text
-    press(app, "2", "G", "enter")  # celery@w2 ran nothing
+    press(app, "2", "G", "t")  # celery@w2 ran nothing
     assert "[Tasks] 0/6" in screen(app)
+    press(app, "2", "g", "t")
+    assert "[Tasks] 6/6" in screen(app) and "filter: worker=celery@w1" in screen(app)
+
+
+def test_hints_and_help_show_only_the_keys_of_the_screen():
+    app = make_app()
+    hints_line = screen(app).splitlines()[-1]
+    assert "c:revoke" in hints_line and "+:grow" not in hints_line
+    text = press(app, "2")
+    assert "c:revoke" not in text.splitlines()[-1] and "+:grow" in text.splitlines()[-1]
+    press(app, "?")
+    assert "pool process" in pane_text(app) and "revoke the task" not in pane_text(app)
+    press(app, "q", "1", "?")
+    assert "revoke the task" in pane_text(app) and "pool process" not in pane_text(app)
+    press(app, "q", "4")
+    assert "c:revoke" not in screen(app).splitlines()[-1] and "Enter:open" not in screen(app)
 
 
 def test_panes_open_and_close():
