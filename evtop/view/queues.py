@@ -77,7 +77,7 @@ class QueueSheet(ArrangedSheet[QueueItem]):
     title = "Queues"
     columns = (
         Column("name", "QUEUE", 16, grow=2),
-        Column("messages", "MESSAGES", 8, align=Align.RIGHT),
+        Column("messages", "MESSAGES", 9, align=Align.RIGHT),
         Column("unacked", "UNACKED", 7, align=Align.RIGHT, drop=2),
         Column("consumers", "CONSUMERS", 9, align=Align.RIGHT, drop=1),
         Column("change", "CHANGE/S", 8, align=Align.RIGHT, drop=3),
