@@ -81,18 +81,22 @@ def queue_rows(
     now: list[QueueDepth],
     before: dict[str, QueueDepth],
     seconds: float,
-    workers: dict[str, list[str]],
+    workers: dict[str, list[str]] | None,
 ) -> list[QueueRow]:
     """Rows from a reading, the one ``seconds`` earlier (by name) and the workers of each
-    queue; the broker's consumer count where it tells, else the workers counted."""
+    queue (None: not asked); the broker's consumer count where it tells, else the
+    workers counted, else unknown."""
     rows = []
+    consuming = workers or {}
     for depth in now:
         then = before.get(depth.name)
         change = (depth.messages - then.messages) / seconds if then is not None and seconds > 0 else None
-        consumers = depth.consumers if depth.consumers is not None else len(workers.get(depth.name, []))
+        consumers = depth.consumers
+        if consumers is None and workers is not None:
+            consumers = len(consuming.get(depth.name, []))
         rows.append(
             QueueRow(
-                depth.name, depth.messages, consumers, depth.unacked, workers.get(depth.name, []), change
+                depth.name, depth.messages, consumers, depth.unacked, consuming.get(depth.name, []), change
             )
         )
     return rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from evtop.broker.config import BrokerConfig
 from evtop.broker.queues import (
@@ -66,13 +66,20 @@ class QueueWatch:
         deliver: Callable[[QueueReading], None],
         *,
         read_only: bool = False,
+        ask_workers: bool = True,
+        names: Callable[[], Iterable[str]] | None = None,
         management_url: str | None = None,
         interval: float = INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``ask_workers``: one ``active_queues`` broadcast per reading (never with
+        ``read_only``); ``names``: more queues to read where the broker lists none
+        (RabbitMQ without its management API), e.g. those the events named."""
         self.config = config
         self.deliver = deliver
         self.read_only = read_only
+        self.ask_workers = ask_workers and not read_only
+        self.names = names
         self.management_url = management_url
         self.interval = interval
         self.clock = clock
@@ -111,21 +118,20 @@ class QueueWatch:
         """One reading now (on the calling thread); never raises."""
         now = self.clock()
         notes: list[str] = []
-        workers: dict[str, list[str]] = {}
-        workers_known = not self.read_only
-        if self.read_only:
-            notes.append(READ_ONLY_WORKERS)
-        else:
+        workers: dict[str, list[str]] | None = None
+        if self.ask_workers:
             try:
                 workers = worker_queues(self.control)
             except EvtopError as exc:
-                workers_known = False
                 notes.append(f"the workers could not be asked for their queues: {exc}")
+        elif self.read_only:
+            notes.append(READ_ONLY_WORKERS)
         try:
             names: list[str] = []
             listed = lists_queues(self.config, self.management_url)
             if not listed:
-                names = sorted(name for name in workers if is_task_queue(name))
+                wanted = set(workers or ()) | set(self.names() if self.names is not None else ())
+                names = sorted(name for name in wanted if is_task_queue(name))
                 if not names:
                     notes.append(NO_NAMES)
             depths, missing = sample(self.config, names, self.management_url) if listed or names else ([], [])
@@ -137,4 +143,4 @@ class QueueWatch:
         before_time, before = self._before or (now, {})
         self._before = (now, {depth.name: depth for depth in depths})
         rows = queue_rows(depths, before, now - before_time, workers)
-        return QueueReading(now, tuple(rows), workers_known, "; ".join(notes), missing=tuple(missing))
+        return QueueReading(now, tuple(rows), workers is not None, "; ".join(notes), missing=tuple(missing))

@@ -32,9 +32,9 @@ def run_queues(options: Options, env: Environment) -> int:
     call = options.queues
     if call is None:
         raise EvtopError("internal error: queues mode without its options")
-    # One pidbox broadcast asks the workers; --read-only sends none.
-    workers = {} if options.read_only else worker_queues(Control(options.broker))
-    names = list(call.names) or sorted(workers)
+    # One pidbox broadcast asks the workers; --read-only sends none (consumers on Redis unknown).
+    workers = None if options.read_only else worker_queues(Control(options.broker))
+    names = list(call.names) or sorted(workers or ())
     first, missing = _sample(options, names)
     names = [depth.name for depth in first]
     later: dict[str, QueueDepth] = {}
