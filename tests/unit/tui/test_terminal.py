@@ -221,3 +221,28 @@ def test_logs_never_scribble_on_the_screen_and_are_printed_after_exit():
     assert status == 0
     assert "Cannot connect to redis://:**@127.0.0.1" in err  # on stderr once the screen is gone
     assert "hunter2" not in err and b"hunter2" not in bytes(term.raw)
+
+
+def test_without_a_broker_the_queue_screen_and_worker_pane_say_why(recording):
+    with Terminal("--demo", cols=150) as term:
+        term.wait_for("connected to memory://", "SUCCESS", timeout=30)
+        term.send("4")
+        term.wait_for("[Queues] 0/0", "queues unavailable: the demo cluster is simulated")
+        term.send("2")
+        term.wait_for("[Workers]", "+:grow")
+        term.send("\r")
+        term.wait_for("not asked: the demo cluster is simulated and does not answer remote control")
+        term.send("+")  # refused before any question
+        term.wait_for("the demo cluster is simulated and does not answer remote control")
+        assert "Add one pool process" not in term.text
+        term.send("q")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    with Terminal("--replay", recording, "--speed", "max", cols=150) as term:
+        term.wait_for("replay finished", timeout=30)
+        term.send("4")
+        term.wait_for("queues unavailable: a recording holds events, not the broker's queues")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
