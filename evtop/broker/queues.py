@@ -229,7 +229,7 @@ def sample(
     that are no queue. On RabbitMQ without ``management_url`` only named queues can be
     asked about."""
     names = list(names)
-    with config.connection() as connection:
+    with config.brief_connection(config.connect_timeout) as connection:
         try:
             connection.ensure_connection(max_retries=1)
         except Exception as exc:

@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 INTERVAL = 2.0
 #: Seconds to wait for the workers' ``active_queues`` replies.
 WORKER_TIMEOUT = 1.0
+#: Seconds between two ``active_queues`` broadcasts: which queues a worker consumes
+#: changes rarely, and each broadcast reaches every worker.
+WORKERS_EVERY = 10.0
 READ_ONLY_WORKERS = "--read-only: the workers are not asked which queues they consume"
 NO_NAMES = (
     "RabbitMQ lists its queues only through the management API: evtop asks about the queues "
@@ -88,6 +91,8 @@ class QueueWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._before: tuple[float, dict[str, QueueDepth]] | None = None
+        #: The last ``active_queues`` answer and when it came (monotonic seconds).
+        self._workers: tuple[float, dict[str, list[str]]] | None = None
 
     def wanted(self, on: bool) -> None:
         """Start reading (at once) or pause; the thread starts on the first call with True."""
@@ -103,7 +108,7 @@ class QueueWatch:
         self._stop.set()
         self._wanted.set()  # wake the thread so it sees the stop
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)  # a reading stuck on a dead broker ends with the process
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -114,6 +119,12 @@ class QueueWatch:
             self.deliver(self.read())
             self._stop.wait(max(self.interval - (time.monotonic() - started), 0.1))
 
+    def _worker_queues(self) -> dict[str, list[str]]:
+        asked = self._workers
+        if asked is None or time.monotonic() - asked[0] >= WORKERS_EVERY:
+            asked = self._workers = (time.monotonic(), worker_queues(self.control))
+        return asked[1]
+
     def read(self) -> QueueReading:
         """One reading now (on the calling thread); never raises."""
         now = self.clock()
@@ -121,7 +132,7 @@ class QueueWatch:
         workers: dict[str, list[str]] | None = None
         if self.ask_workers:
             try:
-                workers = worker_queues(self.control)
+                workers = self._worker_queues()
             except EvtopError as exc:
                 notes.append(f"the workers could not be asked for their queues: {exc}")
         elif self.read_only:
