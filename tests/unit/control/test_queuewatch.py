@@ -9,6 +9,7 @@ import uuid
 
 from kombu import Connection, Exchange, Producer, Queue
 
+from evtop.broker.config import BrokerConfig
 from evtop.control.queuewatch import NO_NAMES, READ_ONLY_WORKERS, QueueWatch
 from tests.unit.control.fakes import TRANSPORT_OPTIONS, FakeWorker, Out, memory_config
 
@@ -72,9 +73,7 @@ def test_the_workers_name_the_queues_and_are_asked_again_only_now_and_then():
 
 
 def test_an_unreachable_broker_is_a_failed_reading_not_an_exception():
-    reading = QueueWatch(
-        memory_config().__class__(url="redis://127.0.0.1:1/0", connect_timeout=0.5), print
-    ).read()
+    reading = QueueWatch(BrokerConfig(url="redis://127.0.0.1:1/0", connect_timeout=0.5), ignore).read()
     assert reading.failed and "cannot reach redis://127.0.0.1:1/0" in reading.note
 
 
