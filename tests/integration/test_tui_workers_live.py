@@ -58,16 +58,21 @@ def test_the_worker_pane_and_every_worker_action_on_redis(redis_server, start_wo
     extra = f"extra-{uuid.uuid4().hex[:6]}"
     worker = start_worker(url, pool="prefork", extra_args=("-Q", queue))
     scaled = start_worker(url, pool="prefork", extra_args=("-Q", f"{queue}-scaled", "--autoscale", "3,1"))
-    running = send_task(url, "evtop_test.sleep", (30,), queue=queue)
-    later = send_task(url, "evtop_test.add", (1, 1), queue=queue, countdown=600)
-    wait_until(
-        lambda: [t["id"] for t in inspect(worker, "active") or []] == [running],
-        30,
-        "the sleeping task never started",
-    )
     with Terminal("-b", url, cols=170, rows=80) as term:
         term.wait_for("workers 2/2 online", timeout=30)
+        running = send_task(url, "evtop_test.sleep", (30,), queue=queue)
+        later = send_task(url, "evtop_test.add", (1, 1), queue=queue, countdown=600)
+        term.wait_for(running[:20], later[:20], timeout=30)
+        wait_until(
+            lambda: [t["id"] for t in inspect(worker, "active") or []] == [running],
+            30,
+            "the sleeping task never started",
+        )
         select_worker(term, worker)
+        # TASKS counts the two tasks this worker received, though the client's task-sent
+        # events came first (celery's tasks_by_worker files them under the client).
+        row = term.wait_line(worker.nodename, "online", timeout=30).split()
+        assert row[4] == "2", row
         term.send("\r")  # Enter: the worker's pane, asked through the pidbox
         text = term.wait_for(f"Worker {worker.nodename}", "6 of 6 replied within", timeout=30)
         for expected in (
@@ -81,6 +86,7 @@ def test_the_worker_pane_and_every_worker_action_on_redis(redis_server, start_wo
             f"{queue}  exchange {queue} (direct)  routing key {queue}",
             f"{running}  evtop_test.sleep  args [30]",
             f"{later}  evtop_test.add  args [1, 1]  eta ",
+            "tasks in memory  2",
         ):
             assert expected in text, expected
 
