@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kombu import Connection
@@ -65,3 +65,12 @@ class BrokerConfig:
             heartbeat=self.heartbeat,
             connect_timeout=self.connect_timeout,
         )
+
+    def brief_connection(self, timeout: float) -> Connection:
+        """A connection for one short exchange: no heartbeats (the deadline bounds it), and
+        ``timeout`` to connect and, on Redis, for each answer (redis-py otherwise waits
+        forever for a blackholed server)."""
+        config = replace(self, connect_timeout=timeout, heartbeat=0.0)
+        if Connection(self.url).transport.driver_type == "redis":
+            config = replace(config, transport_options={"socket_timeout": timeout, **self.transport_options})
+        return config.connection()

@@ -23,6 +23,7 @@ from typing import Any
 
 from kombu import Connection
 
+from evtop.broker.config import BrokerConfig
 from evtop.broker.urls import url_secrets
 from evtop.errors import EvtopError, describe_error
 
@@ -44,6 +45,61 @@ class QueueDepth:
     consumers: int | None = None
     #: Delivered, not yet acknowledged (None where the broker does not tell).
     unacked: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One queue as shown: its depth now, who consumes it and how its backlog moves."""
+
+    name: str
+    messages: int
+    consumers: int | None
+    unacked: int | None
+    workers: list[str]
+    #: Messages per second since the previous reading (positive: the backlog grows).
+    change: float | None
+
+
+@dataclass(frozen=True)
+class QueueReading:
+    """One reading of every queue, or why there is none."""
+
+    #: Wall-clock time it was taken.
+    time: float
+    rows: tuple[QueueRow, ...] = ()
+    #: False when the workers were not asked (``--read-only``) or did not answer.
+    workers_known: bool = True
+    #: What went wrong or is missing, in words ("" when all is well).
+    note: str = ""
+    #: The broker could not be read at all.
+    failed: bool = False
+    #: Names asked about that are no queue.
+    missing: tuple[str, ...] = ()
+
+
+def queue_rows(
+    now: list[QueueDepth],
+    before: dict[str, QueueDepth],
+    seconds: float,
+    workers: dict[str, list[str]] | None,
+) -> list[QueueRow]:
+    """Rows from a reading, the one ``seconds`` earlier (by name) and the workers of each
+    queue (None: not asked); the broker's consumer count where it tells, else the
+    workers counted, else unknown."""
+    rows = []
+    consuming = workers or {}
+    for depth in now:
+        then = before.get(depth.name)
+        change = (depth.messages - then.messages) / seconds if then is not None and seconds > 0 else None
+        consumers = depth.consumers
+        if consumers is None and workers is not None:
+            consumers = len(consuming.get(depth.name, []))
+        rows.append(
+            QueueRow(
+                depth.name, depth.messages, consumers, depth.unacked, consuming.get(depth.name, []), change
+            )
+        )
+    return rows
 
 
 def is_task_queue(name: str) -> bool:
@@ -161,3 +217,39 @@ def management_depths(url: str, vhost: str, timeout: float = 5.0) -> list[QueueD
         for row in rows
         if isinstance(row, dict)
     ]
+
+
+# -- either ---------------------------------------------------------------------------------
+
+
+def sample(
+    config: BrokerConfig, names: Iterable[str], management_url: str | None = None
+) -> tuple[list[QueueDepth], list[str]]:
+    """The depth of ``names`` (none: every task queue the broker lists), and the names
+    that are no queue. On RabbitMQ without ``management_url`` only named queues can be
+    asked about."""
+    names = list(names)
+    with config.brief_connection(config.connect_timeout) as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception as exc:
+            raise EvtopError(f"cannot reach {config.masked_url}: {describe_error(exc)}") from None
+        if connection.transport.driver_type == "redis":
+            # An empty list and no list look alike on Redis: a queue exists if kombu bound it.
+            known = redis_queue_names(connection)
+            wanted = names or [name for name in known if is_task_queue(name)]
+            return redis_depths(connection, [n for n in wanted if n in known]), [
+                n for n in wanted if n not in known
+            ]
+        if management_url:
+            vhost = connection.virtual_host or "/"
+            depths = management_depths(management_url, vhost)
+            asked = set(names)
+            found = [d for d in depths if (d.name in asked if asked else is_task_queue(d.name))]
+            return found, sorted(asked - {d.name for d in found})
+        return amqp_depths(connection, names)
+
+
+def lists_queues(config: BrokerConfig, management_url: str | None = None) -> bool:
+    """Whether :func:`sample` finds queues unnamed (Redis, or a management API)."""
+    return bool(management_url) or Connection(config.url).transport.driver_type == "redis"

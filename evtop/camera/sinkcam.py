@@ -14,9 +14,11 @@ camera keeps), fails the run with exit status 1, saying what was lost where.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from evtop.broker.queues import QueueReading, QueueRow
 from evtop.broker.urls import mask_url
 from evtop.camera.changes import ChangeTracker
 from evtop.camera.metrics import EventCounter
@@ -26,11 +28,15 @@ from evtop.camera.sinks.delivery import Deliveries
 from evtop.camera.sinks.registry import Registry
 from evtop.camera.snapshots import SnapshotTaker, Taken
 from evtop.camera.timer import Timer
+from evtop.control.queuewatch import QueueWatch
 from evtop.errors import EvtopError, UsageError
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.state import State
-from evtop.options import Options
+from evtop.options import Options, Source
 from evtop.runner import EventSource
+from evtop.text.sanitize import sanitize
+
+logger = logging.getLogger(__name__)
 
 #: Seconds the end of the run waits for the final snapshot to reach every sink.
 FINAL_WAIT = 10.0
@@ -94,6 +100,8 @@ class SinkSetup:
         self.label = ", ".join(sink.name for sink in self.sinks)
         self.deliveries = Deliveries.of(self.sinks)
         self._tracker: ChangeTracker | None = None
+        self._watch: QueueWatch | None = None
+        self._queues: tuple[QueueRow, ...] = ()
 
     def handler(self, options: Options, state: State) -> Handler:
         self._tracker = ChangeTracker(state, EventCounter(), limit=2 * options.max_tasks)
@@ -104,9 +112,26 @@ class SinkSetup:
     ) -> SinkCamera:
         assert self._tracker is not None, "handler() comes first"
         self.deliveries.start()
+        wanted = options.source is Source.BROKER and any(sink.wants_queues for sink in self.sinks)
         taker = SnapshotTaker(
-            self._tracker, ingest.stats, source.status, self.deliveries, health=ingest.health
+            self._tracker,
+            ingest.stats,
+            source.status,
+            self.deliveries,
+            health=ingest.health,
+            queues=(lambda: self._queues) if wanted else None,
         )
+        if wanted:
+            # Depths only: a camera publishes nothing, so the workers are not asked which
+            # queues they consume; on RabbitMQ the queues to read are those the events named.
+            self._watch = QueueWatch(
+                options.broker,
+                self._take_queues,
+                read_only=options.read_only,
+                ask_workers=False,
+                names=lambda: taker.queue_names,
+            )
+            self._watch.wanted(True)
         return SinkCamera(
             state,
             taker,
@@ -117,8 +142,19 @@ class SinkSetup:
             timer=timer,
         )
 
+    def _take_queues(self, reading: QueueReading) -> None:
+        """On the watch's thread: the rows the next snapshots carry (a failed reading
+        keeps the last ones out: a stale depth is no depth)."""
+        if reading.failed:
+            logger.warning("queue depths: %s", sanitize(reading.note))
+        self._queues = tuple(
+            QueueRow(sanitize(r.name), r.messages, r.consumers, r.unacked, [], r.change) for r in reading.rows
+        )
+
     def finish(self, camera: SinkCamera) -> None:
         """Take the final snapshot and wait for the sinks; raise saying what was lost."""
+        if self._watch is not None:
+            self._watch.stop()
         try:
             camera.cancel()
         finally:

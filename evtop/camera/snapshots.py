@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evtop.broker.queues import QueueRow
 from evtop.broker.status import ConnectionStatus, Phase
 from evtop.camera.changes import ChangeTracker
 from evtop.camera.sinks.delivery import Deliveries
 from evtop.camera.sinks.snapshot import (
+    OTHER,
     TASK_COLUMNS,
     TASK_TIMES,
     Broker,
@@ -92,8 +94,13 @@ class SnapshotTaker:
         deliveries: Deliveries,
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
+        queues: Callable[[], tuple[QueueRow, ...]] | None = None,
     ) -> None:
+        """``queues``: the latest reading of the broker's queues (names sanitized), if read."""
         self.tracker = tracker
+        self.queues = queues
+        #: Queue names the events named so far (task-sent's queue or routing key).
+        self.queue_names: frozenset[str] = frozenset()
         self.health = health
         self.stats = stats
         self.status = status
@@ -121,6 +128,7 @@ class SnapshotTaker:
         """The snapshot, built outside the lock from what :meth:`take` copied."""
         states, types, runtime = _aggregate(taken.population)
         status = self.status.snapshot()
+        self.queue_names = frozenset(key[3] for key in taken.counters.events if key[3] and key[3] != OTHER)
         return Snapshot(
             run=self.run,
             id=next(self._ids),
@@ -142,6 +150,7 @@ class SnapshotTaker:
             final=final,
             changes_lost=taken.changes_lost,
             trust=trust(self.health, taken.lost),
+            queues=self.queues() if self.queues is not None else (),
         )
 
 

@@ -317,7 +317,8 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
     broker.add_argument(
         "--read-only",
         action="store_true",
-        help="never publish anything: no worker wake-up, every control command refused",
+        help="never publish anything: no worker wake-up, every control command refused, workers not"
+        " asked for their queues (queue depths are still read)",
     )
     broker.add_argument(
         "--queue",

@@ -21,7 +21,6 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from kombu import Connection, Consumer
@@ -178,14 +177,7 @@ class Control:
         )
 
     def _connection(self, connect_timeout: float) -> Connection:
-        # No AMQP heartbeats: the connection lives for one deadline, which bounds it anyway.
-        config = replace(self.config, connect_timeout=connect_timeout, heartbeat=0.0)
-        if Connection(config.url).transport.driver_type == "redis":
-            # redis-py waits forever for a blackholed server's answer without a socket timeout.
-            config = replace(
-                config, transport_options={"socket_timeout": connect_timeout, **config.transport_options}
-            )
-        return config.connection()
+        return self.config.brief_connection(connect_timeout)
 
     def _connect(self, connection: Connection) -> Any:
         try:

@@ -6,7 +6,7 @@ Dispatch is this dict, not an if-chain; a test checks that every table command o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Sequence, Sized
 from typing import cast
 
 from evtop.control.arguments import is_zero_rate
@@ -15,13 +15,14 @@ from evtop.control.render import render as render_replies
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
-from evtop.tui.dialogs import Layer, pane, prompt, question, typed_question
+from evtop.tui.dialogs import Layer, pane, prompt, question, refill, typed_question
 from evtop.tui.keymap import help_lines
 from evtop.view import details
 from evtop.view.query import FILTER_HELP
 from evtop.view.tasks import TaskItem
 from evtop.view.tasktypes import TypeItem
 from evtop.view.viewstate import Screen
+from evtop.view.workerpane import INQUIRIES, Answer, WorkerDetail
 from evtop.view.workers import WorkerItem
 
 Action = Callable[[App], None]
@@ -67,7 +68,7 @@ def action(name: str) -> Callable[[Action], Action]:
 
 @action("help")
 def show_help(app: App) -> None:
-    open_pane(app, "evtop keys", [*help_lines(), "", *FILTER_HELP])
+    open_pane(app, "evtop keys", [*help_lines(app.context), "", *FILTER_HELP])
 
 
 @action("quit")
@@ -93,6 +94,7 @@ ACTIONS.update(
         "show-tasks": _show(Screen.TASKS),
         "show-workers": _show(Screen.WORKERS),
         "show-types": _show(Screen.TYPES),
+        "show-queues": _show(Screen.QUEUES),
     }
 )
 
@@ -169,21 +171,29 @@ def info(app: App) -> None:
     if isinstance(item, TaskItem):
         _show_pane(app, details.task_info(app.state, item.uuid, app.rows.trust, app.shown_at()))
     elif isinstance(item, WorkerItem):
-        _show_pane(app, details.worker_info(app.state, item.hostname, app.shown_at(), app.rows.trust))
+        open_worker(app, item.hostname)
     elif isinstance(item, TypeItem):
         drill(app)
     else:
         app.say("nothing selected", error=True)
 
 
-@action("open")
-def drill(app: App) -> None:
-    """Enter: a task's details; a worker's or a task type's tasks (an exact filter)."""
+@action("worker-tasks")
+def worker_tasks(app: App) -> None:
+    """The worker's tasks: the task table, filtered on it exactly."""
     item = app.selected()
     if isinstance(item, WorkerItem):
         app.view = app.view.show(Screen.TASKS)
         apply_filter(app, f"worker={item.hostname}")
-    elif isinstance(item, TypeItem):
+    else:
+        app.say("no worker selected", error=True)
+
+
+@action("open")
+def drill(app: App) -> None:
+    """Enter: a task's details, a worker's pane; a task type's tasks (an exact filter)."""
+    item = app.selected()
+    if isinstance(item, TypeItem):
         app.view = app.view.show(Screen.TASKS)
         apply_filter(app, f"name={item.name}")
     else:
@@ -238,38 +248,47 @@ def _cancelled(app: App, request: Request) -> Callable[[], None]:
     return cancel
 
 
-def confirm_and_send(app: App, request: Request, text: str) -> None:
+def confirm_and_send(app: App, request: Request, text: str, destination: Sequence[str] | None = None) -> None:
     """Ask first; only a ``y`` sends, any other key cancels (the question names exactly
     what will happen)."""
 
     def yes() -> None:
         app.pop()
-        send(app, request)
+        send(app, request, destination)
 
     commands = {"confirm-yes": yes, "confirm-no": _cancelled(app, request)}
     app.push(Layer("confirm", question(text), "footer", commands))
 
 
-def type_to_send(app: App, request: Request, text: str, word: str) -> None:
-    """Ask for ``word`` to be typed: a reflex ``y`` must not kill a process."""
-    widget, edit = typed_question(text, word)
+def type_to_send(
+    app: App, request: Request, text: str, words: Sequence[str], destination: Sequence[str] | None = None
+) -> None:
+    """Ask for one of ``words`` to be typed: a reflex ``y`` must not kill a process."""
+    widget, edit = typed_question(text, words)
     cancel = _cancelled(app, request)
 
     def accept() -> None:
-        if edit.edit_text.strip().lower() == word:
+        if edit.edit_text.strip().lower() in {word.lower() for word in words}:
             app.pop()
-            send(app, request)
+            send(app, request, destination)
         else:
             cancel()
 
     app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": cancel}))
 
 
-def send(app: App, request: Request) -> None:
+def send(app: App, request: Request, destination: Sequence[str] | None = None) -> None:
+    """Broadcast in the background (to ``destination`` only, if given); the replies open
+    a pane when they are in."""
     assert app.runner is not None
-    expected = sorted(str(w.hostname) for w in app.state.workers.data.values() if w.alive) or None
-    app.say(f"{request.command.cli_name}: sent, waiting for replies...")
-    app.runner.submit(request, expected, lambda outcome: show_outcome(app, outcome))
+    expected = (
+        list(destination)
+        if destination
+        else sorted(str(w.hostname) for w in app.state.workers.data.values() if w.alive) or None
+    )
+    waiting = "waiting for replies..." if request.replies else "no reply is expected"
+    app.say(f"{request.command.cli_name}: sent, {waiting}")
+    app.runner.submit(request, expected, lambda outcome: show_outcome(app, outcome), destination)
 
 
 def show_outcome(app: App, outcome: Outcome) -> None:
@@ -294,7 +313,7 @@ def _revoke(terminate: bool) -> Action:
         if terminate:
             request = build_request("terminate", task_ids=[task.uuid])
             text = f"Terminate {subject}: SIGTERM to the worker process running it, which cannot be undone."
-            type_to_send(app, request, text, "terminate")
+            type_to_send(app, request, text, ("terminate",))
         else:
             request = build_request("revoke", task_ids=[task.uuid])
             confirm_and_send(app, request, f"Revoke {subject}? Workers will not start it.")
@@ -374,6 +393,168 @@ ACTIONS.update(
             "time limits for {name}: SOFT [HARD] seconds (none removes): ",
             _time_request,
             "time limits (soft hard)",
+        ),
+    }
+)
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def open_worker(app: App, hostname: str) -> None:
+    """The worker's pane: what its events say at once, then each answer as it comes."""
+    runner = app.runner
+    detail = WorkerDetail(hostname, runner.timeout if runner is not None else 0.0)
+    if app.read_only:
+        detail.cannot_ask = "--read-only sends nothing to the workers"
+    elif runner is None:
+        detail.cannot_ask = app.no_control
+    content = detail.pane(app.state, app.shown_at(), app.rows.trust)
+    widget, listbox = pane(content.title, content.lines())
+    layer = Layer("worker-pane", widget, "body", {"pane-close": app.pop}, listbox, subject=hostname)
+    asked = [0]  # which round of questions the answers belong to (R starts another)
+
+    def redraw() -> None:
+        refill(listbox, detail.pane(app.state, app.shown_at(), app.rows.trust).lines())
+
+    def answered(method: str, round_: int) -> Callable[[Outcome], None]:
+        def take(outcome: Outcome) -> None:
+            if round_ == asked[0]:
+                detail.answers[method] = _answer(outcome, hostname)
+                redraw()
+
+        return take
+
+    def ask() -> None:
+        if runner is None or detail.cannot_ask:
+            app.say(detail.cannot_ask, error=True)
+            return
+        asked[0] += 1
+        detail.ask_again()
+        redraw()
+        for method, _ in INQUIRIES:
+            runner.submit(build_request(method), [hostname], answered(method, asked[0]), [hostname])
+
+    layer.commands["worker-refresh"] = ask
+    app.push(layer)
+    if not detail.cannot_ask:
+        ask()
+
+
+def _answer(outcome: Outcome, hostname: str) -> Answer:
+    if outcome.error is not None:
+        return Answer(error=outcome.error)
+    assert outcome.result is not None
+    for reply in outcome.result.replies:
+        if reply.node == hostname:
+            if not reply.ok:
+                return Answer(error=f"the worker answered: {reply.value}", after=reply.after)
+            return Answer(reply.value, after=reply.after)
+    return Answer()
+
+
+def _worker_target(app: App) -> str | None:
+    """The worker a key acts on: the pane's, else the selected row's; None if the
+    command cannot be sent (it said why)."""
+    top = app.layers[-1] if app.layers else None
+    if top is not None and top.context == "worker-pane":
+        hostname = top.subject
+    else:
+        item = app.selected()
+        if not isinstance(item, WorkerItem):
+            app.say("no worker selected", error=True)
+            return None
+        hostname = item.hostname
+    return hostname if _control_ready(app) else None
+
+
+def _worker_confirm(name: str, text: str, **values: object) -> Action:
+    """A worker command that needs only a yes: ``text`` names the worker as ``{worker}``."""
+
+    def act(app: App) -> None:
+        hostname = _worker_target(app)
+        if hostname is not None:
+            request = build_request(name, values)
+            confirm_and_send(app, request, text.format(worker=sanitize(hostname)), [hostname])
+
+    return act
+
+
+def _worker_prompt(
+    name: str, caption: str, build: Callable[[str], dict[str, object]], text: Callable[[Request], str]
+) -> Action:
+    """A worker command that asks for a value first (a queue, a range), then a yes."""
+
+    def act(app: App) -> None:
+        hostname = _worker_target(app)
+        if hostname is None:
+            return
+        shown = sanitize(hostname)
+        widget, edit = prompt(caption.format(worker=shown))
+
+        def accept() -> None:
+            app.pop()
+            try:
+                request = build_request(name, build(edit.edit_text.strip()))
+            except ValueError as exc:
+                app.say(sanitize(str(exc)), error=True)
+                return
+            confirm_and_send(app, request, f"{text(request)} on {shown}?", [hostname])
+
+        app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
+
+    return act
+
+
+def _range(value: str) -> dict[str, object]:
+    words = value.replace(",", " ").split()
+    if len(words) != 2:
+        raise ValueError("give MAX,MIN, e.g. 10,3")
+    return {"max": words[0], "min": words[1]}
+
+
+def _queue(value: str) -> dict[str, object]:
+    return {"queue": value}
+
+
+@action("worker-shutdown")
+def worker_shutdown(app: App) -> None:
+    hostname = _worker_target(app)
+    if hostname is None:
+        return
+    shown = sanitize(hostname)
+    text = (
+        f"Shut down worker {shown}: a warm shutdown, its running tasks finish first; "
+        "it does not come back unless something restarts it."
+    )
+    type_to_send(app, build_request("shutdown"), text, (hostname, "shutdown"), [hostname])
+
+
+ACTIONS.update(
+    {
+        "worker-pool-grow": _worker_confirm("pool_grow", "Add one pool process to {worker}?", n=1),
+        "worker-pool-shrink": _worker_confirm("pool_shrink", "Stop one idle pool process of {worker}?", n=1),
+        "worker-enable-events": _worker_confirm("enable_events", "Make {worker} send task events?"),
+        "worker-disable-events": _worker_confirm("disable_events", "Make {worker} stop sending task events?"),
+        "worker-autoscale": _worker_prompt(
+            "autoscale",
+            "autoscale range of {worker}: MAX,MIN processes (e.g. 10,3): ",
+            _range,
+            lambda r: (
+                f"Set the autoscale range to at most {r.values['max']}, at least {r.values['min']} processes"
+            ),
+        ),
+        "worker-add-consumer": _worker_prompt(
+            "add_consumer",
+            "queue for {worker} to consume too: ",
+            _queue,
+            lambda r: f"Consume from queue {sanitize(r.values['queue'])}",
+        ),
+        "worker-cancel-consumer": _worker_prompt(
+            "cancel_consumer",
+            "queue {worker} stops consuming: ",
+            _queue,
+            lambda r: f"Stop consuming from queue {sanitize(r.values['queue'])}",
         ),
     }
 )

@@ -27,8 +27,9 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import Layer
 from evtop.tui.guard import SizeGuard, too_small
-from evtop.tui.keymap import command_for, hints
+from evtop.tui.keymap import PANE, command_for, hints
 from evtop.tui.table import Line, RowWalker, header_markup
+from evtop.view.queues import QueueBoard
 from evtop.view.sheet import Table
 from evtop.view.summary import Counts, counts_text, gap_message, source_text, trust_text
 from evtop.view.taskrows import TaskRows
@@ -55,10 +56,14 @@ class App:
         actions: Mapping[str, Callable[[App], None]],
         rows: TaskRows | None = None,
         health: Health | None = None,
+        queues: QueueBoard | None = None,
+        watch_queues: Callable[[bool], None] | None = None,
     ) -> None:
         """``rows``: the rows whose :meth:`~TaskRows.feed` the event source calls (events
         applied to ``state`` some other way are caught up with a full scan). ``health``:
-        what the event source found it missed, read at each refresh."""
+        what the event source found it missed, read at each refresh. ``queues``: what the
+        queue screen shows, read by a watch that ``watch_queues`` turns on while the screen
+        is shown (None: the broker cannot be asked, the board says why)."""
         self.state = state
         self.rows = rows if rows is not None else TaskRows(state)
         self.stats = stats
@@ -72,6 +77,8 @@ class App:
         self.clock = clock
         #: Command id -> what it does: the keymap's commands that no layer handles.
         self.actions = actions
+        self.queues = queues or QueueBoard("no broker to ask")
+        self.watch_queues = watch_queues
         self.view = ViewState()
         self.size: tuple[int, int] = (80, 24)
         #: The event source ended by itself (end of a replayed file).
@@ -91,7 +98,7 @@ class App:
         self.view_line = Line()
         self.columns_line = Line()
         self.message_line = Line()
-        self.hints_line = Line(hints())
+        self.hints_line = Line(hints(self.context))
         self.rows.sync()
         self._take_findings()
         self.table: Table[Any] = sheet_for(Screen.TASKS).table(
@@ -140,7 +147,7 @@ class App:
             elif top is not None and top.context == "confirm":  # only y says yes
                 top.commands["confirm-no"]()
             return
-        if not self.layers or self.layers[-1].context != "pane":
+        if not self.layers or self.layers[-1].context not in PANE:
             self.say("")
         layer_command = self.layers[-1].commands.get(command) if self.layers else None
         if layer_command is not None:
@@ -174,6 +181,7 @@ class App:
         else:
             self.columns_line.show("")
         self.frame.focus_position = "footer" if footer is not self.footer else "body"
+        self.hints_line.show(hints(self.context))
 
     @property
     def active_listbox(self) -> urwid.ListBox:
@@ -222,7 +230,11 @@ class App:
         sheet = sheet_for(view.screen)
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
-        self.table = sheet.table(self.rows, self.shown_at(now), view.order, view.filter_text)
+        queues = view.screen is Screen.QUEUES
+        if self.watch_queues is not None:
+            self.watch_queues(queues)
+        source: Any = self.queues if queues else self.rows  # the queue screen's rows are the broker's
+        self.table = sheet.table(source, self.shown_at(now), view.order, view.filter_text)
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
@@ -236,6 +248,8 @@ class App:
             self.columns_line.show(titles)
         if index is not None:
             self.view = view.select(self.table.key(index))
+        if not self.layers:
+            self.hints_line.show(hints(self.context))
         self._summary(now)
 
     def _measure_rate(self, now: float) -> None:
@@ -271,6 +285,8 @@ class App:
         ]
         if view.filter_text:
             parts.append(f"filter: {view.filter_text}")
+        if view.screen is Screen.QUEUES:
+            parts.append(self.queues.status(self.clock()))
         if view.paused:
             parts.append("PAUSED (p)")
         if self.read_only:

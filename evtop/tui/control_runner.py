@@ -38,15 +38,23 @@ class ControlRunner:
         self.pending = 0
 
     def submit(
-        self, request: Request, expected: Sequence[str] | None, done: Callable[[Outcome], None]
+        self,
+        request: Request,
+        expected: Sequence[str] | None,
+        done: Callable[[Outcome], None],
+        destination: Sequence[str] | None = None,
     ) -> None:
-        """Send ``request`` in the background; ``done`` runs on the UI thread with the outcome."""
+        """Send ``request`` (to ``destination``, default every worker) in the background;
+        ``done`` runs on the UI thread with the outcome."""
         self.pending += 1
 
         def work() -> None:
             try:
                 outcome = Outcome(
-                    request, self.control.send(request, timeout=self.timeout, expected=expected)
+                    request,
+                    self.control.send(
+                        request, destination=destination, timeout=self.timeout, expected=expected
+                    ),
                 )
             except EvtopError as exc:
                 outcome = Outcome(request, error=str(exc))

@@ -7,8 +7,9 @@ pushes and pops them as layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import urwid
 
@@ -26,14 +27,27 @@ class Layer:
     commands: dict[str, Callable[[], None]] = field(default_factory=dict)
     #: The list to move in with the navigation keys (panes), if any.
     listbox: urwid.ListBox | None = None
+    #: What the layer is about, for the keys that act on it (a worker pane's hostname).
+    subject: str = ""
 
 
 def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, urwid.ListBox]:
     """A scrollable text pane: long lines wrap, nothing is cut."""
-    rows: list[urwid.Text] = [RowText(line or " ") for line in lines] or [urwid.Text("")]
-    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
+    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(_rows(lines)))
     heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
     return urwid.Frame(listbox, header=heading), listbox
+
+
+def _rows(lines: list[str]) -> list[urwid.Text]:
+    return [RowText(line or " ") for line in lines] or [urwid.Text("")]
+
+
+def refill(listbox: urwid.ListBox, lines: list[str]) -> None:
+    """New lines in a pane (answers came in), the reader's place kept."""
+    walker = cast(urwid.SimpleFocusListWalker, listbox.body)
+    focus = walker.focus if len(walker) else 0
+    walker[:] = _rows(lines)
+    walker.set_focus(min(focus or 0, len(walker) - 1))
 
 
 def question(text: str) -> urwid.Widget:
@@ -50,8 +64,9 @@ def prompt(caption: str, initial: str = "") -> tuple[urwid.Widget, urwid.Edit]:
     return urwid.AttrMap(edit, "dialog.edit"), edit
 
 
-def typed_question(text: str, word: str) -> tuple[urwid.Widget, urwid.Edit]:
-    """A question answered by typing ``word``: for what cannot be undone (terminate)."""
-    edit = urwid.Edit(f"type {word} and Enter to confirm, Esc cancels: ", wrap="clip")
+def typed_question(text: str, words: Sequence[str]) -> tuple[urwid.Widget, urwid.Edit]:
+    """A question answered by typing one of ``words``: for what cannot be undone
+    (terminate, shutdown)."""
+    edit = urwid.Edit(f"type {' or '.join(words)} and Enter to confirm, Esc cancels: ", wrap="clip")
     widget = urwid.Pile([urwid.AttrMap(urwid.Text(text), "dialog"), urwid.AttrMap(edit, "dialog.edit")])
     return widget, edit

@@ -11,11 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: Contexts. A table screen is "tasks", "workers" or "types"; "table" means any of them.
-TABLE = frozenset({"tasks", "workers", "types"})
-PANE = frozenset({"pane"})
+#: Contexts. A table screen is "tasks", "workers", "types" or "queues"; TABLE is any of them.
+TABLE = frozenset({"tasks", "workers", "types", "queues"})
+#: The screens whose rows come from events (a row opens, a worker or type lists its tasks).
+EVENT_TABLES = frozenset({"tasks", "workers", "types"})
+#: Any pane; "worker-pane" is a worker's detail pane (it has keys of its own).
+PANE = frozenset({"pane", "worker-pane"})
 CONFIRM = frozenset({"confirm"})
 PROMPT = frozenset({"prompt"})
+#: Worker actions work on the workers screen and in a worker's pane.
+WORKER = frozenset({"workers", "worker-pane"})
+#: What a context leads to, for the ``?`` screen: the panes and dialogs opened from it.
+REACHABLE: dict[str, frozenset[str]] = {
+    "workers": frozenset({"worker-pane"}),
+    "worker-pane": frozenset({"workers"}),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,13 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("show-tasks", ("1",), "task table", "Screens", hint="tasks"),
     Binding("show-workers", ("2",), "worker table", "Screens", hint="workers"),
     Binding("show-types", ("3",), "per-task-type statistics", "Screens", hint="types"),
+    Binding(
+        "show-queues",
+        ("4",),
+        "queues: messages ready, unacknowledged, consumers, workers, change per second (from the broker)",
+        "Screens",
+        hint="queues",
+    ),
     Binding("next-screen", ("tab",), "next screen", "Screens"),
     Binding("go-down", ("down", "j"), "select the next row", "Moving", TABLE | PANE),
     Binding("go-up", ("up", "k"), "select the previous row", "Moving", TABLE | PANE),
@@ -54,8 +71,22 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("sort-next", ("s",), "sort by the next column", "View", hint="sort"),
     Binding("sort-reverse", ("S",), "reverse the sort order", "View"),
     Binding("pause", ("p",), "pause or resume the display (events are still counted)", "View"),
-    Binding("open", ("enter",), "tasks: details; workers, types: their tasks", "Selection", hint="open"),
-    Binding("info", ("i",), "details of the task or worker", "Selection"),
+    Binding(
+        "open",
+        ("enter",),
+        "tasks: details; workers: the worker's pane (asks it); types: their tasks",
+        "Selection",
+        EVENT_TABLES,
+        hint="open",
+    ),
+    Binding("info", ("i",), "details of the task; the worker's pane (asks it)", "Selection", EVENT_TABLES),
+    Binding(
+        "worker-tasks",
+        ("t",),
+        "the worker's tasks (the task table, filtered)",
+        "Selection",
+        frozenset({"workers"}),
+    ),
     Binding("task-result", ("r",), "result (or exception) of the task", "Selection", frozenset({"tasks"})),
     Binding("task-traceback", ("t",), "traceback of the failed task", "Selection", frozenset({"tasks"})),
     Binding(
@@ -82,11 +113,66 @@ KEYMAP: tuple[Binding, ...] = (
         "Control",
         frozenset({"tasks", "types"}),
     ),
-    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE),
-    Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM),
-    Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM),
-    Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT),
-    Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT),
+    Binding(
+        "worker-pool-grow", ("+",), "add a pool process to the worker (asks first)", "Workers", WORKER, "grow"
+    ),
+    Binding(
+        "worker-pool-shrink",
+        ("-",),
+        "stop an idle pool process of the worker (asks first)",
+        "Workers",
+        WORKER,
+    ),
+    Binding(
+        "worker-autoscale",
+        ("a",),
+        "set the worker's autoscale range, MAX,MIN (asks first; for --autoscale workers)",
+        "Workers",
+        WORKER,
+    ),
+    Binding(
+        "worker-add-consumer", ("o",), "make the worker consume a queue too (asks first)", "Workers", WORKER
+    ),
+    Binding(
+        "worker-cancel-consumer",
+        ("O",),
+        "make the worker stop consuming a queue (asks first)",
+        "Workers",
+        WORKER,
+    ),
+    Binding(
+        "worker-enable-events", ("e",), "make the worker send task events (asks first)", "Workers", WORKER
+    ),
+    Binding(
+        "worker-disable-events",
+        ("E",),
+        "make the worker stop sending task events (asks first)",
+        "Workers",
+        WORKER,
+    ),
+    Binding(
+        "worker-shutdown",
+        ("D",),
+        "shut the worker down, warm (asks for its name or the word shutdown)",
+        "Workers",
+        WORKER,
+        hint="shutdown",
+    ),
+    Binding(
+        "worker-refresh",
+        ("R",),
+        "ask the worker again (stats, tasks, queues)",
+        "Workers",
+        frozenset({"worker-pane"}),
+        hint="refresh",
+    ),
+    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE, hint="close"),
+    Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM, hint="yes"),
+    Binding(
+        "confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM, hint="no"
+    ),
+    Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT, hint="accept"),
+    Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT, hint="cancel"),
 )
 
 _INDEX: dict[tuple[str, str], str] = {
@@ -133,17 +219,29 @@ def keys_label(binding: Binding) -> str:
     return ", ".join(key_label(key) for key in binding.keys)
 
 
-def hints() -> str:
-    """``?:help q:quit 1:tasks ...`` from the bindings marked as hints."""
-    return "  ".join(f"{key_label(b.keys[0])}:{b.hint}" for b in KEYMAP if b.hint)
+def hints(context: str | None = None) -> str:
+    """``?:help q:quit 1:tasks ...`` from the bindings marked as hints that work in
+    ``context`` (all of them without one)."""
+    return "  ".join(
+        f"{key_label(b.keys[0])}:{b.hint}"
+        for b in KEYMAP
+        if b.hint and (context is None or context in b.contexts)
+    )
 
 
-def help_lines() -> list[str]:
-    """The ``?`` screen: every binding, grouped by category, in table order."""
+def help_lines(context: str | None = None) -> list[str]:
+    """The ``?`` screen: the bindings that work in ``context`` and in the panes and
+    dialogs it opens (every binding without one), grouped by category, in table order."""
+    wanted = None
+    if context is not None:
+        wanted = {context, *REACHABLE.get(context, ()), *CONFIRM, *PROMPT}
+        if context in TABLE:
+            wanted.add("pane")
+    shown = bindings(wanted)
     lines: list[str] = []
-    width = max(len(keys_label(b)) for b in KEYMAP)
+    width = max(len(keys_label(b)) for b in shown)
     category = None
-    for binding in KEYMAP:
+    for binding in shown:
         if binding.category != category:
             category = binding.category
             lines += ["", category] if lines else [category]

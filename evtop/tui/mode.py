@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import urwid
 
+from evtop.broker.queues import QueueReading
+from evtop.control.queuewatch import QueueWatch
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
 from evtop.events.state import State
@@ -31,6 +33,7 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
+from evtop.view.queues import QueueBoard
 from evtop.view.taskrows import TaskRows
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,21 @@ def _control(options: Options, bridge: Bridge) -> tuple[ControlRunner | None, st
     return ControlRunner(Control(options.broker, read_only=options.read_only), bridge), ""
 
 
+def _queues(options: Options, bridge: Bridge) -> tuple[QueueBoard, QueueWatch | None]:
+    """The queue screen's board, and the watch that reads the broker for it (None when
+    there is no broker to read: the board says why)."""
+    if options.source is Source.REPLAY:
+        return QueueBoard("a recording holds events, not the broker's queues; run evtop on the broker"), None
+    if options.source is Source.DEMO:
+        return QueueBoard("the demo cluster is simulated and has no broker queues to read"), None
+    board = QueueBoard()
+
+    def deliver(reading: QueueReading) -> None:  # on the watch's thread
+        bridge.post(lambda: board.take(reading))
+
+    return board, QueueWatch(options.broker, deliver, read_only=options.read_only)
+
+
 def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
@@ -69,6 +87,7 @@ def run_tui(options: Options, env: Environment) -> int:
     stop = threading.Event()
     bridge = Bridge()
     runner, no_control = _control(options, bridge)
+    queues, watch = _queues(options, bridge)
     with event_stream(options, rows.feed) as (ingest, source):
         app = App(
             state,
@@ -82,6 +101,8 @@ def run_tui(options: Options, env: Environment) -> int:
             actions=ACTIONS,
             rows=rows,
             health=ingest.health,
+            queues=queues,
+            watch_queues=watch.wanted if watch is not None else None,
         )
 
         failures: list[EvtopError] = []
@@ -106,6 +127,8 @@ def run_tui(options: Options, env: Environment) -> int:
                 _loop(app, env, options)
             finally:
                 stop.set()
+                if watch is not None:
+                    watch.stop()
                 thread.join(timeout=10)
     if failures:
         raise failures[0]

@@ -26,6 +26,8 @@ PALETTE: list[tuple[str, str, str, str]] = [
     ("worker.online", "light green", "default", ""),
     ("worker.offline", "dark red", "default", "underline"),
     ("worker.missed", "light red,bold", "default", "bold"),
+    ("queue.stuck", "light red,bold", "default", "bold"),
+    ("queue.growing", "yellow", "default", "underline"),
     ("pane.title", "white,bold", "dark blue", "standout"),
     ("pane.label", "light cyan", "default", "bold"),
     ("dialog", "black", "light gray", "standout"),

@@ -173,7 +173,7 @@ def _worker_info(state: State, hostname: str, now: float, trust: Trust) -> Pane:
         ("software", _value(" ".join(str(p) for p in (worker.sw_ident, worker.sw_ver) if p))),
         ("system", _value(worker.sw_sys)),
         ("heartbeats", ", ".join(datetime_text(beat) for beat in worker.heartbeats) or NONE),
-        ("tasks in memory", str(len(state.tasks_by_worker.get(hostname, ())))),
+        ("tasks in memory", str(state.worker_task_counts.get(hostname, 0))),
         ("missed tasks", f"{trust.missed.get(hostname, 0)} (started, by its heartbeats; no event came)"),
     ]
     skew = trust.skew.get(hostname)

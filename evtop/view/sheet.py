@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from evtop.view.columns import Column
 from evtop.view.query import Query, parse
@@ -114,8 +114,8 @@ def sort_items(items: list[Item], key: Callable[[Item], Any], descending: bool) 
     return known + unknown
 
 
-class ListSheet(ABC, Generic[Item]):
-    """A :class:`Sheet` rebuilt whole on each refresh: its rows are few (workers, task names)."""
+class ArrangedSheet(ABC, Generic[Item]):
+    """A :class:`Sheet` whose few rows are filtered and sorted whole on each refresh."""
 
     title: str
     columns: tuple[Column, ...]
@@ -123,10 +123,6 @@ class ListSheet(ABC, Generic[Item]):
     default_sort: str
     default_descending: bool
     sort_columns: tuple[str, ...]
-
-    @abstractmethod
-    def items(self, rows: TaskRows, now: float) -> list[Item]:
-        """The rows, taken while State is locked: copy what is needed, quickly."""
 
     @abstractmethod
     def key(self, item: Item) -> str: ...
@@ -144,12 +140,24 @@ class ListSheet(ABC, Generic[Item]):
     @abstractmethod
     def styles(self, item: Item) -> tuple[str | None, ...]: ...
 
-    def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[Item]:
-        items: list[Item] = rows.state.freeze_while(self.items, rows, now)
+    def arrange(self, items: list[Item], now: float, order: Order, filter_text: str) -> Table[Item]:
+        """``items`` filtered and sorted as the user asked."""
         total = len(items)
         query = parse(filter_text, self.fields)
         if query:
             items = [item for item in items if query.matches(self.search(item))]
         column = order.column if order.column in self.sort_columns else self.default_sort
         items = sort_items(items, self.sort_key(column), order.descending)
-        return Table(self, ListRows(items, self.key), total, Order(column, order.descending), query, now)
+        sheet = cast(Sheet[Item], self)  # each subclass has its own table(source, ...)
+        return Table(sheet, ListRows(items, self.key), total, Order(column, order.descending), query, now)
+
+
+class ListSheet(ArrangedSheet[Item]):
+    """A sheet of State rebuilt whole on each refresh: its rows are few (workers, task names)."""
+
+    @abstractmethod
+    def items(self, rows: TaskRows, now: float) -> list[Item]:
+        """The rows, taken while State is locked: copy what is needed, quickly."""
+
+    def table(self, rows: TaskRows, now: float, order: Order, filter_text: str) -> Table[Item]:
+        return self.arrange(rows.state.freeze_while(self.items, rows, now), now, order, filter_text)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from evtop.view.queues import QueueSheet
 from evtop.view.sheet import Order, Sheet
 from evtop.view.tasks import TaskSheet
 from evtop.view.tasktypes import TypeSheet
@@ -20,12 +21,14 @@ class Screen(str, Enum):
     TASKS = "tasks"
     WORKERS = "workers"
     TYPES = "types"
+    QUEUES = "queues"
 
 
 SHEETS: dict[Screen, Any] = {
     Screen.TASKS: TaskSheet(),
     Screen.WORKERS: WorkerSheet(),
     Screen.TYPES: TypeSheet(),
+    Screen.QUEUES: QueueSheet(),
 }
 
 

@@ -26,7 +26,7 @@ class WorkerItem:
     online: bool
     active: int | None
     processed: int | None
-    #: Tasks of this worker that State still holds.
+    #: Tasks State still holds that this worker received or ran.
     tasks: int
     #: Task starts its heartbeats counted that no event showed (:mod:`evtop.events.health`).
     missed: int
@@ -80,10 +80,10 @@ class WorkerSheet(ListSheet[WorkerItem]):
 
     def items(self, rows: TaskRows, now: float) -> list[WorkerItem]:
         state = rows.state
-        by_worker = state.tasks_by_worker
+        counts = state.worker_task_counts
         missed = rows.trust.missed
         return [
-            WorkerItem.of(worker, len(by_worker.get(name, ())), missed.get(name, 0))
+            WorkerItem.of(worker, counts.get(name, 0), missed.get(name, 0))
             for name, worker in state.workers.items()
         ]
 

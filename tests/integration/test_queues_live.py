@@ -97,3 +97,51 @@ def test_read_only_asks_no_worker(redis_server):
         assert broadcasts() == 0
     finally:
         listener.close()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_management():
+    """A RabbitMQ node of its own with the management plugin (≈10 s more to start)."""
+    from tests.support.servers import RabbitMQServer
+
+    with RabbitMQServer(management=True) as server:
+        yield server
+
+
+@pytest.mark.timeout(240)
+def test_management_url_lists_every_queue_with_its_unacknowledged_messages(rabbitmq_management, start_worker):
+    url, api = rabbitmq_management.url, rabbitmq_management.management_url
+    idle = f"idle-{uuid.uuid4().hex[:6]}"
+    busy = f"busy-{uuid.uuid4().hex[:6]}"
+    worker = start_worker(url, pool="prefork", extra_args=("-Q", busy))  # two processes
+    for _ in range(3):
+        send_task(url, "evtop_test.add", (1, 2), queue=idle)
+    for _ in range(2):  # both processes busy (a task is acknowledged when it starts)...
+        send_task(url, "evtop_test.sleep", (60,), queue=busy)
+    for _ in range(3):  # ...so these wait in the worker's prefetch, delivered, unacknowledged
+        send_task(url, "evtop_test.add", (1, 2), queue=busy)
+    found: dict[str, dict] = {}
+
+    def listed() -> bool:
+        # --read-only: no worker is asked; the queues come from the management API alone.
+        status, rows, err = queues(url, "--management-url", api, "--json", "--interval", "0", read_only=True)
+        assert status == 0, err
+        found.clear()
+        found.update({row["name"]: row for row in rows})
+        return (
+            found.get(idle, {}).get("messages") == 3
+            and found.get(busy, {}).get("unacked") == 3
+            and found[busy]["messages"] == 0
+            and found[busy]["consumers"] == 1
+        )
+
+    # The API's figures lag the broker by its statistics interval (5 s by default).
+    wait_until(listed, 60, "the management API never showed both queues as they are")
+    assert found[idle]["consumers"] == 0 and found[idle]["unacked"] == 0
+    assert not any(name.endswith(".pidbox") or name.startswith("celeryev.") for name in found)
+    status, text, _ = queues(url, "--management-url", api, busy)  # asks the workers too
+    assert status == 0 and worker.nodename in text.splitlines()[1]
+
+    status, _, err = queues(url, "--management-url", api.replace("guest@", "s3cret-pw@"), "--json")
+    assert status == 1 and "the management API at" in err and "401" in err
+    assert "s3cret-pw" not in err and "Traceback" not in err

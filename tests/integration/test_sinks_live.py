@@ -200,3 +200,51 @@ def test_prometheus_counters_scraped_while_tasks_run_count_what_the_workers_ran(
     assert final["celery_task_runtime_count", (("hostname", worker.nodename), ("name", ADD))] == 6
     assert final["evtop_broker_connected", ()] == 1
     assert final["evtop_events_received_total", ()] == final["evtop_events_applied_total", ()]
+
+
+@pytest.mark.timeout(150)
+def test_prometheus_queue_length_and_consumers_of_a_live_broker(
+    broker_url, broker_kind, start_worker, tmp_path
+):
+    idle = f"q-idle-{uuid.uuid4().hex[:6]}"
+    busy = f"q-busy-{uuid.uuid4().hex[:6]}"
+    start_worker(broker_url, pool="prefork", extra_args=("-Q", busy))
+    port = free_port()
+    evtop = SinkProcess(broker_url, f"prometheus://127.0.0.1:{port}", tmp_path=tmp_path)
+    found: dict = {}
+
+    def up(hostname: str) -> bool:
+        try:
+            return scrape(port).get(("celery_worker_up", (("hostname", hostname),))) == 1
+        except (OSError, urllib.error.URLError):
+            return False
+
+    try:
+        probe_until(broker_url, up)
+        # Sent after evtop listens: on RabbitMQ the queues to read are those task-sent named.
+        for _ in range(4):
+            send_task(broker_url, ADD, (1, 1), queue=idle)
+        send_task(broker_url, ADD, (1, 1), queue=busy)
+
+        def measured() -> bool:
+            found.clear()
+            found.update(scrape(port))
+            return (
+                found.get(("celery_queue_length", (("queue_name", idle),))) == 4
+                and found.get(("celery_queue_length", (("queue_name", busy),))) == 0
+            )
+
+        wait_until(measured, 60, "celery_queue_length never showed the idle queue's 4 messages")
+    finally:
+        status, err = evtop.stop()
+    assert status == 0, err
+    consumers = {
+        dict(labels)["queue_name"]: value
+        for (sample, labels), value in found.items()
+        if sample == "celery_active_consumer_count"
+    }
+    if broker_url.startswith("amqp"):  # a passive declare tells the consumers
+        assert consumers[idle] == 0 and consumers[busy] == 1
+    else:  # Redis does not; a camera never asks the workers, so none is exported
+        assert idle not in consumers and busy not in consumers
+    assert not any(name.endswith(".pidbox") for (sample, labels), _ in found.items() for _, name in labels)

@@ -389,10 +389,17 @@ class RabbitMQServer(_Server):
         dist_port: int | None = None,
         epmd_port: int | None = None,
         startup_timeout: float = 60.0,
+        *,
+        management: bool = False,
     ) -> None:
+        """``management``: also run the management plugin (its HTTP API on
+        :attr:`management_port`, at :attr:`management_url`)."""
         super().__init__(port, startup_timeout)
         self.dist_port: int = dist_port or free_port(exclude={self.port})
         self.epmd_port: int = epmd_port or free_port(exclude={self.port, self.dist_port})
+        self.management_port: int | None = (
+            free_port(exclude={self.port, self.dist_port, self.epmd_port}) if management else None
+        )
         self.nodename = f"evtop-{self.port}@localhost"
         self._started_epmd: bool | None = None  # decided on the first start
         self._beam_pid: int | None = None
@@ -400,6 +407,11 @@ class RabbitMQServer(_Server):
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@{self.host}:{self.port}//"
+
+    @property
+    def management_url(self) -> str:
+        assert self.management_port is not None, "started without management=True"
+        return f"http://guest:guest@{self.host}:{self.management_port}"
 
     # environment --------------------------------------------------------------------------
     def _ctl_env(self) -> dict[str, str]:
@@ -430,12 +442,14 @@ class RabbitMQServer(_Server):
     def _prepare_dir(self, path: Path) -> None:
         (path / "mnesia").mkdir()
         (path / "log").mkdir()
-        (path / "enabled_plugins").write_text("[].\n")
+        plugins = "rabbitmq_management" if self.management_port else ""
+        (path / "enabled_plugins").write_text(f"[{plugins}].\n")
         (path / "rabbitmq-env.conf").write_text("")
         # a full disk or a small VM must not raise resource alarms that block publishers
-        (path / "rabbitmq.conf").write_text(
-            "disk_free_limit.absolute = 1MB\nvm_memory_high_watermark.relative = 0.8\n"
-        )
+        conf = "disk_free_limit.absolute = 1MB\nvm_memory_high_watermark.relative = 0.8\n"
+        if self.management_port:
+            conf += f"management.tcp.port = {self.management_port}\nmanagement.tcp.ip = {self.host}\n"
+        (path / "rabbitmq.conf").write_text(conf)
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(path)], check=True)
         os.chmod(path, 0o755)
 

@@ -42,6 +42,8 @@ class Sink:
     #: (``pip install 'evtop[EXTRA]'``).
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    #: The camera reads the broker's queue depths for this sink (on a live broker).
+    wants_queues: ClassVar[bool] = False
 
     def __init__(self, url: str) -> None:
         """Parse and validate ``url``; raise :class:`SinkURLError` when it is unusable."""

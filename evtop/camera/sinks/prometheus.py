@@ -3,12 +3,14 @@
 Metric names are celery-exporter's where the two overlap, so its dashboards and alerts
 keep working: ``celery_task_{sent,received,...}_total`` (labels ``name``, ``hostname``,
 ``queue_name``), ``celery_worker_up`` and ``celery_worker_tasks_active``
-(``hostname``), and the ``celery_task_runtime`` and ``celery_task_queue_wait_time``
-histograms (``name``, ``hostname``; queue wait needs ``task-sent`` events). evtop's own
-health is under ``evtop_``. Every value comes from the latest snapshot; the counters are
-the camera's running totals (:mod:`evtop.camera.metrics`), so they count every event
-seen and never go back. A label value is sanitized and cut, and values past the caps
-fold into ``<other>`` (counted in ``evtop_label_values_folded_total``).
+(``hostname``), ``celery_queue_length`` and ``celery_active_consumer_count``
+(``queue_name``; on a live broker, read every few seconds), and the
+``celery_task_runtime`` and ``celery_task_queue_wait_time`` histograms (``name``,
+``hostname``; queue wait needs ``task-sent`` events). evtop's own health is under
+``evtop_``. Every value comes from the latest snapshot; the counters are the camera's
+running totals (:mod:`evtop.camera.metrics`), so they count every event seen and never
+go back. A label value is sanitized and cut, and values past the caps fold into
+``<other>`` (counted in ``evtop_label_values_folded_total``).
 
 The exporter listens on loopback unless the URL names another host (``0.0.0.0`` for
 every interface); it serves nothing but ``/metrics`` (also at ``/``) and ``/health``,
@@ -46,6 +48,7 @@ class PrometheusSink(Sink):
     example = "prometheus://127.0.0.1:9808"
     requires = ("prometheus_client",)
     extra = "prometheus"
+    wants_queues = True
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -180,7 +183,25 @@ def families(snapshot: Snapshot, now: float) -> Iterator[Any]:
             counters.queue_wait,
             counters.buckets,
         )
+    yield from _queues(snapshot)
     yield from _health(snapshot, now)
+
+
+def _queues(snapshot: Snapshot) -> Iterator[Any]:
+    """celery-exporter's queue gauges; a consumer count only where it is known (RabbitMQ
+    tells it; on Redis it would take a broadcast to the workers, which cameras never send)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    length = GaugeMetricFamily("celery_queue_length", "Messages waiting in the queue", labels=["queue_name"])
+    consumers = GaugeMetricFamily(
+        "celery_active_consumer_count", "Consumers of the queue", labels=["queue_name"]
+    )
+    for row in snapshot.queues:
+        length.add_metric([row.name], row.messages)
+        if row.consumers is not None:
+            consumers.add_metric([row.name], row.consumers)
+    yield length
+    yield consumers
 
 
 def _histogram(

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evtop.broker.queues import QueueRow
 from evtop.events.states import READY_STATES, precedence
 
 #: The task fields that hold the time of one state, as celery names them.
@@ -273,6 +274,9 @@ class Snapshot:
     #: Task changes the camera forgot before a snapshot took them, since the start.
     changes_lost: int = 0
     trust: Trust = field(default_factory=Trust)
+    #: Every task queue of the latest reading of the broker (names sanitized), for the
+    #: sinks that want them (:attr:`Sink.wants_queues`); empty otherwise.
+    queues: tuple[QueueRow, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Everything but the task and worker rows, as JSON-ready data (the SQL

@@ -107,6 +107,11 @@ class State:
         self._taskheap = TimeOrder(max_tasks_in_memory * self.heap_multiplier)
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
+        #: hostname -> tasks held whose ``worker`` it is (received or ran them). Unlike
+        #: ``tasks_by_worker`` (celery's: the host of a task's first event, the client when
+        #: task-sent events are on), this counts a task under the worker that runs it;
+        #: kept by each event in O(1), never by a scan.
+        self.worker_task_counts: dict[str, int] = {}
         for hostname, worker in (workers or {}).items():
             worker._now = clock
             worker._monotonic = monotonic
@@ -114,6 +119,8 @@ class State:
         for uuid, task in (tasks or {}).items():
             task.cluster_state = self
             self.tasks[uuid] = task
+            if task.worker is not None:
+                self._count_worker(task.worker.hostname, 1)
         self._restore_index(self.tasks_by_type, tasks_by_type, 0)
         self._restore_index(self.tasks_by_worker, tasks_by_worker, 1)
         self.rebuild_taskheap()
@@ -163,7 +170,20 @@ class State:
         with self._mutex:
             self._clear(ready)
 
+    def _count_worker(self, hostname: str | None, delta: int) -> None:
+        if hostname is None:  # never for a worker made from an event
+            return
+        counts = self.worker_task_counts
+        left = counts.get(hostname, 0) + delta
+        if left > 0:
+            counts[hostname] = left
+        else:
+            counts.pop(hostname, None)
+
     def _forget_task(self, uuid: str, task: _Task) -> None:
+        worker = task.worker
+        if worker is not None:
+            self._count_worker(worker.hostname, -1)
         keys = task._index_keys
         if keys is not None:
             task._index_keys = None
@@ -277,7 +297,13 @@ class State:
             if worker is None:
                 worker = self._new_worker(hostname)
                 self.workers[hostname] = worker
-            task.worker = worker
+            previous = task.worker
+            if previous is not worker:
+                if previous is None or previous.hostname != hostname:
+                    if previous is not None:
+                        self._count_worker(previous.hostname, -1)
+                    self._count_worker(hostname, 1)
+                task.worker = worker
             if local_received and timestamp:
                 # celery records the *sender's* time as a heartbeat here; the common case
                 # (newer than the last, no drift) is inlined, the rest is Worker._heartbeat.

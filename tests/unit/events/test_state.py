@@ -41,6 +41,27 @@ def test_index_sets_are_live_and_match_by_uuid_like_celerys():
     assert len(by_type) == 0 and "proj.parent" not in state.tasks_by_type
 
 
+def test_tasks_are_counted_under_the_worker_that_runs_them():
+    """celery files a task under its first event's host (the client, with task-sent on);
+    ``worker_task_counts`` follows the worker, moves with a retry elsewhere, and forgets
+    evicted and cleared tasks."""
+    state = State(max_tasks_in_memory=3)
+    for uuid, clock in (("a", 1), ("b", 2)):
+        state.event(task_event("task-sent", uuid, clock, host="client@c", name="proj.add"))
+    assert state.worker_task_counts == {} and len(state.tasks_by_worker["client@c"]) == 2
+    state.event(task_event("task-received", "a", 3, host="celery@a"))
+    state.event(task_event("task-started", "a", 4, host="celery@a"))
+    state.event(task_event("task-received", "b", 5, host="celery@a"))
+    assert state.worker_task_counts == {"celery@a": 2}
+    state.event(task_event("task-received", "b", 6, host="celery@b"))  # redelivered elsewhere
+    assert state.worker_task_counts == {"celery@a": 1, "celery@b": 1}
+    for uuid, clock in (("c", 7), ("d", 8)):  # the cap of 3 evicts "a"
+        state.event(task_event("task-received", uuid, clock, host="celery@b", name="proj.add"))
+    assert "a" not in state.tasks and state.worker_task_counts == {"celery@b": 3}
+    state.clear_tasks(ready=False)
+    assert state.worker_task_counts == {}
+
+
 def test_task_api():
     state = State()
     state.event(task_event("task-received", "p", 1, name="proj.parent", args="(1,)", kwargs="{}", retries=0))

@@ -50,6 +50,11 @@ def screen(app: App) -> str:
     return "\n".join(line.decode() for line in app.render(SIZE).text)
 
 
+def pane_text(app: App) -> str:
+    """Every line of the top pane, scrolled or not."""
+    return "\n".join(row.text for row in app.layers[-1].listbox.body)
+
+
 def press(app: App, *keys: str) -> str:
     for key in keys:
         app.press(key)
@@ -121,14 +126,30 @@ def test_screens_filter_and_sort():
     assert "filter:" not in text.splitlines()[2]
 
 
-def test_enter_on_a_type_or_worker_lists_its_tasks():
+def test_enter_on_a_type_and_t_on_a_worker_list_their_tasks():
     app = make_app()
     press(app, "3", "g")
     assert app.selected().name == "proj.add"
     text = press(app, "enter")
     assert "[Tasks] 4/6" in text and "filter: name=proj.add" in text
-    press(app, "2", "G", "enter")  # celery@w2 ran nothing
+    press(app, "2", "G", "t")  # celery@w2 ran nothing
     assert "[Tasks] 0/6" in screen(app)
+    press(app, "2", "g", "t")
+    assert "[Tasks] 6/6" in screen(app) and "filter: worker=celery@w1" in screen(app)
+
+
+def test_hints_and_help_show_only_the_keys_of_the_screen():
+    app = make_app()
+    hints_line = screen(app).splitlines()[-1]
+    assert "c:revoke" in hints_line and "+:grow" not in hints_line
+    text = press(app, "2")
+    assert "c:revoke" not in text.splitlines()[-1] and "+:grow" in text.splitlines()[-1]
+    press(app, "?")
+    assert "pool process" in pane_text(app) and "revoke the task" not in pane_text(app)
+    press(app, "q", "1", "?")
+    assert "revoke the task" in pane_text(app) and "pool process" not in pane_text(app)
+    press(app, "q", "4")
+    assert "c:revoke" not in screen(app).splitlines()[-1] and "Enter:open" not in screen(app)
 
 
 def test_panes_open_and_close():
@@ -411,3 +432,229 @@ def test_ctrl_c_quits_as_interrupted_from_every_layer_and_q_does_not(layer):
     app = make_app()
     press(app, "q")
     assert app.done and not app.interrupted
+
+
+# --- workers: the pane and the actions -------------------------------------------------------
+
+STATS = {
+    "pool": {
+        "implementation": "celery.concurrency.prefork:TaskPool",
+        "max-concurrency": 2,
+        "processes": [11, 12],
+    },
+    "prefetch_count": 8,
+    "broker": {"transport": "redis", "hostname": "127.0.0.1", "port": 6379, "virtual_host": "0"},
+    "rusage": {"utime": 1.5, "stime": 0.25, "maxrss": 40000},
+    "total": {"proj.add": 3, "proj.mul": 1},
+    "uptime": 75,
+}
+ANSWERS = {
+    "stats": STATS,
+    "active": [
+        {"id": "uuid-4", "name": "proj.slow", "args": [1], "kwargs": {}, "time_start": T0, "worker_pid": 11}
+    ],
+    "reserved": [],
+    "scheduled": [
+        {"eta": "2026-01-01T00:00:00", "priority": 0, "request": {"id": "later", "name": "proj.add"}}
+    ],
+    "registered": ["proj.add", "proj.mul", "proj.slow\x1b[31m"],
+    "active_queues": [
+        {"name": "celery", "exchange": {"name": "celery", "type": "direct"}, "routing_key": "celery"}
+    ],
+}
+
+
+def inspector(silent=()):
+    def answer(worker, request):
+        method = request["method"]
+        if method in silent:
+            return []
+        if method in ANSWERS:
+            return [Out({worker.name: ANSWERS[method]})]
+        return [Out({worker.name: {"ok": f"{method} done"}})]
+
+    return answer
+
+
+@pytest.fixture
+def inspected():
+    config = memory_config()
+    with FakeWorker(config, "celery@w1", answer=inspector(silent=("reserved",))) as fake:
+        yield fake, ControlRunner(Control(config), Bridge(), timeout=1.0)
+
+
+def test_the_worker_pane_shows_events_then_each_answer(inspected):
+    fake, runner = inspected
+    app = make_app(runner)
+    press(app, "2", "g")
+    assert app.selected().hostname == "celery@w1"
+    press(app, "enter")
+    assert app.context == "worker-pane" and "Worker celery@w1" in screen(app)
+    assert "asking through the pidbox: 0 of 6 replied so far" in pane_text(app)
+    assert "tasks in memory  6" in pane_text(app)
+    drain_until(app, lambda: runner.pending == 0)
+    text = pane_text(app)
+    assert "5 of 6 replied within 1 s (R asks again)" in text
+    assert {r["destination"][0] for r in fake.requests} == {"celery@w1"}
+    for expected in (
+        "pool                 celery.concurrency.prefork:TaskPool",
+        "concurrency          2",
+        "processes            11, 12",
+        "prefetch count       8",
+        "broker               redis://127.0.0.1:6379/0",
+        "rusage               utime 1.5, stime 0.25, maxrss 40000",
+        "totals: 4 tasks done since start",
+        "uuid-4  proj.slow  args [1]",
+        "later  proj.add  eta 2026-01-01T00:00:00",
+        "no reply within 1 s (busy, or gone)",
+        "celery  exchange celery (direct)  routing key celery",
+    ):
+        assert expected in text, expected
+    assert "\x1b" not in text and "proj.slow" in text  # a worker's text is sanitized
+    assert "R:refresh" in screen(app).splitlines()[-1]
+    press(app, "R")
+    assert "0 of 6 replied so far" in pane_text(app)
+    drain_until(app, lambda: runner.pending == 0)
+    assert len(fake.requests) == 12 and "5 of 6 replied" in pane_text(app)
+    press(app, "esc")
+    assert app.context == "workers"
+
+
+def test_the_worker_pane_says_why_nothing_is_asked(inspected):
+    fake, runner = inspected
+    app = make_app(runner, read_only=True)
+    press(app, "2", "g", "i")
+    assert "not asked: --read-only sends nothing to the workers" in pane_text(app)
+    press(app, "R")
+    assert fake.requests == [] and runner.pending == 0
+    app = make_app()
+    press(app, "2", "g", "enter")
+    assert "not asked: no control in this test" in pane_text(app)
+
+
+@pytest.mark.parametrize(
+    ("keys", "question", "method", "arguments"),
+    [
+        (("+",), "Add one pool process to celery@w1? [y/N]", "pool_grow", {"n": 1}),
+        (("-",), "Stop one idle pool process of celery@w1? [y/N]", "pool_shrink", {"n": 1}),
+        (("e",), "Make celery@w1 send task events? [y/N]", "enable_events", {}),
+        (("E",), "Make celery@w1 stop sending task events? [y/N]", "disable_events", {}),
+        (
+            ("a", *"10,3", "enter"),
+            "Set the autoscale range to at most 10, at least 3 processes on celery@w1? [y/N]",
+            "autoscale",
+            {"max": 10, "min": 3},
+        ),
+        (
+            ("o", *"reports", "enter"),
+            "Consume from queue reports on celery@w1? [y/N]",
+            "add_consumer",
+            {"queue": "reports", "exchange": None, "exchange_type": "direct", "routing_key": None},
+        ),
+        (
+            ("O", *"reports", "enter"),
+            "Stop consuming from queue reports on celery@w1? [y/N]",
+            "cancel_consumer",
+            {"queue": "reports"},
+        ),
+    ],
+)
+def test_worker_actions_ask_first_then_go_to_that_worker_only(inspected, keys, question, method, arguments):
+    fake, runner = inspected
+    app = make_app(runner)
+    press(app, "2", "g", *keys)
+    assert question in screen(app)
+    press(app, "n")
+    assert fake.requests == [] and "cancelled: nothing was sent" in screen(app)
+    press(app, *keys, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    (request,) = fake.requests
+    assert request["method"] == method and request["arguments"] == arguments
+    assert request["destination"] == ["celery@w1"]
+    assert f"{method} done" in pane_text(app) and "1 of 1 worker replied" in screen(app)
+
+
+def test_a_bad_autoscale_range_is_refused_before_asking(inspected):
+    fake, runner = inspected
+    app = make_app(runner)
+    assert "give MAX,MIN, e.g. 10,3" in press(app, "2", "g", "a", *"10", "enter")
+    assert "must not be below MIN" in press(app, "a", *"2,5", "enter")
+    assert app.context == "workers" and fake.requests == []
+
+
+@pytest.mark.parametrize("typed", ["y", "yes", "celery@w2", ""])
+def test_shutdown_needs_the_name_or_the_word(inspected, typed):
+    fake, runner = inspected
+    app = make_app(runner)
+    text = press(app, "2", "g", "D")
+    assert "Shut down worker celery@w1: a warm shutdown" in text
+    assert "type celery@w1 or shutdown and Enter to confirm" in text
+    assert "shutdown cancelled: nothing was sent" in press(app, *typed, "enter")
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("typed", ["celery@w1", "shutdown"])
+def test_shutdown_typed_goes_to_that_worker_from_its_pane(inspected, typed):
+    fake, runner = inspected
+    app = make_app(runner)
+    press(app, "2", "g", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    fake.requests.clear()
+    press(app, "D", *typed, "enter")
+    drain_until(app, lambda: runner.pending == 0 and fake.requests)  # no reply: wait for the worker
+    (request,) = fake.requests
+    assert request["method"] == "shutdown" and request["destination"] == ["celery@w1"]
+    assert "shutdown sent to celery@w1; no reply is expected" in screen(app)
+
+
+def test_worker_actions_refuse_read_only_and_without_control(inspected):
+    fake, runner = inspected
+    app = make_app(runner, read_only=True)
+    for key in ("+", "-", "a", "o", "O", "e", "E", "D"):
+        assert "read-only (--read-only): control commands are disabled" in press(app, "2", key)
+        assert app.context == "workers"
+    assert "no control in this test" in press(make_app(), "2", "D")
+    assert "no worker selected" in press(make_app(state=State()), "2", "+")
+    assert fake.requests == []
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+def test_the_queue_screen_says_why_it_cannot_read_and_shows_a_reading():
+    from evtop.broker.queues import QueueReading, QueueRow
+    from evtop.view.queues import QueueBoard
+
+    watched = []
+    board = QueueBoard()
+    app = App(
+        cluster(),
+        IngestStats(),
+        ConnectionStatus("redis://h:6379/0", clock=lambda: T0 + 100),
+        no_control="no control in this test",
+        clock=lambda: T0 + 100,
+        actions=ACTIONS,
+        queues=board,
+        watch_queues=watched.append,
+    )
+    app.size = SIZE
+    app.refresh()
+    assert watched[-1] is False
+    text = press(app, "4")
+    assert watched[-1] is True and "[Queues] 0/0" in text and "reading the queues..." in text
+    rows = (
+        QueueRow("celery", 3, 1, None, ["celery@w1"], -1.5),
+        QueueRow("idle\x1b[2J", 40, 0, None, [], 2.0),
+    )
+    board.take(QueueReading(T0 + 98, rows, note="a note"))
+    text = press(app, "s", "S")  # by name, ascending
+    assert "[Queues] 2/2" in text and "read 2.000s ago; a note" in text
+    lines = text.splitlines()
+    assert lines[4].split() == ["celery", "3", "-", "1", "-1.5", "celery@w1"]
+    assert lines[5].split()[1:] == ["40", "-", "0", "+2.0", "-"] and "\x1b" not in text
+    board.take(QueueReading(T0 + 99, note="cannot reach the broker", failed=True))
+    text = press(app, "/", *"celery", "enter")
+    assert "[Queues] 1/2" in text and "failed: cannot reach the broker" in text  # the rows stay
+    press(app, "1")
+    assert watched[-1] is False
+    assert "no broker to ask" in press(make_app(), "4")

@@ -274,3 +274,28 @@ def test_what_health_found_shows_lost_tasks_missed_tasks_and_the_workers_clock(t
         status, err = term.wait_exit()
     assert status == 130, err
     assert_restored(term)
+
+
+def test_without_a_broker_the_queue_screen_and_worker_pane_say_why(recording):
+    with Terminal("--demo", cols=150) as term:
+        term.wait_for("connected to memory://", "SUCCESS", timeout=30)
+        term.send("4")
+        term.wait_for("[Queues] 0/0", "queues unavailable: the demo cluster is simulated")
+        term.send("2")
+        term.wait_for("[Workers]", "+:grow")
+        term.send("\r")
+        term.wait_for("not asked: the demo cluster is simulated and does not answer remote control")
+        term.send("+")  # refused before any question
+        term.wait_for("the demo cluster is simulated and does not answer remote control")
+        assert "Add one pool process" not in term.text
+        term.send("q")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    with Terminal("--replay", recording, "--speed", "max", cols=150) as term:
+        term.wait_for("replay finished", timeout=30)
+        term.send("4")
+        term.wait_for("queues unavailable: a recording holds events, not the broker's queues")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err

@@ -119,6 +119,20 @@ class TestPrometheus(SinkContract):
         assert get(health)[0] == 503
         assert get(f"http://127.0.0.1:{serving.port}/other")[0] == 404
 
+    def test_queue_gauges_with_celery_exporters_names(self, serving):
+        import dataclasses
+
+        from evtop.broker.queues import QueueRow
+
+        queues = (QueueRow("celery", 5, 2, 1, [], 0.5), QueueRow("on-redis", 7, None, None, [], None))
+        serving.write(dataclasses.replace(Shots().shoot(), queues=queues))
+        found = samples(get(f"http://127.0.0.1:{serving.port}/metrics")[1])
+        assert found["celery_queue_length", (("queue_name", "celery"),)] == 5
+        assert found["celery_queue_length", (("queue_name", "on-redis"),)] == 7
+        assert found["celery_active_consumer_count", (("queue_name", "celery"),)] == 2
+        # unknown (Redis tells no consumer count) is left out, not exported as 0
+        assert ("celery_active_consumer_count", (("queue_name", "on-redis"),)) not in found
+
     def test_a_snapshot_older_than_the_one_shown_is_ignored(self, serving):
         shots = Shots()
         old = shots.feed(received(1, 1)).shoot()
