@@ -118,8 +118,11 @@ def _key_lines() -> list[str]:
     out = [
         ".SH KEYS",
         _escape(
-            "In the live TUI (the default mode). Times are UTC. Control keys ask for confirmation "
-            "and are refused with --read-only, --replay and --demo."
+            "In the live TUI (the default mode). Times are local (or in the --tz zone), the zone"
+            " named on the view line. Control keys ask for confirmation and are refused with"
+            " --read-only, --replay and --demo. The mouse (unless --no-mouse): a click selects a"
+            " row, a screen tab, a sort column (again: reversed) or a key hint; the wheel scrolls;"
+            " Shift+drag still selects text."
         ),
     ]
     category = None

@@ -8,7 +8,10 @@ screen, nothing when nothing did. Keys go through
 :func:`~evtop.tui.keymap.command_for` to the top layer's commands or to the action table
 the mode hands in (:data:`~evtop.tui.actions.ACTIONS`: the actions act on this object, so
 it must not import them); only keys the keymap does not know reach widgets (text typed
-into a prompt).
+into a prompt). What a prompt does as the user types (filter, search) is deferred with
+:meth:`App.defer` and done once per input batch (:meth:`App.settle`): a paste or fast
+typing costs one filtering, not one per key. A mouse event is turned into what the
+same key would do (:meth:`App.mouse`).
 """
 
 from __future__ import annotations
@@ -26,15 +29,21 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import Layer
 from evtop.tui.guard import SizeGuard, too_small
-from evtop.tui.keymap import command_for, hints
-from evtop.tui.table import Line, RowWalker, header_markup
-from evtop.view.sheet import Table
+from evtop.tui.keymap import KEYMAP, command_for, hint_at, hints, key_label
+from evtop.tui.table import Line, RowWalker, column_at, header_markup
+from evtop.view.sheet import Table, sort_title
 from evtop.view.summary import UNSEEN_WORK_HINT, Counts, UnseenWork, counts_text, source_text
 from evtop.view.taskrows import TaskRows
 from evtop.view.viewstate import Screen, ViewState, sheet_for
+from evtop.zones import UTC, Zone
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
 CHROME_ROWS = 6
+#: Screen rows of the view line (with the screen tabs), of the column titles, and the
+#: first row of the table or of what replaces it.
+VIEW_ROW, TITLES_ROW, BODY_ROW = 2, 3, 4
+#: Rows the mouse wheel moves the selection by.
+WHEEL_ROWS = 3
 
 
 class App:
@@ -52,9 +61,13 @@ class App:
         clock: Callable[[], float] = time.time,
         actions: Mapping[str, Callable[[App], None]],
         rows: TaskRows | None = None,
+        zone: Zone = UTC,
+        terminal: Callable[[str], None] | None = None,
     ) -> None:
         """``rows``: the rows whose :meth:`~TaskRows.feed` the event source calls (events
-        applied to ``state`` some other way are caught up with a full scan)."""
+        applied to ``state`` some other way are caught up with a full scan). ``zone``:
+        where times are shown. ``terminal``: writes a control sequence to the terminal
+        (the clipboard's OSC 52), None where there is none."""
         self.state = state
         self.rows = rows if rows is not None else TaskRows(state)
         self.stats = stats
@@ -69,6 +82,14 @@ class App:
         #: Command id -> what it does: the keymap's commands that no layer handles.
         self.actions = actions
         self.view = ViewState()
+        self.zone = zone
+        self.terminal = terminal
+        #: The last search (F3), for n and N.
+        self.search_text = ""
+        #: What prompts asked to do once the keys of this batch are handled, by purpose.
+        self._deferred: dict[str, Callable[[], None]] = {}
+        #: Where each screen's tab is on the view line: (first column, end, key).
+        self._tabs: list[tuple[int, int, str]] = []
         self.size: tuple[int, int] = (80, 24)
         #: The event source ended by itself (end of a replayed file).
         self.ended = False
@@ -85,7 +106,7 @@ class App:
         self.message_line = Line()
         self.hints_line = Line(hints())
         self.rows.sync()
-        self.table: Table[Any] = sheet_for(Screen.TASKS).table(self.rows, clock(), self.view.order, "")
+        self.table: Table[Any] = sheet_for(Screen.TASKS, zone).table(self.rows, clock(), self.view.order, "")
         self.walker = RowWalker(self.table, self.size[0])
         self.listbox = urwid.ListBox(self.walker)
         header = urwid.Pile(
@@ -136,6 +157,66 @@ class App:
             layer_command()
         elif command in self.actions:
             self.actions[command](self)
+
+    def defer(self, purpose: str, call: Callable[[], None]) -> None:
+        """Do ``call`` at the end of this batch of keys, instead of an earlier call for the
+        same ``purpose`` (the table narrows once per frame however fast the typing)."""
+        self._deferred[purpose] = call
+
+    def settle(self) -> None:
+        """Do what the keys of the batch deferred; the loop draws next."""
+        deferred, self._deferred = self._deferred, {}
+        for call in deferred.values():
+            call()
+
+    def cancel_deferred(self, purpose: str) -> None:
+        self._deferred.pop(purpose, None)
+
+    # -- the mouse -----------------------------------------------------------------------
+
+    def mouse(self, event: str, button: int, col: int, row: int) -> None:
+        """A click or the wheel, as the key that does the same: a click on a row selects
+        it, on a screen tab or a key hint presses that key, on a column title sorts by
+        it (again: reverses); the wheel moves the selection or scrolls the pane."""
+        if too_small(*self.size) or event != "mouse press":
+            return
+        top = self.layers[-1] if self.layers else None
+        if top is not None and top.context in ("prompt", "confirm"):
+            return  # a question is answered with keys
+        if button in (4, 5):
+            command = "go-up" if button == 4 else "go-down"
+            key = next(b.keys[0] for b in KEYMAP if b.command == command)
+            for _ in range(WHEEL_ROWS):
+                self.press(key)
+            return
+        if button != 1:
+            return
+        cols, rows = self.size
+        if row == rows - 1:
+            binding = hint_at(col, cols)
+            if binding is not None:
+                self.press(binding.keys[0])
+        elif top is not None:
+            if top.context == "menu" and top.listbox is not None and BODY_ROW < row < rows - 2:
+                picked = _position_at(top.listbox, (cols, rows - CHROME_ROWS - 1), row - BODY_ROW - 1)
+                if picked is not None:
+                    top.listbox.focus_position = picked
+                    top.commands["menu-pick"]()
+        elif row == VIEW_ROW:
+            tab = next((key for start, end, key in self._tabs if start <= col < end), None)
+            if tab is not None:
+                self.press(tab)
+        elif row == TITLES_ROW:
+            column = column_at(self.table.sheet.columns, self.walker.widths, col)
+            if column is not None and column in self.table.sheet.sort_columns:
+                order = self.view.order
+                self.view = self.view.reverse_sort() if order.column == column else self.view.sort_by(column)
+                self.show_table()
+        elif BODY_ROW <= row < rows - 2:
+            picked = _position_at(self.listbox, (cols, rows - CHROME_ROWS), row - BODY_ROW)
+            if picked is not None:
+                self.listbox.focus_position = picked
+                self.follow_focus()
 
     # -- layers --------------------------------------------------------------------------
 
@@ -189,7 +270,7 @@ class App:
         screen) answers at once, and new events come with the next refresh."""
         view = self.view
         now = self.clock() if now is None else now
-        sheet = sheet_for(view.screen)
+        sheet = sheet_for(view.screen, self.zone)
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
         self.table = sheet.table(self.rows, now, view.order, view.filter_text)
@@ -231,14 +312,14 @@ class App:
         unseen = not self.replay and counts.workers and state.freeze_while(self._unseen_work, state)
         hint = f"  {UNSEEN_WORK_HINT}" if unseen else ""
         self.counts_line.show(f" {counts_text(counts, self.stats)}{hint}")
-        self.view_line.show(f" {self._view_text()}")
+        self.view_line.show(self._view_markup())
 
     def _view_text(self) -> str:
         view, table = self.view, self.table
         order = table.order
         parts = [
             f"[{table.sheet.title}] {len(table.items)}/{table.total}",
-            f"sort: {order.column} {'▼' if order.descending else '▲'}",
+            f"sort: {sort_title(table.sheet, order.column)} {'▼' if order.descending else '▲'}",
         ]
         if view.filter_text:
             parts.append(f"filter: {view.filter_text}")
@@ -246,7 +327,32 @@ class App:
             parts.append("PAUSED (p)")
         if self.read_only:
             parts.append("read-only")
+        parts.append(f"times: {self.zone.name}")
         return "  ".join(parts)
+
+    def _view_markup(self) -> list[Any]:
+        """The view line: what is shown on the left, the screens' tabs on the right (when
+        they fit; a click on one shows that screen)."""
+        left = f" {self._view_text()}"
+        tabs: list[tuple[str, str, bool]] = []
+        for screen in Screen:
+            binding = next((b for b in KEYMAP if b.command == f"show-{screen.value}"), None)
+            if binding is not None:
+                title = sheet_for(screen, self.zone).title
+                tabs.append(
+                    (binding.keys[0], f" {key_label(binding.keys[0])} {title} ", screen is self.view.screen)
+                )
+        width = sum(len(label) for _, label, _ in tabs)
+        start = self.size[0] - width - 1
+        self._tabs = []
+        if not tabs or start < len(left) + 2:
+            return [left]
+        markup: list[Any] = [left, " " * (start - len(left))]
+        for key, label, current in tabs:
+            self._tabs.append((start, start + len(label), key))
+            markup.append(("header.tab" if current else "header", label))
+            start += len(label)
+        return markup
 
     # -- selection and messages ----------------------------------------------------------
 
@@ -265,8 +371,20 @@ class App:
         self.message_line.show(("message.error", text) if error else text)
 
     def render(self, size: tuple[int, int]) -> urwid.Canvas:
-        """Draw the whole screen at ``size`` (the loop does this itself; tests call it)."""
+        """Draw the whole screen at ``size`` (the loop does this itself, after
+        :meth:`settle`; tests call it)."""
+        self.settle()
         if size != self.size:
             self.size = size
             self.show_table()
         return self.root.render(size, focus=True)
+
+
+def _position_at(listbox: urwid.ListBox, size: tuple[int, int], row: int) -> int | None:
+    """The position drawn on ``row`` of a list of one-line rows, or None below its end."""
+    count = len(listbox.body)  # type: ignore[arg-type]
+    if not count:
+        return None
+    offset, _ = listbox.get_focus_offset_inset(size)
+    position = listbox.focus_position + row - offset
+    return position if 0 <= position < count else None

@@ -16,6 +16,8 @@ TABLE = frozenset({"tasks", "workers", "types"})
 PANE = frozenset({"pane"})
 CONFIRM = frozenset({"confirm"})
 PROMPT = frozenset({"prompt"})
+#: A list to pick from (the sort menu).
+MENU = frozenset({"menu"})
 
 
 @dataclass(frozen=True)
@@ -36,21 +38,49 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("show-workers", ("2",), "worker table", "Screens", hint="workers"),
     Binding("show-types", ("3",), "per-task-type statistics", "Screens", hint="types"),
     Binding("next-screen", ("tab",), "next screen", "Screens"),
-    Binding("go-down", ("down", "j"), "select the next row", "Moving", TABLE | PANE),
-    Binding("go-up", ("up", "k"), "select the previous row", "Moving", TABLE | PANE),
-    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE),
-    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE),
-    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE),
-    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE),
-    Binding("filter-set", ("/",), "filter rows: words, field:value, !negation", "View", hint="filter"),
+    Binding(
+        "go-down", ("down", "j"), "select the next row (panes: scroll a line)", "Moving", TABLE | PANE | MENU
+    ),
+    Binding(
+        "go-up", ("up", "k"), "select the previous row (panes: scroll back)", "Moving", TABLE | PANE | MENU
+    ),
+    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE | MENU),
+    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE | MENU),
+    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE | MENU),
+    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE | MENU),
+    Binding(
+        "filter-set",
+        ("/",),
+        "filter rows as you type: words, field:value, field:a,b, !negation (Enter keeps, Esc restores)",
+        "View",
+        hint="filter",
+    ),
     Binding("filter-clear", ("esc",), "clear the filter", "View"),
-    Binding("sort-next", ("s",), "sort by the next column", "View", hint="sort"),
-    Binding("sort-reverse", ("S",), "reverse the sort order", "View"),
+    Binding(
+        "search",
+        ("f3", "#"),
+        "search: the selection jumps to the first match as you type (a uuid prefix finds its task)",
+        "View",
+    ),
+    Binding("search-next", ("n",), "next match of the search, without filtering", "View"),
+    Binding("search-previous", ("N",), "previous match of the search", "View"),
+    Binding("sort-menu", ("f6",), "choose the sort column from a menu", "View", hint="sort"),
+    Binding("sort-right", (">", "s"), "sort by the column to the right", "View"),
+    Binding("sort-left", ("<",), "sort by the column to the left", "View"),
+    Binding(
+        "sort-reverse", ("S",), "reverse the sort order (text sorts A to Z first, numbers highest)", "View"
+    ),
     Binding("pause", ("p",), "pause or resume the display (events are still counted)", "View"),
     Binding("open", ("enter",), "tasks: details; workers, types: their tasks", "Selection", hint="open"),
     Binding("info", ("i",), "details of the task or worker", "Selection"),
     Binding("task-result", ("r",), "result (or exception) of the task", "Selection", frozenset({"tasks"})),
     Binding("task-traceback", ("t",), "traceback of the failed task", "Selection", frozenset({"tasks"})),
+    Binding(
+        "copy-id",
+        ("y",),
+        "copy the selected task's uuid (worker's, type's name) to the clipboard (OSC 52)",
+        "Selection",
+    ),
     Binding(
         "task-revoke", ("c",), "revoke the task (asks first)", "Control", frozenset({"tasks"}), hint="revoke"
     ),
@@ -76,6 +106,8 @@ KEYMAP: tuple[Binding, ...] = (
         frozenset({"tasks", "types"}),
     ),
     Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE),
+    Binding("menu-pick", ("enter",), "pick the entry", "Panes", MENU),
+    Binding("menu-close", ("esc", "q", "f6"), "close the menu", "Panes", MENU),
     Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM),
     Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT),
@@ -111,6 +143,8 @@ _NAMES = {
     "up": "Up",
     "down": "Down",
     "f1": "F1",
+    "f3": "F3",
+    "f6": "F6",
     " ": "Space",
 }
 
@@ -126,9 +160,26 @@ def keys_label(binding: Binding) -> str:
     return ", ".join(key_label(key) for key in binding.keys)
 
 
+#: Between two key hints.
+HINT_GAP = "  "
+
+
 def hints() -> str:
     """``?:help q:quit 1:tasks ...`` from the bindings marked as hints."""
-    return "  ".join(f"{key_label(b.keys[0])}:{b.hint}" for b in KEYMAP if b.hint)
+    return HINT_GAP.join(f"{key_label(b.keys[0])}:{b.hint}" for b in KEYMAP if b.hint)
+
+
+def hint_at(col: int, width: int) -> Binding | None:
+    """The binding whose hint is drawn at column ``col`` of the hint line (a click there
+    presses its key, as in htop's function bar), if one is and it is not cut off."""
+    start = 0
+    for binding in KEYMAP:
+        if binding.hint:
+            end = start + len(f"{key_label(binding.keys[0])}:{binding.hint}")
+            if start <= col < min(end, width):
+                return binding
+            start = end + len(HINT_GAP)
+    return None
 
 
 def help_lines() -> list[str]:

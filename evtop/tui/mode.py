@@ -32,6 +32,7 @@ from evtop.tui.control_runner import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 from evtop.view.taskrows import TaskRows
+from evtop.zones import local_zone
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def run_tui(options: Options, env: Environment) -> int:
             bridge=bridge,
             actions=ACTIONS,
             rows=rows,
+            zone=options.zone or local_zone(env.environ),
+            terminal=_terminal_writer(env),
         )
 
         failures: list[EvtopError] = []
@@ -107,12 +110,26 @@ def run_tui(options: Options, env: Environment) -> int:
     return ExitStatus.OK
 
 
+def _terminal_writer(env: Environment) -> Callable[[str], None]:
+    """Writes a control sequence straight to the terminal, between two draws."""
+
+    def write(sequence: str) -> None:
+        env.stdout.write(sequence)
+        env.stdout.flush()
+
+    return write
+
+
 def _loop(app: App, env: Environment, options: Options) -> None:
     screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
     if not options.color:
         screen.set_terminal_properties(colors=1)
     loop = urwid.MainLoop(
-        app.root, PALETTE, screen=screen, handle_mouse=False, input_filter=_keys(app, screen)
+        app.root,
+        PALETTE,
+        screen=screen,
+        handle_mouse=options.mouse,
+        input_filter=_keys(app, screen, options.mouse),
     )
     app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
 
@@ -167,17 +184,24 @@ def _drain(app: App) -> bool:
 Keys = list[str | tuple[str, int, int, int]]
 
 
-def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[int]], Keys]:
+def _keys(app: App, screen: urwid.display.raw.Screen, mouse: bool) -> Callable[[Keys, list[int]], Keys]:
     def filter_keys(keys: Keys, _raw: list[int]) -> Keys:
-        """Every key goes to the app; a resize also goes on to the loop, which must learn
-        the new size before it draws (swallowed, it drew the old size: a scrolled mess)."""
+        """Every key and mouse event goes to the app, then what the batch deferred is done
+        once (as-you-type filtering: one per frame); a resize also goes on to the loop,
+        which must learn the new size before it draws (swallowed, it drew the old size:
+        a scrolled mess)."""
         app.size = screen.get_cols_rows()
         for key in keys:
-            if isinstance(key, str):  # mouse events are tuples; mouse handling is off
+            if isinstance(key, str):
                 with _survive(f"handling the key {key!r}"):
                     app.press(key)
+            elif mouse:  # with --no-mouse, a report the terminal sent anyway is ignored
+                with _survive(f"handling the mouse event {key!r}"):
+                    app.mouse(*key)
             if app.done:
                 raise urwid.ExitMainLoop
+        with _survive("applying what was typed"):
+            app.settle()
         return ["window resize"] if "window resize" in keys else []
 
     return filter_keys

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text
+from evtop.zones import UTC, Zone
 
 #: Task timestamps in lifecycle order, with their labels.
 TASK_TIMES = (
@@ -66,19 +67,21 @@ def _task_pane(state: State, uuid: str, title: str, rows: Callable[[Task], list[
     return state.freeze_while(build)
 
 
-def task_info(state: State, uuid: str) -> Pane:
-    """Every field of a task: identity, lifecycle times, routing, args, outcome."""
-    return _task_pane(state, uuid, "Task", _info_rows)
+def task_info(state: State, uuid: str, zone: Zone = UTC) -> Pane:
+    """Every field of a task: identity, lifecycle times (in ``zone``), routing, args, outcome."""
+    return _task_pane(state, uuid, "Task", lambda task: _info_rows(task, zone))
 
 
-def _info_rows(task: Task) -> list[tuple[str, str]]:
+def _info_rows(task: Task, zone: Zone) -> list[tuple[str, str]]:
     worker = task.worker
     rows: list[tuple[str, str]] = [
         ("name", _value(task.name)),
         ("state", _value(task.state)),
         ("worker", _value(worker.hostname) if worker is not None else NONE),
     ]
-    rows += [(label, datetime_text(_field(task, attr))) for attr, label in TASK_TIMES if _field(task, attr)]
+    rows += [
+        (label, datetime_text(_field(task, attr), zone)) for attr, label in TASK_TIMES if _field(task, attr)
+    ]
     rows.append(("runtime", duration_text(task.runtime)))
     rows += [
         (name, _value(_field(task, name))) for name in TASK_FIELDS if _field(task, name) not in (None, "")
@@ -126,11 +129,11 @@ def task_traceback(state: State, uuid: str) -> Pane | None:
     return state.freeze_while(build)
 
 
-def worker_info(state: State, hostname: str, now: float) -> Pane:
-    return state.freeze_while(_worker_info, state, hostname, now)
+def worker_info(state: State, hostname: str, now: float, zone: Zone = UTC) -> Pane:
+    return state.freeze_while(_worker_info, state, hostname, now, zone)
 
 
-def _worker_info(state: State, hostname: str, now: float) -> Pane:
+def _worker_info(state: State, hostname: str, now: float, zone: Zone) -> Pane:
     worker: Worker | None = state.workers.data.get(hostname)
     title = f"Worker {sanitize(hostname)}"
     if worker is None:
@@ -146,7 +149,7 @@ def _worker_info(state: State, hostname: str, now: float) -> Pane:
         ("load average", load_text(worker.loadavg)),
         ("software", _value(" ".join(str(p) for p in (worker.sw_ident, worker.sw_ver) if p))),
         ("system", _value(worker.sw_sys)),
-        ("heartbeats", ", ".join(datetime_text(beat) for beat in worker.heartbeats) or NONE),
+        ("heartbeats", ", ".join(datetime_text(beat, zone) for beat in worker.heartbeats) or NONE),
         ("tasks in memory", str(len(state.tasks_by_worker.get(hostname, ())))),
     ]
     return Pane(title, tuple(rows))

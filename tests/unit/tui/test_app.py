@@ -112,9 +112,9 @@ def test_screens_filter_and_sort():
     assert "[Task types] 1/3" in text and "filter: mul" in text
     text = press(app, "1")
     assert "[Tasks] 6/6" in text  # filters are per screen
-    text = press(app, "s")
-    assert "sort: name ▼" in text and "TASK▼" in text
-    assert "sort: name ▲" in press(app, "S")
+    text = press(app, "s")  # the column right of the event order: text sorts A to Z first
+    assert "sort: TASK ▲" in text and "TASK▲" in text
+    assert "sort: TASK ▼" in press(app, "S")
     text = press(app, "/", "esc")  # a cancelled prompt changes nothing
     assert "filter:" not in text.splitlines()[2]
 
@@ -163,7 +163,7 @@ def test_the_header_shows_the_tasks_held_out_of_the_cap():
 
 def test_fed_events_move_rows_and_the_selection_stays_on_its_task():
     app, rows = fed_app()
-    press(app, "s", "G")  # by name, descending: the last row is the oldest proj.add
+    press(app, "s", "S", "G")  # by name, descending: the last row is the oldest proj.add
     assert app.view.selection == "uuid-0"
     rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.zzz"))
     rows.feed(task("task-succeeded", "uuid-0", T0 + 51, 100, runtime=0.1))
@@ -360,3 +360,84 @@ def test_a_terminal_too_small_shows_a_notice_and_no_key_acts_blind(control):
     assert app.done  # quitting still works
     text = "\n".join(line.decode() for line in app.render(SIZE).text)
     assert "[Tasks]" in text and "Revoke" not in text and "too small" not in text
+
+
+# --- filter as you type, search, sort, mouse, clipboard ----------------------------------------
+
+
+def test_typing_in_the_filter_prompt_narrows_once_per_batch_of_keys():
+    app = make_app()
+    shown = []
+    show_table = app.show_table
+    app.show_table = lambda now=None: (shown.append(app.view.filter_text), show_table(now))[1]
+    app.press("/")
+    shown.clear()
+    for key in "state:fail":  # one batch: typed fast or pasted
+        app.press(key)
+    assert shown == []  # nothing filtered per key...
+    app.settle()
+    assert shown == ["state:fail"]  # ... once for the batch
+    assert "[Tasks] 1/6" in screen(app)
+    app.press("esc")  # restores the filter from before (none)
+    assert app.view.filter_text == "" and "[Tasks] 6/6" in screen(app)
+
+
+def test_search_moves_the_selection_and_n_wraps_around():
+    app = make_app()
+    press(app, "f3", *"proj.add", "enter")
+    assert app.view.selection == "uuid-5" and "[Tasks] 6/6" in screen(app)
+    press(app, "n")
+    assert app.view.selection == "uuid-2"
+    press(app, "n", "n", "n")  # uuid-1, uuid-0, then around to the top
+    assert app.view.selection == "uuid-5" and "search wrapped around" in screen(app)
+    press(app, "f3", *["backspace"] * len("proj.add"), *"zzz")  # it starts from the last search
+    assert "not found: zzz" in app.message_line.text
+    press(app, "esc")  # back where the search started
+    assert app.view.selection == "uuid-5"
+
+
+def test_mouse_clicks_and_wheel_act_as_their_keys():
+    app = make_app()
+    screen(app)
+    app.mouse("mouse press", 1, 2, 6)  # the third table row
+    assert app.view.selection == "uuid-3"
+    app.mouse("mouse press", 5, 2, 6)  # wheel down: three rows
+    assert app.view.selection == "uuid-0"
+    app.mouse("mouse press", 4, 2, 6)
+    assert app.view.selection == "uuid-3"
+    app.mouse("mouse press", 1, 2, 17)  # below the last row: nothing
+    assert app.view.selection == "uuid-3"
+    view = screen(app).splitlines()[2]
+    app.mouse("mouse press", 1, view.index("3 Task types") + 1, 2)
+    assert "[Task types] 3/3" in screen(app)
+    titles = screen(app).splitlines()[3]
+    app.mouse("mouse press", 1, titles.index("FAIL%") + 1, 3)
+    assert "sort: FAIL% ▼" in screen(app)
+    hints_row = screen(app).splitlines()[-1]
+    app.mouse("mouse press", 1, hints_row.index("?:help"), SIZE[1] - 1)
+    assert "evtop keys" in screen(app)
+    app.mouse("mouse press", 5, 10, 8)  # the wheel scrolls the pane
+    assert "-- more --" in screen(app) and "General" not in screen(app)
+
+
+def test_the_sort_menu_picks_by_title_and_a_click_picks_too():
+    app = make_app()
+    text = press(app, "f6")
+    assert "Sort Tasks by" in text and " LAST EVENT ▼" in text
+    press(app, "j", "enter")  # TASK: text, A to Z
+    assert "sort: TASK ▲" in screen(app)
+    text = press(app, "f6")
+    row = text.splitlines().index(next(line for line in text.splitlines() if line.startswith(" RUNTIME")))
+    app.mouse("mouse press", 1, 3, row)
+    assert "sort: RUNTIME ▼" in screen(app) and app.context == "tasks"
+
+
+def test_y_writes_osc_52_with_the_sanitized_id():
+    written: list[str] = []
+    app = make_app()
+    app.terminal = written.append
+    text = press(app, "j", "y")
+    assert written == ["\x1b]52;c;dXVpZC00\x07"]  # base64 of uuid-4
+    assert "copied uuid-4" in text
+    app.terminal = None
+    assert "no terminal to copy through: uuid-4" in press(app, "y")
