@@ -25,7 +25,7 @@ from evtop.view.query import FILTER_HELP, Query, parse
 from evtop.view.sheet import sort_choices, sort_title
 from evtop.view.tasks import TaskItem
 from evtop.view.tasktypes import TypeItem
-from evtop.view.viewstate import Screen
+from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workers import WorkerItem
 
 Action = Callable[[App], None]
@@ -111,17 +111,15 @@ def next_screen(app: App) -> None:
 
 
 def live_prompt(
-    app: App,
-    caption: str,
-    initial: str,
-    purpose: str,
-    change: Callable[[str], None],
-    restore: Callable[[], None],
+    app: App, caption: str, purpose: str, change: Callable[[str], None], restore: Callable[[], None]
 ) -> None:
     """A prompt acting as the user types: ``change`` with the text, once per batch of keys
-    (:meth:`App.defer`); Enter keeps what it did, Esc ``restore``s what was before."""
-    widget, edit = prompt(caption, initial)
-    edit.set_edit_pos(len(initial))
+    (:meth:`App.defer`); Enter keeps what it did, Esc ``restore``s what was before.
+
+    It starts empty, as in less and k9s: what it replaces stays in effect until the first
+    key, and the first key starts afresh instead of editing it.
+    """
+    widget, edit = prompt(caption)
 
     def changed(_edit: Any, _before: str) -> None:
         app.defer(purpose, lambda: change(edit.edit_text))
@@ -143,8 +141,7 @@ def live_prompt(
 
 @action("filter-set")
 def filter_set(app: App) -> None:
-    """The table narrows as the filter is typed (k9s, htop); it starts from the current
-    filter, so opening the prompt changes nothing until a key does."""
+    """The table narrows as the filter is typed (k9s, htop); an empty Enter clears it."""
     before, selection = app.view.filter_text, app.view.selection
 
     def restore() -> None:
@@ -154,7 +151,6 @@ def filter_set(app: App) -> None:
     live_prompt(
         app,
         "filter (Enter: keep, Esc: restore, empty: none): ",
-        before,
         "filter",
         lambda text: apply_filter(app, text),
         restore,
@@ -185,7 +181,7 @@ ACTIONS.update(
 )
 
 
-def _sort(app: App, view: Any) -> None:
+def _sort(app: App, view: ViewState) -> None:
     app.view = view
     app.show_table()
 
@@ -199,12 +195,14 @@ def sort_menu(app: App) -> None:
     arrow = "▼" if order.descending else "▲"
     entries = [f"{sort_title(sheet, c)} {arrow if c == order.column else ''}" for c in choices]
     current = choices.index(order.column) if order.column in choices else 0
-    widget, listbox = menu(f"Sort {sheet.title} by", entries, current)
+    widget, listbox = menu(
+        f"Sort {sheet.title} by", entries, current, "Enter: pick; the current one reverses"
+    )
 
     def pick() -> None:
         column = choices[listbox.focus_position]
         app.pop()
-        _sort(app, app.view.reverse_sort() if column == app.view.order.column else app.view.sort_by(column))
+        _sort(app, app.view.pick_sort(column))
 
     app.push(Layer("menu", widget, "body", {"menu-pick": pick, "menu-close": app.pop}, listbox))
 
@@ -270,7 +268,7 @@ def search(app: App) -> None:
         if index is not None:
             _select(app, index)
 
-    live_prompt(app, "search (Enter: keep, Esc: back; then n, N): ", app.search_text, "search", jump, restore)
+    live_prompt(app, "search (Enter: keep, Esc: back; then n, N): ", "search", jump, restore)
 
 
 def _search_on(step: int) -> Action:

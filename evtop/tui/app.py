@@ -209,8 +209,7 @@ class App:
         elif row == TITLES_ROW:
             column = column_at(self.table.sheet.columns, self.walker.widths, col)
             if column is not None and column in self.table.sheet.sort_columns:
-                order = self.view.order
-                self.view = self.view.reverse_sort() if order.column == column else self.view.sort_by(column)
+                self.view = self.view.pick_sort(column)
                 self.show_table()
         elif BODY_ROW <= row < rows - 2:
             picked = _position_at(self.listbox, (cols, rows - CHROME_ROWS), row - BODY_ROW)

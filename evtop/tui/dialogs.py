@@ -113,13 +113,14 @@ def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, ScrollBox]:
     return PaneView(title, box), box
 
 
-def menu(title: str, entries: list[str], current: int) -> tuple[urwid.Widget, urwid.ListBox]:
-    """A list to pick one entry from, the focused one highlighted, ``current`` focused."""
+def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid.Widget, urwid.ListBox]:
+    """A list to pick one entry from, the focused one highlighted, ``current`` focused;
+    ``note`` says what picking does."""
     rows = [urwid.AttrMap(RowText(f" {entry}"), None, focus_map="row.selected") for entry in entries]
     listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
     if rows:
         listbox.focus_position = current
-    heading = urwid.AttrMap(urwid.Text(f" {title}  (Enter: pick, Esc: close)", wrap="clip"), "pane.title")
+    heading = urwid.AttrMap(urwid.Text(f" {title}  ({note}, Esc: close)", wrap="clip"), "pane.title")
     return urwid.Frame(listbox, header=heading), listbox
 
 

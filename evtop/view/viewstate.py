@@ -81,6 +81,10 @@ class ViewState:
         """Sort by ``column`` in its first direction (text A to Z, numbers highest first)."""
         return self._order(Order(column, starts_descending(SHEETS[self.screen], column)))
 
+    def pick_sort(self, column: str) -> ViewState:
+        """A sort column chosen (a menu, a click on its title): the current one reverses."""
+        return self.reverse_sort() if column == self.order.column else self.sort_by(column)
+
     def move_sort(self, step: int) -> ViewState:
         """The sort column ``step`` places right (left when negative) of the current one
         on screen, wrapping around."""
