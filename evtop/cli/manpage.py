@@ -17,7 +17,7 @@ from evtop.cli.parser import (
     subcommand_parser,
 )
 from evtop.control.commands import COMMANDS, Command, Kind
-from evtop.tui.keymap import KEYMAP, keys_label
+from evtop.tui.keymap import KEYMAP, MOUSE_HELP, keys_label
 from evtop.version import __version__
 from evtop.view.query import FILTER_HELP
 
@@ -120,9 +120,7 @@ def _key_lines() -> list[str]:
         _escape(
             "In the live TUI (the default mode). Times are local (or in the --tz zone), the zone"
             " named on the view line. Control keys ask for confirmation and are refused with"
-            " --read-only, --replay and --demo. The mouse (unless --no-mouse): a click selects a"
-            " row, a screen tab, a sort column (again: reversed) or a key hint; the wheel scrolls;"
-            " Shift+drag still selects text."
+            " --read-only, --replay and --demo."
         ),
     ]
     category = None
@@ -132,6 +130,13 @@ def _key_lines() -> list[str]:
             out.append(f".SS {_escape(category)}")
         out += [".TP", f"\\fB{_escape(keys_label(binding))}\\fR", _escape(binding.help)]
     out += [".SS Filter", ".nf", *(_escape(line.strip()) for line in FILTER_HELP[1:]), ".fi"]
+    out += [
+        ".SS Mouse",
+        _escape(MOUSE_HELP[0]),
+        ".nf",
+        *(_escape(line.strip()) for line in MOUSE_HELP[1:]),
+        ".fi",
+    ]
     return out
 
 

@@ -19,7 +19,7 @@ from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
 from evtop.tui.dialogs import Layer, ScrollBox, menu, pane, prompt, question, typed_question
-from evtop.tui.keymap import help_lines
+from evtop.tui.keymap import MOUSE_HELP, help_lines
 from evtop.view import details
 from evtop.view.query import FILTER_HELP, Query, parse
 from evtop.view.sheet import sort_choices, sort_title
@@ -77,7 +77,7 @@ def action(name: str) -> Callable[[Action], Action]:
 
 @action("help")
 def show_help(app: App) -> None:
-    open_pane(app, "evtop keys", [*help_lines(), "", *FILTER_HELP])
+    open_pane(app, "evtop keys", [*help_lines(), "", *FILTER_HELP, "", *MOUSE_HELP])
 
 
 @action("quit")

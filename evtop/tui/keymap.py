@@ -114,6 +114,16 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT),
 )
 
+#: What the mouse does (it presses the keys above), for the help screen and the man page.
+MOUSE_HELP = (
+    "Mouse (off with --no-mouse; Shift+drag still selects text)",
+    "  click a row           select it",
+    "  click a screen tab    show that screen (the tabs are on the view line)",
+    "  click a column title  sort by it; again: the other way",
+    "  click a key hint      press that key (the bottom line)",
+    "  wheel                 move the selection; in a pane, scroll",
+)
+
 _INDEX: dict[tuple[str, str], str] = {
     (context, key): binding.command
     for binding in KEYMAP

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from evtop.tui.keymap import help_lines
+from evtop.tui.keymap import MOUSE_HELP, help_lines
 from evtop.view.query import FILTER_HELP
 from tests.support.events import T0, lifecycle, task_event, write_recording
 from tests.support.live import wait_until
@@ -299,7 +299,7 @@ def test_help_scrolls_and_says_more_is_below_on_a_small_terminal(recording):
         else:
             raise AssertionError("the help never reached its end")
         shown = "\n".join(seen)
-        for line in [*help_lines(), *FILTER_HELP]:
+        for line in [*help_lines(), *FILTER_HELP, *MOUSE_HELP]:
             assert line.strip()[:20] in shown, line  # every line was on screen at some point
         term.send("g")
         term.wait_for("-- more -- ", "General")
