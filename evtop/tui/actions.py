@@ -234,6 +234,22 @@ def _select(app: App, index: int) -> None:
     app.view = app.view.select(app.table.key(index))
 
 
+def by_id(app: App, text: str) -> tuple[int | None, bool]:
+    """The first row on screen whose id (a task's uuid, a worker's or a task type's name)
+    starts with ``text``, and whether some task's does, shown or not: a uuid prefix
+    finds its task ahead of words that merely contain it."""
+    prefix = text.strip().lower()
+    if not prefix or any(mark in prefix for mark in " :=!"):
+        return None, False
+    table = app.table
+    if app.view.screen is Screen.TASKS:  # every task held, also those the filter hides
+        ids = [uuid for uuid in app.rows.rows if uuid.lower().startswith(prefix)]
+    else:
+        ids = [key for key in map(table.key, range(len(table.items))) if key.lower().startswith(prefix)]
+    shown = [position for position in map(table.index_of, ids) if position is not None]
+    return (min(shown) if shown else None), bool(ids)
+
+
 def _search_query(app: App, text: str) -> Query | None:
     query = parse(text, app.table.sheet.fields)
     if query.unknown_fields:
@@ -247,21 +263,25 @@ def _search_query(app: App, text: str) -> Query | None:
 
 @action("search")
 def search(app: App) -> None:
-    """F3 (htop) or #: the selection jumps to the first match at or after it as the term
-    is typed; n and N go on from there. A uuid prefix finds its task."""
+    """F3 (htop) or #: the selection jumps as the term is typed, to the row whose id it
+    begins, else to the first match at or after the selection; n and N go on from there."""
     origin = app.listbox.focus_position if len(app.table.items) else 0
     selection = app.view.selection
 
     def jump(text: str) -> None:
         app.search_text = text
-        query = _search_query(app, text)
-        if query is None or not len(app.table.items):
-            return
-        found = find(app, query, origin, 1)
+        found, hidden = by_id(app, text)
         if found is None:
-            app.say(f"not found: {sanitize(text)}", error=True)
-        else:
+            query = _search_query(app, text)
+            if query is None or not len(app.table.items):
+                return
+            found = find(app, query, origin, 1)
+        if found is not None:
             _select(app, found)
+        elif hidden:
+            app.say(f"{sanitize(text)}: that task is hidden by the filter (Esc clears it)", error=True)
+        else:
+            app.say(f"not found: {sanitize(text)}", error=True)
 
     def restore() -> None:
         index = app.table.index_of(selection)

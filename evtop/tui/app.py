@@ -196,16 +196,18 @@ class App:
             binding = hint_at(col, cols)
             if binding is not None:
                 self.press(binding.keys[0])
+        elif row == VIEW_ROW:  # a screen tab, also from a pane or a menu
+            tab = next((key for start, end, key in self._tabs if start <= col < end), None)
+            if tab is not None:
+                while self.layers:
+                    self.pop()
+                self.press(tab)
         elif top is not None:
             if top.context == "menu" and top.listbox is not None and BODY_ROW < row < rows - 2:
                 picked = _position_at(top.listbox, (cols, rows - CHROME_ROWS - 1), row - BODY_ROW - 1)
                 if picked is not None:
                     top.listbox.focus_position = picked
                     top.commands["menu-pick"]()
-        elif row == VIEW_ROW:
-            tab = next((key for start, end, key in self._tabs if start <= col < end), None)
-            if tab is not None:
-                self.press(tab)
         elif row == TITLES_ROW:
             column = column_at(self.table.sheet.columns, self.walker.widths, col)
             if column is not None and column in self.table.sheet.sort_columns:

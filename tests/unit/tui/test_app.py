@@ -441,3 +441,22 @@ def test_y_writes_osc_52_with_the_sanitized_id():
     assert "copied uuid-4" in text
     app.terminal = None
     assert "no terminal to copy through: uuid-4" in press(app, "y")
+
+
+def test_a_search_for_an_id_prefix_finds_that_row_first_and_says_when_the_filter_hides_it():
+    app = make_app()
+    press(app, "G", "#", *"uuid-3", "enter")  # from the last row: found ahead of it, by its id
+    assert app.view.selection == "uuid-3"
+    press(app, "/", *"name:mul", "enter")
+    text = press(app, "#", *"uuid-5", "enter")
+    assert "uuid-5: that task is hidden by the filter (Esc clears it)" in text
+    press(app, "3", "#", *"proj.s", "enter")  # on the types screen, a type's name
+    assert app.view.selection == "proj.slow"
+
+
+def test_a_click_on_a_screen_tab_closes_a_pane_first():
+    app = make_app()
+    press(app, "?")
+    view = screen(app).splitlines()[2]
+    app.mouse("mouse press", 1, view.index("2 Workers") + 1, 2)
+    assert app.context == "workers" and "[Workers] 2/2" in screen(app)
