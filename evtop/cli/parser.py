@@ -312,7 +312,6 @@ def build_parser() -> EvtopArgumentParser:
         metavar="ZONE",
         type=time_zone,
         default=None,
-        dest="zone",
         help="time zone of the times shown: local (the TUI's default), UTC, or Area/City such as"
         " Europe/Paris; --dump keeps celery's UTC format unless --tz is given",
     )
