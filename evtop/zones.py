@@ -45,9 +45,10 @@ def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = LOCALTI
 
 
 def _local_name(environ: Mapping[str, str], localtime: str) -> str:
-    setting = environ.get("TZ", "").removeprefix(":")
-    if setting:
-        return setting.removeprefix("/usr/share/zoneinfo/")
+    setting = environ.get("TZ", "").removeprefix(":").removeprefix("/usr/share/zoneinfo/")
+    if setting:  # a zone name the C library reads like zoneinfo does; else (a POSIX rule
+        # such as CET-1CEST, or a name it does not know) its abbreviation says what applies
+        return setting if _zone_info(setting) is not None else _abbreviation()
     try:
         target = os.path.realpath(localtime)
     except OSError:
@@ -55,6 +56,18 @@ def _local_name(environ: Mapping[str, str], localtime: str) -> str:
     _, found, name = target.partition("/zoneinfo/")
     if found and name:
         return name.removeprefix("posix/").removeprefix("right/")
+    return _abbreviation()
+
+
+def _zone_info(name: str) -> ZoneInfo | None:
+    """The tz database's zone of that name, or None (unknown, malformed, a directory)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _abbreviation() -> str:
     return time.tzname[time.localtime().tm_isdst > 0] or "local"
 
 
@@ -65,10 +78,10 @@ def parse_zone(text: str, environ: Mapping[str, str] = os.environ) -> Zone:
         return local_zone(environ)
     if name.upper() in ("UTC", "Z"):
         return UTC
-    try:
-        return Zone(name, ZoneInfo(name))
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    info = _zone_info(name)
+    if info is None:
         raise ValueError(
             f"{text!r} is not a time zone here: give local, UTC or an Area/City name"
             " of the tz database, e.g. Europe/Paris"
-        ) from None
+        )
+    return Zone(name, info)

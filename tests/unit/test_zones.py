@@ -37,6 +37,8 @@ def test_the_local_zone_is_named_from_tz_then_from_the_system_link(tmp_path):
     assert local_zone({}, str(link)).name == "America/Chicago"
     assert parse_zone("local", {"TZ": "Asia/Tokyo"}).name == "Asia/Tokyo"
     assert local_zone({}, str(tmp_path / "missing")).name  # an abbreviation at worst, never empty
+    # A TZ the tz database does not know is not repeated as if it were a zone.
+    assert local_zone({"TZ": "Nowhere/Atlantis"}).name != "Nowhere/Atlantis"
 
 
 @pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/St_Johns", "Europe/London"])
