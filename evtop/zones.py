@@ -80,8 +80,10 @@ def parse_zone(text: str, environ: Mapping[str, str] = os.environ) -> Zone:
         return UTC
     info = _zone_info(name)
     if info is None:
+        missing = _zone_info("Etc/UTC") is None  # a slim container image: no zone at all
         raise ValueError(
             f"{text!r} is not a time zone here: give local, UTC or an Area/City name"
             " of the tz database, e.g. Europe/Paris"
+            + ("; this system has none: install tzdata (apt or pip)" if missing else "")
         )
     return Zone(name, info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -49,3 +50,18 @@ def test_a_dump_in_a_zone_is_datetimes_own_rendering_there(zone, offset):
     line = TextFormatter(zone=parsed).line(event)
     expected = str(datetime.fromtimestamp(T0 + offset, timezone.utc).astimezone(parsed.tzinfo))
     assert line.startswith(f"celery@h [{expected}] task started: ")
+
+
+def test_without_a_tz_database_the_error_says_what_to_install(monkeypatch, tmp_path):
+    import zoneinfo
+
+    monkeypatch.setitem(sys.modules, "tzdata", None)  # nor the pip package's fallback
+    zoneinfo.reset_tzpath(to=[str(tmp_path)])  # an empty directory: a slim image
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        with pytest.raises(ValueError, match="this system has none: install tzdata"):
+            parse_zone("Europe/Paris")
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+    assert parse_zone("Europe/Paris").name == "Europe/Paris"
