@@ -9,8 +9,9 @@ screen, nothing when nothing did. Keys go through
 the mode hands in (:data:`~evtop.tui.actions.ACTIONS`: the actions act on this object, so
 it must not import them); only keys the keymap does not know reach widgets (text typed
 into a prompt). What a prompt does as the user types (filter, search) is deferred with
-:meth:`App.defer` and done once per input batch (:meth:`App.settle`): a paste or fast
-typing costs one filtering, not one per key. A mouse event is turned into what the
+:meth:`App.defer` and done once per input batch, just after it is drawn
+(:meth:`App.settle`): a paste or fast typing costs one filtering, not one per key, and
+the typed text shows before the filtering starts. A mouse event is turned into what the
 same key would do (:meth:`App.mouse`).
 """
 
@@ -159,12 +160,17 @@ class App:
             self.actions[command](self)
 
     def defer(self, purpose: str, call: Callable[[], None]) -> None:
-        """Do ``call`` at the end of this batch of keys, instead of an earlier call for the
-        same ``purpose`` (the table narrows once per frame however fast the typing)."""
+        """Do ``call`` once the keys of this batch are drawn, instead of an earlier call for
+        the same ``purpose`` (the table narrows once per frame however fast the typing)."""
         self._deferred[purpose] = call
 
+    @property
+    def deferred(self) -> bool:
+        """Whether keys deferred something :meth:`settle` has yet to do."""
+        return bool(self._deferred)
+
     def settle(self) -> None:
-        """Do what the keys of the batch deferred; the loop draws next."""
+        """Do what the keys deferred (the loop calls it just after drawing them)."""
         deferred, self._deferred = self._deferred, {}
         for call in deferred.values():
             call()
