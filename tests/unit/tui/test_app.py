@@ -13,6 +13,7 @@ from evtop.broker.status import ConnectionStatus
 from evtop.control.client import Control
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
+from evtop.tui import mode
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.bridge import Bridge
@@ -460,3 +461,48 @@ def test_a_click_on_a_screen_tab_closes_a_pane_first():
     view = screen(app).splitlines()[2]
     app.mouse("mouse press", 1, view.index("2 Workers") + 1, 2)
     assert app.context == "workers" and "[Workers] 2/2" in screen(app)
+
+
+class AlarmLoop:
+    """The two alarm calls of urwid's MainLoop that the settler uses, run by hand."""
+
+    def __init__(self):
+        self.alarms: dict[int, tuple[float, object]] = {}
+        self.made = 0
+
+    def set_alarm_in(self, seconds, callback):
+        self.made += 1
+        self.alarms[self.made] = (seconds, callback)
+        return self.made
+
+    def remove_alarm(self, handle):
+        return self.alarms.pop(handle, None) is not None
+
+    def fire(self):
+        (handle, (seconds, callback)), *rest = self.alarms.items()
+        assert not rest
+        del self.alarms[handle]
+        callback(self, None)
+        return seconds
+
+
+def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(monkeypatch):
+    app = make_app()
+    clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0])  # the settling took 0, 0.2, then 5 s
+    monkeypatch.setattr(mode.time, "monotonic", lambda: next(clock))
+    settler = mode._Settler(app)
+    settler.loop = loop = AlarmLoop()
+    applied = []
+    for text in ("s", "st"):  # two batches before the alarm: the first alarm is replaced
+        app.defer("filter", lambda text=text: applied.append(text))
+        settler.soon()
+    assert len(loop.alarms) == 1 and loop.fire() == mode.SETTLE_AFTER and applied == ["st"]
+    app.defer("filter", lambda: applied.append("sta"))
+    settler.soon()
+    assert loop.fire() == mode.SETTLE_AFTER  # the last settling was instant
+    app.defer("filter", lambda: applied.append("stat"))
+    settler.soon()
+    assert loop.fire() == pytest.approx(0.2)  # it took 0.2 s: wait for a pause that long
+    app.defer("filter", lambda: applied.append("state"))
+    settler.soon()
+    assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped
