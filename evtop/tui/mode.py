@@ -200,8 +200,9 @@ class _Settler:
     up each key typed, whose text always shows first.
     """
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
+        self.clock = clock
         self.loop: urwid.MainLoop | None = None
         self._alarm: object | None = None
         self._took = 0.0
@@ -215,10 +216,10 @@ class _Settler:
 
     def _settle(self, _loop: urwid.MainLoop, _data: object) -> None:
         self._alarm = None
-        started = time.monotonic()
+        started = self.clock()
         with _survive("applying what was typed"):
             self.app.settle()
-        self._took = time.monotonic() - started
+        self._took = self.clock() - started
 
 
 def _keys(

@@ -486,11 +486,10 @@ class AlarmLoop:
         return seconds
 
 
-def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(monkeypatch):
+def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took():
     app = make_app()
-    clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0])  # the settling took 0, 0.2, then 5 s
-    monkeypatch.setattr(mode.time, "monotonic", lambda: next(clock))
-    settler = mode._Settler(app)
+    clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0, 30.0, 30.0])  # took 0, 0.2, 5 s, 0
+    settler = mode._Settler(app, clock=lambda: next(clock))
     settler.loop = loop = AlarmLoop()
     applied = []
     for text in ("s", "st"):  # two batches before the alarm: the first alarm is replaced
