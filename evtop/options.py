@@ -14,6 +14,7 @@ from typing import Any
 
 from evtop.broker.config import BrokerConfig
 from evtop.control.commands import Request
+from evtop.zones import Zone
 
 DEFAULT_FREQUENCY = 1.0
 DEFAULT_CONTROL_TIMEOUT = 1.0
@@ -77,6 +78,11 @@ class Options:
     wakeup: bool = False
     json: bool = False
     color: bool = True
+    #: ``--tz``: the zone times are shown in; None when not given (the TUI shows local
+    #: time, ``--dump`` celery's UTC format).
+    zone: Zone | None = None
+    #: The TUI takes clicks and the wheel (``--no-mouse``: the terminal keeps them).
+    mouse: bool = True
     #: ``-c module.Class`` (None with ``--sink``).
     camera: str | None = None
     #: ``--sink URL`` (and ``-c URL``), in the order given: the sink camera writes to them.

@@ -18,7 +18,7 @@ from evtop.cli.parser import (
     subcommand_parser,
 )
 from evtop.control.commands import COMMANDS, Command, Kind
-from evtop.tui.keymap import KEYMAP, keys_label
+from evtop.tui.keymap import KEYMAP, MOUSE_HELP, keys_label
 from evtop.version import __version__
 from evtop.view.query import FILTER_HELP
 
@@ -141,11 +141,12 @@ def _key_lines() -> list[str]:
     out = [
         ".SH KEYS",
         _escape(
-            "In the live TUI (the default mode). Times are UTC; a worker's times (RECEIVED, the "
-            "start of a running task's RUNTIME) are moved onto evtop's receive clock by its clock "
-            "skew. A task received or started on a worker that went offline reads LOST; MISSED on "
-            "the Workers screen counts task starts no event showed. Control keys ask for "
-            "confirmation and are refused with --read-only, --replay and --demo."
+            "In the live TUI (the default mode). Times are local (or in the --tz zone), the zone "
+            "named on the view line; a worker's times (RECEIVED, the start of a running task's "
+            "RUNTIME) are moved onto evtop's receive clock by its clock skew. A task received or "
+            "started on a worker that went offline reads LOST; MISSED on the Workers screen counts "
+            "task starts no event showed. Control keys ask for confirmation and are refused with "
+            "--read-only, --replay and --demo."
         ),
     ]
     category = None
@@ -155,6 +156,13 @@ def _key_lines() -> list[str]:
             out.append(f".SS {_escape(category)}")
         out += [".TP", f"\\fB{_escape(keys_label(binding))}\\fR", _escape(binding.help)]
     out += [".SS Filter", ".nf", *(_escape(line.strip()) for line in FILTER_HELP[1:]), ".fi"]
+    out += [
+        ".SS Mouse",
+        _escape(MOUSE_HELP[0]),
+        ".nf",
+        *(_escape(line.strip()) for line in MOUSE_HELP[1:]),
+        ".fi",
+    ]
     return out
 
 

@@ -27,6 +27,7 @@ from evtop.logs import LEVELS
 from evtop.options import DEFAULT_LISTEN, DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
 from evtop.rates import parse_rate
 from evtop.version import __version__
+from evtop.zones import Zone, parse_zone
 
 DESCRIPTION = """\
 Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event
@@ -268,6 +269,13 @@ def loglevel(text: str) -> str:
     return level
 
 
+def time_zone(text: str) -> Zone:
+    try:
+        return parse_zone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
     parser = EvtopArgumentParser(
         prog=prog,
@@ -357,6 +365,20 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
     )
     modes.add_argument(
         "--no-color", action="store_true", help="no colour in the TUI or --dump output (also: $NO_COLOR)"
+    )
+    modes.add_argument(
+        "--tz",
+        metavar="ZONE",
+        type=time_zone,
+        default=None,
+        help="time zone of the times shown: local (the TUI's default), UTC, or Area/City such as"
+        " Europe/Paris; --dump keeps celery's UTC format unless --tz is given",
+    )
+    modes.add_argument(
+        "--no-mouse",
+        action="store_true",
+        help="TUI: leave the mouse to the terminal; by default a click selects a row, a screen or"
+        " a sort column, and the wheel scrolls (Shift+drag still selects text)",
     )
     modes.add_argument(
         "-c",

@@ -310,6 +310,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], app: Any = Non
             getattr(args, f"{prefix}json", False) for prefix in ("", CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST)
         ),
         color=not args.no_color and "NO_COLOR" not in environ,
+        zone=args.tz,
+        mouse=not args.no_mouse,
         camera=cameras[0],
         sinks=cameras[1],
         keep=args.keep,

@@ -1,7 +1,8 @@
 """Event → ``--dump`` line: celery's ``Dumper`` format, with every string made terminal-safe.
 
 Scripts parse ``celery events --dump`` output, so the line is celery ≥ 5.6's to the byte
-for benign input: ``<host> [<UTC time>] <human type>: <task> <k=v, ...>``.
+for benign input: ``<host> [<UTC time>] <human type>: <task> <k=v, ...>``. Given a zone
+(``--tz``), the time is the same rendering in that zone (``08:22:22.329845+01:00``).
 The one deliberate difference: every string from the event passes :func:`sanitize`, so
 an escape sequence shows as ``␛[2J`` instead of clearing the screen, and a multi-line
 traceback stays on its line with visible ``␊``. Unlike celery's ``Dumper`` the task
@@ -18,6 +19,7 @@ from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from evtop.text.sanitize import sanitize
+from evtop.zones import Zone
 
 #: celery's cache size: a task's ``name(uuid) args=... kwargs=...`` is kept for this many uuids.
 TASK_CACHE_SIZE: Final = 0xFFF
@@ -71,6 +73,31 @@ def _date_time(seconds: int) -> str:
             _seconds.clear()
         text = _seconds[seconds] = str(datetime.fromtimestamp(seconds, timezone.utc))[:19]
     return text
+
+
+#: The date and time of a whole second, and its UTC offset (``+00:00``).
+Wall = Callable[[int], tuple[str, str]]
+
+
+def _utc_wall(seconds: int) -> tuple[str, str]:
+    return _date_time(seconds), "+00:00"
+
+
+def _zone_wall(zone: Zone) -> Wall:
+    """:data:`Wall` in ``zone``: ``str(datetime)`` there, cut at the offset (cached per
+    formatter, bounded: many lines share each second)."""
+    walls: dict[int, tuple[str, str]] = {}
+
+    def wall(seconds: int) -> tuple[str, str]:
+        found = walls.get(seconds)
+        if found is None:
+            if len(walls) >= _SECONDS_CACHED:
+                walls.clear()
+            text = str(zone.at(seconds))
+            found = walls[seconds] = (text[:19], text[19:])
+        return found
+
+    return wall
 
 
 def _fraction(micros: int) -> str:
@@ -204,7 +231,9 @@ class TextFormatter:
         self,
         task_cache_size: int = TASK_CACHE_SIZE,
         styles: Mapping[str, Callable[[str], str]] | None = None,
+        zone: Zone | None = None,
     ) -> None:
+        """``zone``: show times there (``--tz``); None: in UTC, as celery does."""
         #: ``name(uuid) args=... kwargs=...`` by uuid, sanitized.
         #: Least recently used first; one thread formats, so no lock.
         self._tasks: OrderedDict[str, str] = OrderedDict()
@@ -214,9 +243,10 @@ class TextFormatter:
         self._hosts: dict[Any, str] = {}
         received = _LastText()
         self._layouts = {head: _Layouts(head, received) for head in (_HEAD, _TASK_HEAD, _DESCRIBING_HEAD)}
-        #: The whole second of the last line, ``(start, end, date and time)``: lines come
-        #: in time order, many to a second.
-        self._second = (0.0, 0.0, "")
+        self._wall: Wall = _utc_wall if zone is None else _zone_wall(zone)
+        #: The whole second of the last line, ``(start, end, date and time, offset)``:
+        #: lines come in time order, many to a second.
+        self._second = (0.0, 0.0, "", "")
 
     def _kind(self, type_: str) -> _Kind:
         if len(self._kinds) >= _KINDS_CACHED:
@@ -255,16 +285,16 @@ class TextFormatter:
         # utc_time(), with a shortcut: in the second of the line before, the whole seconds
         # are known (and int(timestamp) - start is the same float subtraction).
         timestamp = event["timestamp"]
-        start, end, date_time = self._second
+        start, end, date_time, offset = self._second
         if start <= timestamp < end and type(timestamp) is float:
             micros = round((timestamp - start) * 1e6)
         else:
             micros = 1_000_000
         if micros >= 1_000_000:  # another second, or rounded up into the next one
             seconds, micros = _split(timestamp)
-            date_time = _date_time(seconds)
+            date_time, offset = self._wall(seconds)
             if seconds >= 0:  # int() truncates towards zero: [n, n + 1) are n's only if n >= 0
-                self._second = (float(seconds), seconds + 1.0, date_time)
+                self._second = (float(seconds), seconds + 1.0, date_time, offset)
         if micros > 0:
             millis, rest = _MILLIS[micros // 1000], _THOUSANDTHS[micros % 1000]
         else:
@@ -272,9 +302,8 @@ class TextFormatter:
         # The ``key=value, ...`` remainder: keys not in the head, sorted, one template per layout.
         fields = layouts[tuple(event)](event)
         if not is_task:
-            return (
-                f"{host}{date_time}{millis}{rest}+00:00] {human}{sanitize(f': {fields}') if fields else ' '}"
-            )
+            tail = sanitize(f": {fields}") if fields else " "
+            return f"{host}{date_time}{millis}{rest}{offset}] {human}{tail}"
         uuid = str(event.get("uuid"))
         tasks = self._tasks
         if describing:
@@ -291,5 +320,5 @@ class TextFormatter:
             if task:
                 tasks.move_to_end(uuid)  # a hit refreshes, as in celery
         if fields:
-            return f"{host}{date_time}{millis}{rest}+00:00] {human}: {task} {sanitize(fields)}"
-        return f"{host}{date_time}{millis}{rest}+00:00] {human} {task} "
+            return f"{host}{date_time}{millis}{rest}{offset}] {human}: {task} {sanitize(fields)}"
+        return f"{host}{date_time}{millis}{rest}{offset}] {human} {task} "

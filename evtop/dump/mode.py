@@ -31,6 +31,7 @@ from evtop.record.schema import event_line
 from evtop.report import Reporter
 from evtop.runner import Ending, event_stream, run_source, stop_on_signals
 from evtop.text.sanitize import sanitize
+from evtop.zones import Zone
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,12 @@ def terminal_styles(env: Environment) -> Mapping[str, Callable[[str], str]]:
     return {type_: getattr(term, style) for type_, style in STYLES.items()}
 
 
-def text_renderer(styles: Mapping[str, Callable[[str], str]]) -> Callable[[Event], str]:
-    """Event → dump line, with the event kind coloured by ``styles`` when there are any."""
-    return TextFormatter(styles=styles).line
+def text_renderer(
+    styles: Mapping[str, Callable[[str], str]], zone: Zone | None = None
+) -> Callable[[Event], str]:
+    """Event → dump line, with the event kind coloured by ``styles`` when there are any,
+    the time in ``zone`` when one is given."""
+    return TextFormatter(styles=styles, zone=zone).line
 
 
 def _say(env: Environment, message: str) -> None:
@@ -87,7 +91,7 @@ def run_dump(options: Options, env: Environment) -> int:
     if options.json:
         render: Callable[[Event], str] = event_line
     else:
-        render = text_renderer(terminal_styles(env) if options.color else {})
+        render = text_renderer(terminal_styles(env) if options.color else {}, options.zone)
 
     lines: list[str] = []
     collect = lines.append

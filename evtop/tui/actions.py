@@ -6,8 +6,11 @@ Dispatch is this dict, not an if-chain; a test checks that every table command o
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence, Sized
-from typing import cast
+from typing import Any, cast
+
+import urwid
 
 from evtop.control.arguments import is_zero_rate
 from evtop.control.commands import Request, build_request
@@ -15,13 +18,14 @@ from evtop.control.render import render as render_replies
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
-from evtop.tui.dialogs import Layer, pane, prompt, question, refill, typed_question
-from evtop.tui.keymap import help_lines
+from evtop.tui.dialogs import Layer, ScrollBox, menu, pane, prompt, question, typed_question
+from evtop.tui.keymap import MOUSE_HELP, help_lines
 from evtop.view import details
-from evtop.view.query import FILTER_HELP
+from evtop.view.query import FILTER_HELP, Query, parse
+from evtop.view.sheet import sort_choices, sort_title
 from evtop.view.tasks import TaskItem
 from evtop.view.tasktypes import TypeItem
-from evtop.view.viewstate import Screen
+from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workerpane import INQUIRIES, Answer, WorkerDetail
 from evtop.view.workers import WorkerItem
 
@@ -33,15 +37,21 @@ Action = Callable[[App], None]
 
 def _move(app: App, delta: int | None = None, *, to: int | None = None) -> None:
     listbox = app.active_listbox
+    if isinstance(listbox, ScrollBox):  # a pane scrolls its text
+        listbox.scroll(delta or 0, to=to)
+        return
     count = len(cast(Sized, listbox.body))
     if not count:
         return
-    target = to if to is not None else listbox.focus_position + (delta or 0)
-    listbox.focus_position = max(0, min(count - 1, target if target >= 0 else count - 1))
+    target = listbox.focus_position + (delta or 0) if to is None else count - 1 if to < 0 else to
+    listbox.focus_position = max(0, min(count - 1, target))
     app.follow_focus()
 
 
 def _page(app: App) -> int:
+    listbox = app.active_listbox
+    if isinstance(listbox, ScrollBox):
+        return listbox.page()
     return max(app.size[1] - CHROME_ROWS - 1, 1)
 
 
@@ -49,7 +59,7 @@ ACTIONS: dict[str, Action] = {
     "go-down": lambda app: _move(app, 1),
     "go-up": lambda app: _move(app, -1),
     "page-down": lambda app: _move(app, _page(app)),
-    "page-up": lambda app: _move(app, -_page(app)) if app.active_listbox.focus_position else None,
+    "page-up": lambda app: _move(app, -_page(app)),
     "go-top": lambda app: _move(app, to=0),
     "go-bottom": lambda app: _move(app, to=-1),
 }
@@ -68,7 +78,7 @@ def action(name: str) -> Callable[[Action], Action]:
 
 @action("help")
 def show_help(app: App) -> None:
-    open_pane(app, "evtop keys", [*help_lines(app.context), "", *FILTER_HELP])
+    open_pane(app, "evtop keys", [*help_lines(app.context), "", *FILTER_HELP, "", *MOUSE_HELP])
 
 
 @action("quit")
@@ -107,17 +117,51 @@ def next_screen(app: App) -> None:
 # -- view -------------------------------------------------------------------------------------
 
 
-@action("filter-set")
-def filter_set(app: App) -> None:
-    # Starts empty, as in less and k9s: the current filter stays on screen until Enter
-    # replaces it (an empty Enter clears it).
-    widget, edit = prompt("filter (Enter: apply, empty: clear, Esc: cancel): ")
+def live_prompt(
+    app: App, caption: str, purpose: str, change: Callable[[str], None], restore: Callable[[], None]
+) -> None:
+    """A prompt acting as the user types: ``change`` with the text, once per batch of keys
+    (:meth:`App.defer`); Enter keeps what it did, Esc ``restore``s what was before.
+
+    It starts empty, as in less and k9s: what it replaces stays in effect until the first
+    key, and the first key starts afresh instead of editing it.
+    """
+    widget, edit = prompt(caption)
+
+    def changed(_edit: Any, _before: str) -> None:
+        app.defer(purpose, lambda: change(edit.edit_text))
+
+    urwid.connect_signal(edit, "postchange", changed)
 
     def accept() -> None:
+        app.cancel_deferred(purpose)
         app.pop()
-        apply_filter(app, edit.edit_text)
+        change(edit.edit_text)
 
-    app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": app.pop}))
+    def cancel() -> None:
+        app.cancel_deferred(purpose)
+        app.pop()
+        restore()
+
+    app.push(Layer("prompt", widget, "footer", {"prompt-accept": accept, "prompt-cancel": cancel}))
+
+
+@action("filter-set")
+def filter_set(app: App) -> None:
+    """The table narrows as the filter is typed (k9s, htop); an empty Enter clears it."""
+    before, selection = app.view.filter_text, app.view.selection
+
+    def restore() -> None:
+        app.view = app.view.select(selection)
+        apply_filter(app, before)
+
+    live_prompt(
+        app,
+        "filter (Enter: keep, Esc: restore, empty: none): ",
+        "filter",
+        lambda text: apply_filter(app, text),
+        restore,
+    )
 
 
 def apply_filter(app: App, text: str, screen: Screen | None = None) -> None:
@@ -135,22 +179,165 @@ def apply_filter(app: App, text: str, screen: Screen | None = None) -> None:
 ACTIONS["filter-clear"] = lambda app: apply_filter(app, "")
 
 
-@action("sort-next")
-def sort_next(app: App) -> None:
-    app.view = app.view.next_sort()
+ACTIONS.update(
+    {
+        "sort-right": lambda app: _sort(app, app.view.move_sort(1)),
+        "sort-left": lambda app: _sort(app, app.view.move_sort(-1)),
+        "sort-reverse": lambda app: _sort(app, app.view.reverse_sort()),
+    }
+)
+
+
+def _sort(app: App, view: ViewState) -> None:
+    app.view = view
     app.show_table()
 
 
-@action("sort-reverse")
-def sort_reverse(app: App) -> None:
-    app.view = app.view.reverse_sort()
-    app.show_table()
+@action("sort-menu")
+def sort_menu(app: App) -> None:
+    """htop's F6: the sort columns by title, the current one marked and focused."""
+    sheet = app.table.sheet
+    choices = sort_choices(sheet)
+    order = app.table.order
+    arrow = "▼" if order.descending else "▲"
+    entries = [f"{sort_title(sheet, c)} {arrow if c == order.column else ''}" for c in choices]
+    current = choices.index(order.column) if order.column in choices else 0
+    widget, listbox = menu(
+        f"Sort {sheet.title} by", entries, current, "Enter: pick; the current one reverses"
+    )
+
+    def pick() -> None:
+        column = choices[listbox.focus_position]
+        app.pop()
+        _sort(app, app.view.pick_sort(column))
+
+    app.push(Layer("menu", widget, "body", {"menu-pick": pick, "menu-close": app.pop}, listbox))
 
 
 @action("pause")
 def pause(app: App) -> None:
     app.view = app.view.toggle_pause()
     app.refresh()
+
+
+# -- search: the selection moves, the rows stay -------------------------------------------------
+
+
+def find(app: App, query: Query, start: int, step: int) -> int | None:
+    """The first row matching ``query`` from ``start`` on in ``step``'s direction, wrapping
+    around (every row is looked at once at most)."""
+    items, sheet = app.table.items, app.table.sheet
+    count = len(items)
+    for offset in range(count):
+        index = (start + step * offset) % count
+        if query.matches(sheet.search(items[index])):
+            return index
+    return None
+
+
+def _select(app: App, index: int) -> None:
+    """Select row ``index`` (also under the search prompt, which the refresh respects)."""
+    app.listbox.focus_position = index
+    app.view = app.view.select(app.table.key(index))
+
+
+def by_id(app: App, text: str) -> tuple[int | None, bool]:
+    """The first row on screen whose id (a task's uuid, a worker's or a task type's name)
+    starts with ``text``, and whether some task's does, shown or not: a uuid prefix
+    finds its task ahead of words that merely contain it."""
+    prefix = text.strip().lower()
+    if not prefix or any(mark in prefix for mark in " :=!"):
+        return None, False
+    table = app.table
+    if app.view.screen is Screen.TASKS:  # every task held, also those the filter hides
+        ids = [uuid for uuid in app.rows.rows if uuid.lower().startswith(prefix)]
+    else:
+        ids = [key for key in map(table.key, range(len(table.items))) if key.lower().startswith(prefix)]
+    shown = [position for position in map(table.index_of, ids) if position is not None]
+    return (min(shown) if shown else None), bool(ids)
+
+
+def _search_query(app: App, text: str) -> Query | None:
+    query = parse(text, app.table.sheet.fields)
+    if query.unknown_fields:
+        fields = ", ".join(app.table.sheet.fields)
+        app.say(
+            f"no field {', '.join(map(sanitize, query.unknown_fields))} here (fields: {fields})", error=True
+        )
+        return None
+    return query or None
+
+
+@action("search")
+def search(app: App) -> None:
+    """F3 (htop) or #: the selection jumps as the term is typed, to the row whose id it
+    begins, else to the first match at or after the selection; n and N go on from there."""
+    origin = app.listbox.focus_position if len(app.table.items) else 0
+    selection = app.view.selection
+
+    def jump(text: str) -> None:
+        app.search_text = text
+        found, hidden = by_id(app, text)
+        if found is None:
+            query = _search_query(app, text)
+            if query is None or not len(app.table.items):
+                return
+            found = find(app, query, origin, 1)
+        if found is not None:
+            _select(app, found)
+        elif hidden:
+            app.say(f"{sanitize(text)}: that task is hidden by the filter (Esc clears it)", error=True)
+        else:
+            app.say(f"not found: {sanitize(text)}", error=True)
+
+    def restore() -> None:
+        index = app.table.index_of(selection)
+        if index is not None:
+            _select(app, index)
+
+    live_prompt(app, "search (Enter: keep, Esc: back; then n, N): ", "search", jump, restore)
+
+
+def _search_on(step: int) -> Action:
+    def search_on(app: App) -> None:
+        query = _search_query(app, app.search_text) if app.search_text else None
+        if not app.search_text:
+            app.say("no search yet: F3 or # starts one", error=True)
+        if query is None or not len(app.table.items):
+            return
+        here = app.listbox.focus_position
+        found = find(app, query, here + step, step)
+        if found is None:
+            app.say(f"not found: {sanitize(app.search_text)}", error=True)
+            return
+        if (found - here) * step <= 0:
+            app.say("search wrapped around")
+        _select(app, found)
+
+    return search_on
+
+
+ACTIONS.update({"search-next": _search_on(1), "search-previous": _search_on(-1)})
+
+
+#: OSC 52: set the clipboard ("c") to base64 data; BEL ends it (xterm, tmux, kitty, iTerm2).
+OSC52 = "\x1b]52;c;{}\x07"
+
+
+@action("copy-id")
+def copy_id(app: App) -> None:
+    """``y``: the selected row's id to the clipboard through the terminal (OSC 52), which
+    works over ssh and in tmux (with ``set-clipboard on``). The sanitized text is copied:
+    an id from the event stream must not paste control characters into a shell."""
+    if not len(app.table.items):
+        app.say("nothing selected", error=True)
+        return
+    key = sanitize(app.table.key(app.listbox.focus_position))
+    if app.terminal is None:
+        app.say(f"no terminal to copy through: {key}", error=True)
+        return
+    app.terminal(OSC52.format(base64.b64encode(key.encode("utf-8")).decode("ascii")))
+    app.say(f"copied {key}")
 
 
 # -- the selection ----------------------------------------------------------------------------
@@ -169,7 +356,7 @@ def _show_pane(app: App, content: details.Pane) -> None:
 def info(app: App) -> None:
     item = app.selected()
     if isinstance(item, TaskItem):
-        _show_pane(app, details.task_info(app.state, item.uuid, app.rows.trust, app.shown_at()))
+        _show_pane(app, details.task_info(app.state, item.uuid, app.rows.trust, app.shown_at(), app.zone))
     elif isinstance(item, WorkerItem):
         open_worker(app, item.hostname)
     elif isinstance(item, TypeItem):
@@ -409,13 +596,13 @@ def open_worker(app: App, hostname: str) -> None:
         detail.cannot_ask = "--read-only sends nothing to the workers"
     elif runner is None:
         detail.cannot_ask = app.no_control
-    content = detail.pane(app.state, app.shown_at(), app.rows.trust)
+    content = detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone)
     widget, listbox = pane(content.title, content.lines())
     layer = Layer("worker-pane", widget, "body", {"pane-close": app.pop}, listbox, subject=hostname)
     asked = [0]  # which round of questions the answers belong to (R starts another)
 
     def redraw() -> None:
-        refill(listbox, detail.pane(app.state, app.shown_at(), app.rows.trust).lines())
+        listbox.replace(detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone).lines())
 
     def answered(method: str, round_: int) -> Callable[[Outcome], None]:
         def take(outcome: Outcome) -> None:

@@ -8,7 +8,11 @@ screen, nothing when nothing did. Keys go through
 :func:`~evtop.tui.keymap.command_for` to the top layer's commands or to the action table
 the mode hands in (:data:`~evtop.tui.actions.ACTIONS`: the actions act on this object, so
 it must not import them); only keys the keymap does not know reach widgets (text typed
-into a prompt).
+into a prompt). What a prompt does as the user types (filter, search) is deferred with
+:meth:`App.defer` and done once per input batch, just after it is drawn
+(:meth:`App.settle`): a paste or fast typing costs one filtering, not one per key, and
+the typed text shows before the filtering starts. A mouse event is turned into what the
+same key would do (:meth:`App.mouse`).
 """
 
 from __future__ import annotations
@@ -27,17 +31,23 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import Layer
 from evtop.tui.guard import SizeGuard, too_small
-from evtop.tui.keymap import PANE, command_for, hints
-from evtop.tui.table import Line, RowWalker, header_markup
+from evtop.tui.keymap import KEYMAP, PANE, command_for, hint_at, hints, key_label
+from evtop.tui.table import Line, RowWalker, column_at, header_markup
 from evtop.view.queues import QueueBoard
-from evtop.view.sheet import Table
+from evtop.view.sheet import Table, sort_title
 from evtop.view.summary import Counts, counts_text, gap_message, source_text, trust_text
 from evtop.view.taskrows import TaskRows
 from evtop.view.trust import Trust
 from evtop.view.viewstate import Screen, ViewState, sheet_for
+from evtop.zones import UTC, Zone
 
 #: Rows taken by the lines around the table: source, counts, view, column titles; message, keys.
 CHROME_ROWS = 6
+#: Screen rows of the view line (with the screen tabs), of the column titles, and the
+#: first row of the table or of what replaces it.
+VIEW_ROW, TITLES_ROW, BODY_ROW = 2, 3, 4
+#: Rows the mouse wheel moves the selection by.
+WHEEL_ROWS = 3
 
 
 class App:
@@ -58,12 +68,16 @@ class App:
         health: Health | None = None,
         queues: QueueBoard | None = None,
         watch_queues: Callable[[bool], None] | None = None,
+        zone: Zone = UTC,
+        terminal: Callable[[str], None] | None = None,
     ) -> None:
         """``rows``: the rows whose :meth:`~TaskRows.feed` the event source calls (events
         applied to ``state`` some other way are caught up with a full scan). ``health``:
         what the event source found it missed, read at each refresh. ``queues``: what the
         queue screen shows, read by a watch that ``watch_queues`` turns on while the screen
-        is shown (None: the broker cannot be asked, the board says why)."""
+        is shown (None: the broker cannot be asked, the board says why). ``zone``: where
+        times are shown. ``terminal``: writes a control sequence to the terminal (the
+        clipboard's OSC 52), None where there is none."""
         self.state = state
         self.rows = rows if rows is not None else TaskRows(state)
         self.stats = stats
@@ -80,6 +94,14 @@ class App:
         self.queues = queues or QueueBoard("no broker to ask")
         self.watch_queues = watch_queues
         self.view = ViewState()
+        self.zone = zone
+        self.terminal = terminal
+        #: The last search (F3), for n and N.
+        self.search_text = ""
+        #: What prompts asked to do once the keys of this batch are handled, by purpose.
+        self._deferred: dict[str, Callable[[], None]] = {}
+        #: Where each screen's tab is on the view line: (first column, end, key).
+        self._tabs: list[tuple[int, int, str]] = []
         self.size: tuple[int, int] = (80, 24)
         #: The event source ended by itself (end of a replayed file).
         self.ended = False
@@ -101,7 +123,7 @@ class App:
         self.hints_line = Line(hints(self.context))
         self.rows.sync()
         self._take_findings()
-        self.table: Table[Any] = sheet_for(Screen.TASKS).table(
+        self.table: Table[Any] = sheet_for(Screen.TASKS, zone).table(
             self.rows, self.shown_at(), self.view.order, ""
         )
         self.walker = RowWalker(self.table, self.size[0])
@@ -154,6 +176,72 @@ class App:
             layer_command()
         elif command in self.actions:
             self.actions[command](self)
+
+    def defer(self, purpose: str, call: Callable[[], None]) -> None:
+        """Do ``call`` once the keys of this batch are drawn, instead of an earlier call for
+        the same ``purpose`` (the table narrows once per frame however fast the typing)."""
+        self._deferred[purpose] = call
+
+    @property
+    def deferred(self) -> bool:
+        """Whether keys deferred something :meth:`settle` has yet to do."""
+        return bool(self._deferred)
+
+    def settle(self) -> None:
+        """Do what the keys deferred (the loop calls it just after drawing them)."""
+        deferred, self._deferred = self._deferred, {}
+        for call in deferred.values():
+            call()
+
+    def cancel_deferred(self, purpose: str) -> None:
+        self._deferred.pop(purpose, None)
+
+    # -- the mouse -----------------------------------------------------------------------
+
+    def mouse(self, event: str, button: int, col: int, row: int) -> None:
+        """A click or the wheel, as the key that does the same: a click on a row selects
+        it, on a screen tab or a key hint presses that key, on a column title sorts by
+        it (again: reverses); the wheel moves the selection or scrolls the pane."""
+        if too_small(*self.size) or event != "mouse press":
+            return
+        top = self.layers[-1] if self.layers else None
+        if top is not None and top.context in ("prompt", "confirm"):
+            return  # a question is answered with keys
+        if button in (4, 5):
+            command = "go-up" if button == 4 else "go-down"
+            key = next(b.keys[0] for b in KEYMAP if b.command == command)
+            for _ in range(WHEEL_ROWS):
+                self.press(key)
+            return
+        if button != 1:
+            return
+        cols, rows = self.size
+        if row == rows - 1:
+            binding = hint_at(col, cols, self.context)
+            if binding is not None:
+                self.press(binding.keys[0])
+        elif row == VIEW_ROW:  # a screen tab, also from a pane or a menu
+            tab = next((key for start, end, key in self._tabs if start <= col < end), None)
+            if tab is not None:
+                while self.layers:
+                    self.pop()
+                self.press(tab)
+        elif top is not None:
+            if top.context == "menu" and top.listbox is not None and BODY_ROW < row < rows - 2:
+                picked = _position_at(top.listbox, (cols, rows - CHROME_ROWS - 1), row - BODY_ROW - 1)
+                if picked is not None:
+                    top.listbox.focus_position = picked
+                    top.commands["menu-pick"]()
+        elif row == TITLES_ROW:
+            column = column_at(self.table.sheet.columns, self.walker.widths, col)
+            if column is not None and column in self.table.sheet.sort_columns:
+                self.view = self.view.pick_sort(column)
+                self.show_table()
+        elif BODY_ROW <= row < rows - 2:
+            picked = _position_at(self.listbox, (cols, rows - CHROME_ROWS), row - BODY_ROW)
+            if picked is not None:
+                self.listbox.focus_position = picked
+                self.follow_focus()
 
     # -- layers --------------------------------------------------------------------------
 
@@ -227,7 +315,7 @@ class App:
         screen) answers at once, and new events come with the next refresh."""
         view = self.view
         now = self.clock() if now is None else now
-        sheet = sheet_for(view.screen)
+        sheet = sheet_for(view.screen, self.zone)
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
         queues = view.screen is Screen.QUEUES
@@ -274,14 +362,14 @@ class App:
         self.source_line.show(f" evtop  {left}")
         found = trust_text(self.rows.trust)
         self.counts_line.show(f" {counts_text(counts, self.stats)}{'  ' + found if found else ''}")
-        self.view_line.show(f" {self._view_text()}")
+        self.view_line.show(self._view_markup())
 
     def _view_text(self) -> str:
         view, table = self.view, self.table
         order = table.order
         parts = [
             f"[{table.sheet.title}] {len(table.items)}/{table.total}",
-            f"sort: {order.column} {'▼' if order.descending else '▲'}",
+            f"sort: {sort_title(table.sheet, order.column)} {'▼' if order.descending else '▲'}",
         ]
         if view.filter_text:
             parts.append(f"filter: {view.filter_text}")
@@ -291,7 +379,32 @@ class App:
             parts.append("PAUSED (p)")
         if self.read_only:
             parts.append("read-only")
+        parts.append(f"times: {self.zone.name}")
         return "  ".join(parts)
+
+    def _view_markup(self) -> list[Any]:
+        """The view line: what is shown on the left, the screens' tabs on the right (when
+        they fit; a click on one shows that screen)."""
+        left = f" {self._view_text()}"
+        tabs: list[tuple[str, str, bool]] = []
+        for screen in Screen:
+            binding = next((b for b in KEYMAP if b.command == f"show-{screen.value}"), None)
+            if binding is not None:
+                title = sheet_for(screen, self.zone).title
+                tabs.append(
+                    (binding.keys[0], f" {key_label(binding.keys[0])} {title} ", screen is self.view.screen)
+                )
+        width = sum(len(label) for _, label, _ in tabs)
+        start = self.size[0] - width - 1
+        self._tabs = []
+        if not tabs or start < len(left) + 2:
+            return [left]
+        markup: list[Any] = [left, " " * (start - len(left))]
+        for key, label, current in tabs:
+            self._tabs.append((start, start + len(label), key))
+            markup.append(("header.tab" if current else "header", label))
+            start += len(label)
+        return markup
 
     # -- selection and messages ----------------------------------------------------------
 
@@ -310,8 +423,20 @@ class App:
         self.message_line.show(("message.error", text) if error else text)
 
     def render(self, size: tuple[int, int]) -> urwid.Canvas:
-        """Draw the whole screen at ``size`` (the loop does this itself; tests call it)."""
+        """Draw the whole screen at ``size`` (the loop does this itself, after
+        :meth:`settle`; tests call it)."""
+        self.settle()
         if size != self.size:
             self.size = size
             self.show_table()
         return self.root.render(size, focus=True)
+
+
+def _position_at(listbox: urwid.ListBox, size: tuple[int, int], row: int) -> int | None:
+    """The position drawn on ``row`` of a list of one-line rows, or None below its end."""
+    count = len(listbox.body)  # type: ignore[arg-type]
+    if not count:
+        return None
+    offset, _ = listbox.get_focus_offset_inset(size)
+    position = listbox.focus_position + row - offset
+    return position if 0 <= position < count else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 import urwid
 
@@ -31,23 +30,107 @@ class Layer:
     subject: str = ""
 
 
-def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, urwid.ListBox]:
+class ScrollBox(urwid.ListBox):
+    """A pane's text, scrolled like ``less``: the keys move the view, not an unseen focus.
+
+    The text is wrapped to the width drawn at, one row per screen line, and the focus
+    stays on the top line shown: scrolling moves the top line and stops where the last
+    line reaches the bottom, so nothing is out of reach at any height (a long value that
+    wraps over more lines than the pane has included), and :meth:`position` says how much
+    is below.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._width = 0
+        self.walker: urwid.SimpleFocusListWalker[RowText] = urwid.SimpleFocusListWalker([])
+        super().__init__(self.walker)
+        #: The size last drawn at: the keys scroll by what the user saw.
+        self.size: tuple[int, int] = (80, 1)
+
+    def _wrap(self) -> None:
+        width = max(self.size[0], 1)
+        if width == self._width:
+            return
+        top = self.focus_position if len(self.walker) else 0
+        share = top / len(self.walker) if len(self.walker) else 0.0
+        self._width = width
+        rows = []
+        for line in self.lines:
+            canvas = urwid.Text(line or " ").render((width,))
+            rows += [RowText(text.decode("utf-8").rstrip() or " ", wrap="clip") for text in canvas.text]
+        self.walker[:] = rows
+        if rows:
+            self.change_focus(self.size, min(round(share * len(rows)), len(rows) - 1), offset_inset=0)
+
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
+        self.size = size
+        self.scroll(0)  # wrapped anew after a resize, with no blank lines below the end
+        return super().render(size, focus)
+
+    def scroll(self, rows: int = 0, *, to: int | None = None) -> None:
+        """Move the top line by ``rows``, or to line ``to`` (-1: the end)."""
+        self._wrap()
+        last = max(len(self.walker) - self.size[1], 0)
+        if not len(self.walker):
+            return
+        target = (last if to < 0 else to) if to is not None else self.focus_position + rows
+        self.change_focus(self.size, max(0, min(target, last)), offset_inset=0)
+
+    def replace(self, lines: list[str]) -> None:
+        """New lines (answers came in), the reader's place kept."""
+        top = self.focus_position if len(self.walker) else 0
+        self.lines = lines
+        self._width = 0  # wrapped anew
+        self.scroll(to=top)
+
+    def page(self) -> int:
+        """Lines to move for a page: the height, less one line kept for context."""
+        return max(self.size[1] - 1, 1)
+
+    def position(self) -> str:
+        """``-- more -- 40%`` while more is below (the share read, as ``less`` says), else
+        ``END`` (``all`` when it all fits)."""
+        self._wrap()
+        total = len(self.walker)
+        top = self.focus_position if total else 0
+        seen = top + self.size[1]
+        if seen >= total:
+            return "END" if top else "all"
+        return f"-- more -- {seen * 100 // total}%"
+
+
+class PaneView(urwid.WidgetWrap[urwid.Frame]):
+    """A titled :class:`ScrollBox`; the title line says where the view is."""
+
+    def __init__(self, title: str, box: ScrollBox) -> None:
+        self.title = title
+        self.box = box
+        self.heading = urwid.Text("", wrap="clip")
+        super().__init__(urwid.Frame(box, header=urwid.AttrMap(self.heading, "pane.title")))
+
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
+        cols, rows = size
+        self.box.size = (cols, max(rows - 1, 1))
+        self.heading.set_text(f" {self.title}  [{self.box.position()}]  j/k PgDn: scroll, q: close")
+        return super().render(size, focus)
+
+
+def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, ScrollBox]:
     """A scrollable text pane: long lines wrap, nothing is cut."""
-    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(_rows(lines)))
-    heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
+    box = ScrollBox(lines)
+    return PaneView(title, box), box
+
+
+def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid.Widget, urwid.ListBox]:
+    """A list to pick one entry from, the focused one highlighted, ``current`` focused;
+    ``note`` says what picking does."""
+    rows = [urwid.AttrMap(RowText(f" {entry}"), None, focus_map="row.selected") for entry in entries]
+    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
+    if rows:
+        listbox.focus_position = current
+    heading = urwid.AttrMap(urwid.Text(f" {title}  ({note}, Esc: close)", wrap="clip"), "pane.title")
     return urwid.Frame(listbox, header=heading), listbox
-
-
-def _rows(lines: list[str]) -> list[urwid.Text]:
-    return [RowText(line or " ") for line in lines] or [urwid.Text("")]
-
-
-def refill(listbox: urwid.ListBox, lines: list[str]) -> None:
-    """New lines in a pane (answers came in), the reader's place kept."""
-    walker = cast(urwid.SimpleFocusListWalker, listbox.body)
-    focus = walker.focus if len(walker) else 0
-    walker[:] = _rows(lines)
-    walker.set_focus(min(focus or 0, len(walker) - 1))
 
 
 def question(text: str) -> urwid.Widget:

@@ -26,6 +26,8 @@ REACHABLE: dict[str, frozenset[str]] = {
     "workers": frozenset({"worker-pane"}),
     "worker-pane": frozenset({"workers"}),
 }
+#: A list to pick from (the sort menu).
+MENU = frozenset({"menu"})
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,38 @@ KEYMAP: tuple[Binding, ...] = (
         hint="queues",
     ),
     Binding("next-screen", ("tab",), "next screen", "Screens"),
-    Binding("go-down", ("down", "j"), "select the next row", "Moving", TABLE | PANE),
-    Binding("go-up", ("up", "k"), "select the previous row", "Moving", TABLE | PANE),
-    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE),
-    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE),
-    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE),
-    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE),
-    Binding("filter-set", ("/",), "filter rows: words, field:value, !negation", "View", hint="filter"),
+    Binding(
+        "go-down", ("down", "j"), "select the next row (panes: scroll a line)", "Moving", TABLE | PANE | MENU
+    ),
+    Binding(
+        "go-up", ("up", "k"), "select the previous row (panes: scroll back)", "Moving", TABLE | PANE | MENU
+    ),
+    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE | MENU),
+    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE | MENU),
+    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE | MENU),
+    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE | MENU),
+    Binding(
+        "filter-set",
+        ("/",),
+        "filter rows as you type: words, field:value, field:a,b, !negation (Enter keeps, Esc restores)",
+        "View",
+        hint="filter",
+    ),
     Binding("filter-clear", ("esc",), "clear the filter", "View"),
-    Binding("sort-next", ("s",), "sort by the next column", "View", hint="sort"),
-    Binding("sort-reverse", ("S",), "reverse the sort order", "View"),
+    Binding(
+        "search",
+        ("f3", "#"),
+        "search: the selection jumps to the first match as you type (a uuid prefix finds its task)",
+        "View",
+    ),
+    Binding("search-next", ("n",), "next match of the search, without filtering", "View"),
+    Binding("search-previous", ("N",), "previous match of the search", "View"),
+    Binding("sort-menu", ("f6",), "choose the sort column from a menu", "View", hint="sort"),
+    Binding("sort-right", (">", "s"), "sort by the column to the right", "View"),
+    Binding("sort-left", ("<",), "sort by the column to the left", "View"),
+    Binding(
+        "sort-reverse", ("S",), "reverse the sort order (text sorts A to Z first, numbers highest)", "View"
+    ),
     Binding("pause", ("p",), "pause or resume the display (events are still counted)", "View"),
     Binding(
         "open",
@@ -89,6 +113,12 @@ KEYMAP: tuple[Binding, ...] = (
     ),
     Binding("task-result", ("r",), "result (or exception) of the task", "Selection", frozenset({"tasks"})),
     Binding("task-traceback", ("t",), "traceback of the failed task", "Selection", frozenset({"tasks"})),
+    Binding(
+        "copy-id",
+        ("y",),
+        "copy the selected task's uuid (worker's, type's name) to the clipboard (OSC 52)",
+        "Selection",
+    ),
     Binding(
         "task-revoke", ("c",), "revoke the task (asks first)", "Control", frozenset({"tasks"}), hint="revoke"
     ),
@@ -167,12 +197,24 @@ KEYMAP: tuple[Binding, ...] = (
         hint="refresh",
     ),
     Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE, hint="close"),
+    Binding("menu-pick", ("enter",), "pick the entry", "Panes", MENU, hint="pick"),
+    Binding("menu-close", ("esc", "q", "f6"), "close the menu", "Panes", MENU, hint="close"),
     Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM, hint="yes"),
     Binding(
         "confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM, hint="no"
     ),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT, hint="accept"),
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT, hint="cancel"),
+)
+
+#: What the mouse does (it presses the keys above), for the help screen and the man page.
+MOUSE_HELP = (
+    "Mouse (off with --no-mouse; Shift+drag still selects text)",
+    "  click a row           select it",
+    "  click a screen tab    show that screen (the tabs are on the view line)",
+    "  click a column title  sort by it; again: the other way",
+    "  click a key hint      press that key (the bottom line)",
+    "  wheel                 move the selection; in a pane, scroll",
 )
 
 _INDEX: dict[tuple[str, str], str] = {
@@ -204,6 +246,8 @@ _NAMES = {
     "up": "Up",
     "down": "Down",
     "f1": "F1",
+    "f3": "F3",
+    "f6": "F6",
     " ": "Space",
 }
 
@@ -219,14 +263,30 @@ def keys_label(binding: Binding) -> str:
     return ", ".join(key_label(key) for key in binding.keys)
 
 
+#: Between two key hints.
+HINT_GAP = "  "
+
+
+def _hinted(context: str | None) -> list[Binding]:
+    return [b for b in KEYMAP if b.hint and (context is None or context in b.contexts)]
+
+
 def hints(context: str | None = None) -> str:
     """``?:help q:quit 1:tasks ...`` from the bindings marked as hints that work in
     ``context`` (all of them without one)."""
-    return "  ".join(
-        f"{key_label(b.keys[0])}:{b.hint}"
-        for b in KEYMAP
-        if b.hint and (context is None or context in b.contexts)
-    )
+    return HINT_GAP.join(f"{key_label(b.keys[0])}:{b.hint}" for b in _hinted(context))
+
+
+def hint_at(col: int, width: int, context: str | None = None) -> Binding | None:
+    """The binding whose hint is drawn at column ``col`` of the hint line (a click there
+    presses its key, as in htop's function bar), if one is and it is not cut off."""
+    start = 0
+    for binding in _hinted(context):
+        end = start + len(f"{key_label(binding.keys[0])}:{binding.hint}")
+        if start <= col < min(end, width):
+            return binding
+        start = end + len(HINT_GAP)
+    return None
 
 
 def help_lines(context: str | None = None) -> list[str]:
@@ -236,7 +296,7 @@ def help_lines(context: str | None = None) -> list[str]:
     if context is not None:
         wanted = {context, *REACHABLE.get(context, ()), *CONFIRM, *PROMPT}
         if context in TABLE:
-            wanted.add("pane")
+            wanted |= {"pane", *MENU}
     shown = bindings(wanted)
     lines: list[str] = []
     width = max(len(keys_label(b)) for b in shown)

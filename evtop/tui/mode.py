@@ -35,6 +35,7 @@ from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 from evtop.view.queues import QueueBoard
 from evtop.view.taskrows import TaskRows
+from evtop.zones import local_zone
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ REFRESH = 0.5
 #: against 0.2 ingested as fast (60,000 against 56,000 events/s) and halved the longest
 #: refresh (140 against 300 ms).
 REFRESH_SHARE = 0.5
+#: Seconds from the last key to what the keys deferred (the filter typed so far): at
+#: least long enough for the loop to draw first, so a typed key shows at once; at most
+#: the pause that counts as the typing stopping. See :class:`_Settler`.
+SETTLE_AFTER = 0.001
+SETTLE_MOST = 0.3
 NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
 
 
@@ -103,6 +109,8 @@ def run_tui(options: Options, env: Environment) -> int:
             health=ingest.health,
             queues=queues,
             watch_queues=watch.wanted if watch is not None else None,
+            zone=options.zone or local_zone(env.environ),
+            terminal=_terminal_writer(env),
         )
 
         failures: list[EvtopError] = []
@@ -135,13 +143,29 @@ def run_tui(options: Options, env: Environment) -> int:
     return ExitStatus.INTERRUPTED if app.interrupted else ExitStatus.OK
 
 
+def _terminal_writer(env: Environment) -> Callable[[str], None]:
+    """Writes a control sequence straight to the terminal, between two draws."""
+
+    def write(sequence: str) -> None:
+        env.stdout.write(sequence)
+        env.stdout.flush()
+
+    return write
+
+
 def _loop(app: App, env: Environment, options: Options) -> None:
     screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
     if not options.color:
         screen.set_terminal_properties(colors=1)
+    settler = _Settler(app)
     loop = urwid.MainLoop(
-        app.root, PALETTE, screen=screen, handle_mouse=False, input_filter=_keys(app, screen)
+        app.root,
+        PALETTE,
+        screen=screen,
+        handle_mouse=options.mouse,
+        input_filter=_keys(app, screen, options.mouse, settler.soon),
     )
+    settler.loop = loop
     app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
 
     def tick(loop: urwid.MainLoop, _data: object) -> None:
@@ -199,17 +223,57 @@ def _drain(app: App) -> bool:
 Keys = list[str | tuple[str, int, int, int]]
 
 
-def _keys(app: App, screen: urwid.display.raw.Screen) -> Callable[[Keys, list[int]], Keys]:
+class _Settler:
+    """Does what typed keys deferred (:meth:`App.settle`) once the typing pauses.
+
+    It waits after the last key as long as the last settling took, within
+    [:data:`SETTLE_AFTER`, :data:`SETTLE_MOST`]: a cheap filter follows every key, while
+    one that takes long (a hundred thousand tasks) waits for a pause instead of holding
+    up each key typed, whose text always shows first.
+    """
+
+    def __init__(self, app: App, clock: Callable[[], float] = time.monotonic) -> None:
+        self.app = app
+        self.clock = clock
+        self.loop: urwid.MainLoop | None = None
+        self._alarm: object | None = None
+        self._took = 0.0
+
+    def soon(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        if self._alarm is not None:
+            loop.remove_alarm(self._alarm)
+        self._alarm = loop.set_alarm_in(min(max(self._took, SETTLE_AFTER), SETTLE_MOST), self._settle)
+
+    def _settle(self, _loop: urwid.MainLoop, _data: object) -> None:
+        self._alarm = None
+        started = self.clock()
+        with _survive("applying what was typed"):
+            self.app.settle()
+        self._took = self.clock() - started
+
+
+def _keys(
+    app: App, screen: urwid.display.raw.Screen, mouse: bool, settle_soon: Callable[[], None]
+) -> Callable[[Keys, list[int]], Keys]:
     def filter_keys(keys: Keys, _raw: list[int]) -> Keys:
-        """Every key goes to the app; a resize also goes on to the loop, which must learn
-        the new size before it draws (swallowed, it drew the old size: a scrolled mess)."""
+        """Every key and mouse event goes to the app; what the batch deferred (as-you-type
+        filtering) is done once, just after the next draw; a resize also goes on to the
+        loop, which must learn the new size before it draws (swallowed, it drew the old
+        size: a scrolled mess)."""
         app.size = screen.get_cols_rows()
         for key in keys:
-            if isinstance(key, str):  # mouse events are tuples; mouse handling is off
+            if isinstance(key, str):
                 with _survive(f"handling the key {key!r}"):
                     app.press(key)
+            elif mouse:  # with --no-mouse, a report the terminal sent anyway is ignored
+                with _survive(f"handling the mouse event {key!r}"):
+                    app.mouse(*key)
             if app.done:
                 raise urwid.ExitMainLoop
+        if app.deferred:
+            settle_soon()
         return ["window resize"] if "window resize" in keys else []
 
     return filter_keys

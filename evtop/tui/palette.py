@@ -11,6 +11,7 @@ PALETTE: list[tuple[str, str, str, str]] = [
     ("header", "white,bold", "dark blue", "standout"),
     ("header.dim", "light gray", "dark blue", "standout"),
     ("header.alert", "yellow,bold", "dark blue", "standout,bold"),
+    ("header.tab", "black,bold", "light cyan", "bold"),
     ("columns", "black", "light gray", "underline"),
     ("footer", "black", "light gray", "standout"),
     ("message", "yellow", "default", "bold"),

@@ -66,8 +66,23 @@ def header_markup(
     columns: tuple[Column, ...], widths: list[int], sorted_by: str, descending: bool
 ) -> list[Any]:
     arrow = "▼" if descending else "▲"
-    cells = tuple(f"{c.title}{arrow}" if c.id == sorted_by else c.title for c in columns)
+    cells = tuple(
+        f"{c.title[: max(width - 1, 0)]}{arrow}" if c.id == sorted_by else c.title
+        for c, width in zip(columns, widths, strict=True)
+    )  # the arrow is never the part cut off a narrow column
     return markup(cells, (None,) * len(columns), columns, widths)
+
+
+def column_at(columns: tuple[Column, ...], widths: list[int], col: int) -> str | None:
+    """The id of the column drawn at screen column ``col`` (laid out as :func:`markup`)."""
+    start = 0
+    for column, width in zip(columns, widths, strict=True):
+        if not width:
+            continue
+        if start <= col < start + width:
+            return column.id
+        start += width + GAP
+    return None
 
 
 class _Row(NamedTuple):

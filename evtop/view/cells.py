@@ -7,9 +7,9 @@ string. Every formatter here returns text for anything it is given.
 from __future__ import annotations
 
 import math
-import time
 
 from evtop.text.sanitize import sanitize
+from evtop.zones import UTC, Zone
 
 #: Shown for a value that is missing or unusable.
 NONE = "-"
@@ -22,26 +22,30 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def clock_text(timestamp: object) -> str:
-    """``HH:MM:SS`` in UTC, as celery's monitor and ``--dump`` show times."""
+def clock_text(timestamp: object, zone: Zone = UTC) -> str:
+    """``HH:MM:SS`` in ``zone`` (the header names it)."""
     seconds = _number(timestamp)
     if seconds is None:
         return NONE
     try:
-        return time.strftime("%H:%M:%S", time.gmtime(seconds))
+        return zone.at(seconds).strftime("%H:%M:%S")
     except (OverflowError, OSError, ValueError):
         return NONE
 
 
-def datetime_text(timestamp: object) -> str:
-    """``YYYY-MM-DD HH:MM:SS.ffffff UTC`` for detail panes, where precision matters."""
+def datetime_text(timestamp: object, zone: Zone = UTC) -> str:
+    """``YYYY-MM-DD HH:MM:SS.ffffff CET`` for detail panes, where precision matters: the
+    zone's abbreviation at that moment (summer or winter time), or its UTC offset."""
     seconds = _number(timestamp)
     if seconds is None:
         return NONE
     try:
         whole = math.floor(seconds)
         micros = min(round((seconds - whole) * 1_000_000), 999_999)
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{micros:06d} UTC"
+        moment = zone.at(whole)
+        return (
+            moment.strftime("%Y-%m-%d %H:%M:%S") + f".{micros:06d} {moment.tzname() or moment.strftime('%z')}"
+        )
     except (OverflowError, OSError, ValueError):
         return NONE
 

@@ -25,6 +25,13 @@ class Column:
     drop: int = 0
     #: Never wider than this (a uuid is 36 columns); the rest goes to the other growers.
     most: int | None = None
+    #: Sorted highest (newest) first when picked: numbers (right-aligned) and times do,
+    #: text sorts A to Z first. None: by the alignment.
+    descending_first: bool | None = None
+
+    @property
+    def starts_descending(self) -> bool:
+        return self.align is Align.RIGHT if self.descending_first is None else self.descending_first
 
 
 #: The space between two columns.

@@ -17,6 +17,7 @@ from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text
 from evtop.view.trust import LOST, Trust
+from evtop.zones import UTC, Zone
 
 #: A worker clock off by less than this (seconds) is not worth a line: delivery takes time too.
 SKEW_SHOWN = 1.0
@@ -73,14 +74,16 @@ def _task_pane(state: State, uuid: str, title: str, rows: Callable[[Task], list[
     return state.freeze_while(build)
 
 
-def task_info(state: State, uuid: str, trust: Trust | None = None, now: float | None = None) -> Pane:
-    """Every field of a task: identity, lifecycle times, routing, args, outcome; with
-    ``trust`` and ``now`` (evtop's receive clock), whether it is lost and how long it has
-    been running by evtop's clock."""
-    return _task_pane(state, uuid, "Task", partial(_info_rows, trust=trust or Trust(), now=now))
+def task_info(
+    state: State, uuid: str, trust: Trust | None = None, now: float | None = None, zone: Zone = UTC
+) -> Pane:
+    """Every field of a task: identity, lifecycle times (in ``zone``), routing, args,
+    outcome; with ``trust`` and ``now`` (evtop's receive clock), whether it is lost and how
+    long it has been running by evtop's clock."""
+    return _task_pane(state, uuid, "Task", partial(_info_rows, trust=trust or Trust(), now=now, zone=zone))
 
 
-def _info_rows(task: Task, trust: Trust, now: float | None) -> list[tuple[str, str]]:
+def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[tuple[str, str]]:
     worker = task.worker
     hostname = worker.hostname if worker is not None else None
     shown = _value(task.state)
@@ -92,7 +95,9 @@ def _info_rows(task: Task, trust: Trust, now: float | None) -> list[tuple[str, s
         ("state", shown),
         ("worker", _value(hostname)),
     ]
-    rows += [(label, datetime_text(_field(task, attr))) for attr, label in TASK_TIMES if _field(task, attr)]
+    rows += [
+        (label, datetime_text(_field(task, attr), zone)) for attr, label in TASK_TIMES if _field(task, attr)
+    ]
     skew = trust.skew.get(hostname) if isinstance(hostname, str) else None
     if skew is not None and abs(skew) >= SKEW_SHOWN:
         rows.append(("worker clock", f"{_skew_text(skew)}: the times above are the worker's"))
@@ -152,11 +157,13 @@ def _skew_text(skew: float) -> str:
     return f"{duration_text(abs(skew))} {'ahead of' if skew > 0 else 'behind'} evtop's"
 
 
-def worker_info(state: State, hostname: str, now: float, trust: Trust | None = None) -> Pane:
-    return state.freeze_while(_worker_info, state, hostname, now, trust or Trust())
+def worker_info(
+    state: State, hostname: str, now: float, trust: Trust | None = None, zone: Zone = UTC
+) -> Pane:
+    return state.freeze_while(_worker_info, state, hostname, now, trust or Trust(), zone)
 
 
-def _worker_info(state: State, hostname: str, now: float, trust: Trust) -> Pane:
+def _worker_info(state: State, hostname: str, now: float, trust: Trust, zone: Zone) -> Pane:
     worker: Worker | None = state.workers.data.get(hostname)
     title = f"Worker {sanitize(hostname)}"
     if worker is None:
@@ -172,7 +179,7 @@ def _worker_info(state: State, hostname: str, now: float, trust: Trust) -> Pane:
         ("load average", load_text(worker.loadavg)),
         ("software", _value(" ".join(str(p) for p in (worker.sw_ident, worker.sw_ver) if p))),
         ("system", _value(worker.sw_sys)),
-        ("heartbeats", ", ".join(datetime_text(beat) for beat in worker.heartbeats) or NONE),
+        ("heartbeats", ", ".join(datetime_text(beat, zone) for beat in worker.heartbeats) or NONE),
         ("tasks in memory", str(state.worker_task_counts.get(hostname, 0))),
         ("missed tasks", f"{trust.missed.get(hostname, 0)} (started, by its heartbeats; no event came)"),
     ]

@@ -1,8 +1,10 @@
-"""The filter language of the ``/`` prompt: words that must all match, like k9s and htop.
+"""The filter language of the ``/`` prompt and of search: words that must all match, like
+k9s and htop.
 
 ``add fail`` keeps rows where some field contains ``add`` and some field contains
 ``fail``; ``state:failure`` or ``worker:w1`` looks in one field, ``name=proj.add``
-wants the whole field equal; ``!`` in front negates (``!state:success``). Matching is
+wants the whole field equal, and commas give either value in that field
+(``state:failure,retry``); ``!`` in front negates (``!state:success``). Matching is
 case-insensitive, so nothing the user types can be an invalid pattern.
 """
 
@@ -13,23 +15,27 @@ from dataclasses import dataclass
 
 #: The filter syntax, for the help screen.
 FILTER_HELP = (
-    "Filter (/)",
+    "Filter (/) and search (F3): the table narrows (or the selection moves) as you type",
     "  word          rows with word in any column (all words must match)",
     "  field:word    word in that column, e.g. state:fail, worker:w1, name:add",
     "  field=value   that column is exactly value, e.g. state=failure",
+    "  field:a,b     either value in that column, e.g. state:failure,retry",
     "  !term         rows where term does not match",
 )
 
 
 @dataclass(frozen=True)
 class Term:
-    needle: str
+    #: The term holds when any of these does (commas in ``field:a,b``).
+    needles: tuple[str, ...]
     field: str | None = None
     negate: bool = False
     exact: bool = False
 
     def holds(self, value: str) -> bool:
-        return value == self.needle if self.exact else self.needle in value
+        if self.exact:
+            return value in self.needles
+        return any(needle in value for needle in self.needles)
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ def parse(text: str, fields: tuple[str, ...]) -> Query:
 
     ``field:value`` and ``field=value`` need a known field name (or an unambiguous
     prefix of one, so ``s:fail`` is ``state:fail`` on the task table); anything else is
-    a plain word.
+    a plain word. ``field:a,b`` is one term holding for either value (an empty value,
+    as in ``state:fail,`` half typed, is left out).
     """
     terms: list[Term] = []
     unknown: list[str] = []
@@ -80,5 +87,7 @@ def parse(text: str, fields: tuple[str, ...]) -> Query:
                 continue
         else:
             needle, exact = word, False
-        terms.append(Term(needle.lower(), field, negate, exact))
+        # In a field, a comma separates values; a plain word may hold one (args text).
+        values = [v for v in needle.lower().split(",") if v] if field else [needle.lower()]
+        terms.append(Term(tuple(dict.fromkeys(values or [needle.lower()])), field, negate, exact))
     return Query(text, tuple(terms), tuple(unknown))

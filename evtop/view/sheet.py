@@ -58,6 +58,31 @@ class Sheet(Protocol[Item]):
         """The rows to show, filtered and sorted, as of the last ``rows.sync()``."""
 
 
+#: Titles of the sort orders that are no column (the task table's event order).
+ORDER_TITLES = {"time": "LAST EVENT"}
+
+
+def sort_title(sheet: Sheet[Any], column: str) -> str:
+    """What the user reads for a sort column: its title, never an internal name."""
+    found = next((c.title for c in sheet.columns if c.id == column), None)
+    return found or ORDER_TITLES.get(column, column.upper())
+
+
+def sort_choices(sheet: Sheet[Any]) -> list[str]:
+    """The sort columns left to right as on screen (orders without a column first)."""
+    shown = [c.id for c in sheet.columns if c.id in sheet.sort_columns]
+    return [c for c in sheet.sort_columns if c not in shown] + shown
+
+
+def starts_descending(sheet: Sheet[Any], column: str) -> bool:
+    """The direction a column sorts in when picked: text A to Z, numbers and times
+    highest (newest) first."""
+    found = next((c for c in sheet.columns if c.id == column), None)
+    if found is not None:
+        return found.starts_descending
+    return sheet.default_descending if column == sheet.default_sort else True
+
+
 class Rows(Protocol[ItemT]):
     """A table's rows in display order; positional access need not be O(1)."""
 

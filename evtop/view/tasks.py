@@ -12,6 +12,7 @@ from evtop.view.cells import NONE, clock_text, duration_text, text
 from evtop.view.columns import Align, Column
 from evtop.view.sheet import Order, Table
 from evtop.view.trust import LOST, TrustedRows
+from evtop.zones import UTC, Zone
 
 if TYPE_CHECKING:
     from evtop.view.taskrows import TaskRows
@@ -98,7 +99,7 @@ class TaskSheet:
         Column("name", "TASK", 12, grow=3, most=60),
         Column("state", "STATE", 8),
         Column("worker", "WORKER", 10, grow=2, drop=3, most=40),
-        Column("received", "RECEIVED", 8, drop=4),
+        Column("received", "RECEIVED", 8, drop=4, descending_first=True),
         Column("runtime", "RUNTIME", 7, align=Align.RIGHT, drop=1),
         Column("args", "ARGS", 6, grow=2, drop=5),
     )
@@ -108,6 +109,10 @@ class TaskSheet:
     #: Column ids a user can cycle through with the sort key; "time" is clock order. Rows
     #: come from :class:`~evtop.view.taskrows.TaskRows`, which keeps each order up to date.
     sort_columns: tuple[str, ...] = ("time", "name", "state", "worker", "received", "runtime")
+
+    def __init__(self, zone: Zone = UTC) -> None:
+        #: The zone the RECEIVED column is shown in.
+        self.zone = zone
 
     def key(self, item: TaskItem) -> str:
         return item.uuid
@@ -128,7 +133,7 @@ class TaskSheet:
             text(item.name) if item.name else "???",
             text(item.state),
             text(item.worker) if item.worker else "*NONE*",
-            clock_text(item.received),
+            clock_text(item.received, self.zone),
             duration_text(item.elapsed(now)),
             text(args) if args else NONE,
         )

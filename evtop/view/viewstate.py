@@ -6,15 +6,17 @@ testable without a terminal, and so a refresh can rebuild the screen from it alo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from evtop.view.queues import QueueSheet
-from evtop.view.sheet import Order, Sheet
+from evtop.view.sheet import Order, Sheet, sort_choices, starts_descending
 from evtop.view.tasks import TaskSheet
 from evtop.view.tasktypes import TypeSheet
 from evtop.view.workers import WorkerSheet
+from evtop.zones import UTC, Zone
 
 
 class Screen(str, Enum):
@@ -32,8 +34,11 @@ SHEETS: dict[Screen, Any] = {
 }
 
 
-def sheet_for(screen: Screen) -> Sheet[Any]:
-    return SHEETS[screen]
+@functools.cache
+def sheet_for(screen: Screen, zone: Zone = UTC) -> Sheet[Any]:
+    """The sheet of ``screen`` showing times in ``zone`` (one per zone: a table's rows are
+    kept while its sheet stays the same object)."""
+    return TaskSheet(zone) if screen is Screen.TASKS else SHEETS[screen]
 
 
 def _default_orders() -> dict[Screen, Order]:
@@ -75,12 +80,21 @@ class ViewState:
     def with_filter(self, text: str, screen: Screen | None = None) -> ViewState:
         return replace(self, filters={**self.filters, (screen or self.screen): text.strip()})
 
-    def next_sort(self) -> ViewState:
-        """The next sortable column of this screen, keeping the direction."""
-        columns: tuple[str, ...] = SHEETS[self.screen].sort_columns
+    def sort_by(self, column: str) -> ViewState:
+        """Sort by ``column`` in its first direction (text A to Z, numbers highest first)."""
+        return self._order(Order(column, starts_descending(SHEETS[self.screen], column)))
+
+    def pick_sort(self, column: str) -> ViewState:
+        """A sort column chosen (a menu, a click on its title): the current one reverses."""
+        return self.reverse_sort() if column == self.order.column else self.sort_by(column)
+
+    def move_sort(self, step: int) -> ViewState:
+        """The sort column ``step`` places right (left when negative) of the current one
+        on screen, wrapping around."""
+        columns = sort_choices(SHEETS[self.screen])
         current = self.order.column
-        following = columns[(columns.index(current) + 1) % len(columns)] if current in columns else columns[0]
-        return self._order(Order(following, self.order.descending))
+        index = columns.index(current) if current in columns else -1 if step > 0 else 0
+        return self.sort_by(columns[(index + step) % len(columns)])
 
     def reverse_sort(self) -> ViewState:
         return self._order(Order(self.order.column, not self.order.descending))

@@ -10,8 +10,9 @@ what has come so far ("4 of 6 replied"). Every value a worker sends is sanitized
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from evtop.events.state import State
@@ -19,6 +20,7 @@ from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text
 from evtop.view.details import Pane, worker_info
 from evtop.view.trust import Trust
+from evtop.zones import UTC, Zone
 
 #: The questions, in the order the pane shows their answers, with their headings.
 INQUIRIES: tuple[tuple[str, str], ...] = (
@@ -71,25 +73,26 @@ class WorkerDetail:
             return f"asking through the pidbox: {replied} of {total} replied so far..."
         return f"{replied} of {total} replied within {self.timeout:g} s (R asks again)"
 
-    def pane(self, state: State, now: float, trust: Trust | None = None) -> Pane:
-        known = worker_info(state, self.hostname, now, trust)
+    def pane(self, state: State, now: float, trust: Trust | None = None, zone: Zone = UTC) -> Pane:
+        known = worker_info(state, self.hostname, now, trust, zone)
         rows: list[tuple[str, str]] = [*known.rows, ("", ""), ("asked", self.progress())]
         if not self.cannot_ask:
             for method, heading in INQUIRIES:
                 rows += [("", ""), ("", heading)]
                 answer = self.answers.get(method)
-                rows += _section(method, answer, self.timeout)
+                rows += _section(method, answer, self.timeout, zone)
         return Pane(known.title, tuple(rows))
 
 
-def _section(method: str, answer: Answer | None, timeout: float) -> list[tuple[str, str]]:
+def _section(method: str, answer: Answer | None, timeout: float, zone: Zone) -> list[tuple[str, str]]:
     if answer is None:
         return [("", f"{INDENT}waiting for the reply...")]
     if answer.error is not None:
         return [("", f"{INDENT}{sanitize(answer.error)}")]
     if not answer.replied:
         return [("", f"{INDENT}no reply within {timeout:g} s (busy, or gone)")]
-    return [("", f"{INDENT}{line}") for line in RENDER.get(method, _json)(answer.value)]
+    render = partial(_tasks, zone=zone) if method in TASK_LISTS else RENDER.get(method, _json)
+    return [("", f"{INDENT}{line}") for line in render(answer.value)]
 
 
 def _text(value: Any) -> str:
@@ -154,7 +157,7 @@ def _stats(value: Any) -> list[str]:
     return lines
 
 
-def _task_line(entry: Any) -> str:
+def _task_line(entry: Any, zone: Zone) -> str:
     if not isinstance(entry, Mapping):
         return _text(entry)
     request = _map(entry, "request") or entry
@@ -168,16 +171,19 @@ def _task_line(entry: Any) -> str:
     if entry.get("eta"):
         parts.append(f"eta {_text(entry.get('eta'))}")
     if request.get("time_start"):
-        parts.append(f"started {datetime_text(request.get('time_start'))}")
+        parts.append(f"started {datetime_text(request.get('time_start'), zone)}")
     if request.get("worker_pid"):
         parts.append(f"pid {_text(request.get('worker_pid'))}")
     return "  ".join(parts)
 
 
-def _tasks(value: Any) -> list[str]:
+def _tasks(value: Any, zone: Zone) -> list[str]:
     if not isinstance(value, list):
         return _json(value)
-    return [f"{len(value)} task{'' if len(value) == 1 else 's'}", *(_task_line(entry) for entry in value)]
+    return [
+        f"{len(value)} task{'' if len(value) == 1 else 's'}",
+        *(_task_line(entry, zone) for entry in value),
+    ]
 
 
 def _registered(value: Any) -> list[str]:
@@ -210,11 +216,10 @@ def _json(value: Any) -> list[str]:
     return sanitize(text, multiline=True).splitlines()
 
 
-RENDER = {
+#: The answers that list tasks (their start times are shown in the pane's zone).
+TASK_LISTS = frozenset({"active", "reserved", "scheduled"})
+RENDER: dict[str, Callable[[Any], list[str]]] = {
     "stats": _stats,
-    "active": _tasks,
-    "reserved": _tasks,
-    "scheduled": _tasks,
     "registered": _registered,
     "active_queues": _queues,
 }

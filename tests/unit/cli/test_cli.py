@@ -64,6 +64,8 @@ BAD = [
     (["--dump", "--wakeup", "--read-only"], "drop --wakeup"),
     (["--replay", "f", "--wakeup"], "--wakeup needs a broker"),
     (["--wakeup", "control", "ping"], "--wakeup does not apply"),
+    (["--tz", "Mars/Olympus"], "--tz: 'Mars/Olympus' is not a time zone here"),
+    (["--tz", ""], "is not a time zone here"),
     (["--max-tasks", "0"], "--max-tasks: '0' is not a positive whole number"),
     (["--max-tasks", "-5"], "positive whole number"),
     (["--max-tasks", "1.5"], "positive whole number"),
@@ -276,6 +278,14 @@ def test_max_tasks_and_workers_bound_the_state(given, expected):
     assert (chosen.max_tasks, chosen.max_workers) == (expected, expected)
     camera = options("--replay", "f.jsonl", "-c", "m.C", "--max-tasks", given)
     assert (camera.max_tasks, camera.max_workers) == (expected, 5_000)
+
+
+def test_tz_and_no_mouse():
+    default = options("--demo")
+    assert default.zone is None and default.mouse  # the TUI shows local time, --dump UTC
+    chosen = options("--demo", "--tz", "Asia/Tokyo", "--no-mouse")
+    assert chosen.zone is not None and chosen.zone.name == "Asia/Tokyo" and not chosen.mouse
+    assert options("--demo", "--dump", "--tz", "utc").zone.name == "UTC"
 
 
 def test_the_state_bounds_default_to_celerys():

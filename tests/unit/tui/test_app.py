@@ -14,10 +14,12 @@ from evtop.control.client import Control
 from evtop.events.health import Health
 from evtop.events.state import State
 from evtop.events.stats import IngestStats
+from evtop.tui import mode
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
+from evtop.tui.dialogs import ScrollBox
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
 from evtop.view.taskrows import TaskRows
 from tests.support.cluster import T0, cluster, cluster_events, task
@@ -52,7 +54,10 @@ def screen(app: App) -> str:
 
 def pane_text(app: App) -> str:
     """Every line of the top pane, scrolled or not."""
-    return "\n".join(row.text for row in app.layers[-1].listbox.body)
+    box = app.layers[-1].listbox
+    if isinstance(box, ScrollBox):
+        return "\n".join(box.lines)
+    return "\n".join(row.text for row in box.body)
 
 
 def press(app: App, *keys: str) -> str:
@@ -119,9 +124,9 @@ def test_screens_filter_and_sort():
     assert "[Task types] 1/3" in text and "filter: mul" in text
     text = press(app, "1")
     assert "[Tasks] 6/6" in text  # filters are per screen
-    text = press(app, "s")
-    assert "sort: name ▼" in text and "TASK▼" in text
-    assert "sort: name ▲" in press(app, "S")
+    text = press(app, "s")  # the column right of the event order: text sorts A to Z first
+    assert "sort: TASK ▲" in text and "TASK▲" in text
+    assert "sort: TASK ▼" in press(app, "S")
     text = press(app, "/", "esc")  # a cancelled prompt changes nothing
     assert "filter:" not in text.splitlines()[2]
 
@@ -186,7 +191,7 @@ def test_the_header_shows_the_tasks_held_out_of_the_cap():
 
 def test_fed_events_move_rows_and_the_selection_stays_on_its_task():
     app, rows = fed_app()
-    press(app, "s", "G")  # by name, descending: the last row is the oldest proj.add
+    press(app, "s", "S", "G")  # by name, descending: the last row is the oldest proj.add
     assert app.view.selection == "uuid-0"
     rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.zzz"))
     rows.feed(task("task-succeeded", "uuid-0", T0 + 51, 100, runtime=0.1))
@@ -647,7 +652,7 @@ def test_the_queue_screen_says_why_it_cannot_read_and_shows_a_reading():
         QueueRow("idle\x1b[2J", 40, 0, None, [], 2.0),
     )
     board.take(QueueReading(T0 + 98, rows, note="a note"))
-    text = press(app, "s", "S")  # by name, ascending
+    text = press(app, "<")  # by name: a text column sorts A to Z first
     assert "[Queues] 2/2" in text and "read 2.000s ago; a note" in text
     lines = text.splitlines()
     assert lines[4].split() == ["celery", "3", "-", "1", "-1.5", "celery@w1"]
@@ -658,3 +663,147 @@ def test_the_queue_screen_says_why_it_cannot_read_and_shows_a_reading():
     press(app, "1")
     assert watched[-1] is False
     assert "no broker to ask" in press(make_app(), "4")
+
+
+# --- filter as you type, search, sort, mouse, clipboard ----------------------------------------
+
+
+def test_typing_in_the_filter_prompt_narrows_once_per_batch_of_keys():
+    app = make_app()
+    shown = []
+    show_table = app.show_table
+    app.show_table = lambda now=None: (shown.append(app.view.filter_text), show_table(now))[1]
+    app.press("/")
+    shown.clear()
+    for key in "state:fail":  # one batch: typed fast or pasted
+        app.press(key)
+    assert shown == []  # nothing filtered per key...
+    app.settle()
+    assert shown == ["state:fail"]  # ... once for the batch
+    assert "[Tasks] 1/6" in screen(app)
+    app.press("esc")  # restores the filter from before (none)
+    assert app.view.filter_text == "" and "[Tasks] 6/6" in screen(app)
+
+
+def test_search_moves_the_selection_and_n_wraps_around():
+    app = make_app()
+    press(app, "f3", *"proj.add", "enter")
+    assert app.view.selection == "uuid-5" and "[Tasks] 6/6" in screen(app)
+    press(app, "n")
+    assert app.view.selection == "uuid-2"
+    press(app, "n", "n", "n")  # uuid-1, uuid-0, then around to the top
+    assert app.view.selection == "uuid-5" and "search wrapped around" in screen(app)
+    press(app, "f3", *"zzz")
+    assert "not found: zzz" in app.message_line.text
+    press(app, "esc")  # back where the search started
+    assert app.view.selection == "uuid-5"
+
+
+def test_mouse_clicks_and_wheel_act_as_their_keys():
+    app = make_app()
+    screen(app)
+    app.mouse("mouse press", 1, 2, 6)  # the third table row
+    assert app.view.selection == "uuid-3"
+    app.mouse("mouse press", 5, 2, 6)  # wheel down: three rows
+    assert app.view.selection == "uuid-0"
+    app.mouse("mouse press", 4, 2, 6)
+    assert app.view.selection == "uuid-3"
+    app.mouse("mouse press", 1, 2, 17)  # below the last row: nothing
+    assert app.view.selection == "uuid-3"
+    view = screen(app).splitlines()[2]
+    app.mouse("mouse press", 1, view.index("3 Task types") + 1, 2)
+    assert "[Task types] 3/3" in screen(app)
+    titles = screen(app).splitlines()[3]
+    app.mouse("mouse press", 1, titles.index("FAIL%") + 1, 3)
+    assert "sort: FAIL% ▼" in screen(app)
+    hints_row = screen(app).splitlines()[-1]
+    app.mouse("mouse press", 1, hints_row.index("?:help"), SIZE[1] - 1)
+    assert "evtop keys" in screen(app)
+    app.mouse("mouse press", 5, 10, 8)  # the wheel scrolls the pane
+    assert "-- more --" in screen(app) and "General" not in screen(app)
+
+
+def test_the_sort_menu_picks_by_title_and_a_click_picks_too():
+    app = make_app()
+    text = press(app, "f6")
+    assert "Sort Tasks by" in text and " LAST EVENT ▼" in text
+    press(app, "j", "enter")  # TASK: text, A to Z
+    assert "sort: TASK ▲" in screen(app)
+    text = press(app, "f6")
+    row = text.splitlines().index(next(line for line in text.splitlines() if line.startswith(" RUNTIME")))
+    app.mouse("mouse press", 1, 3, row)
+    assert "sort: RUNTIME ▼" in screen(app) and app.context == "tasks"
+
+
+def test_y_writes_osc_52_with_the_sanitized_id():
+    written: list[str] = []
+    app = make_app()
+    app.terminal = written.append
+    text = press(app, "j", "y")
+    assert written == ["\x1b]52;c;dXVpZC00\x07"]  # base64 of uuid-4
+    assert "copied uuid-4" in text
+    app.terminal = None
+    assert "no terminal to copy through: uuid-4" in press(app, "y")
+
+
+def test_a_search_for_an_id_prefix_finds_that_row_first_and_says_when_the_filter_hides_it():
+    app = make_app()
+    press(app, "G", "#", *"uuid-3", "enter")  # from the last row: found ahead of it, by its id
+    assert app.view.selection == "uuid-3"
+    press(app, "/", *"name:mul", "enter")
+    text = press(app, "#", *"uuid-5", "enter")
+    assert "uuid-5: that task is hidden by the filter (Esc clears it)" in text
+    press(app, "3", "#", *"proj.s", "enter")  # on the types screen, a type's name
+    assert app.view.selection == "proj.slow"
+
+
+def test_a_click_on_a_screen_tab_closes_a_pane_first():
+    app = make_app()
+    press(app, "?")
+    view = screen(app).splitlines()[2]
+    app.mouse("mouse press", 1, view.index("2 Workers") + 1, 2)
+    assert app.context == "workers" and "[Workers] 2/2" in screen(app)
+
+
+class AlarmLoop:
+    """The two alarm calls of urwid's MainLoop that the settler uses, run by hand."""
+
+    def __init__(self):
+        self.alarms: dict[int, tuple[float, object]] = {}
+        self.made = 0
+
+    def set_alarm_in(self, seconds, callback):
+        self.made += 1
+        self.alarms[self.made] = (seconds, callback)
+        return self.made
+
+    def remove_alarm(self, handle):
+        return self.alarms.pop(handle, None) is not None
+
+    def fire(self):
+        (handle, (seconds, callback)), *rest = self.alarms.items()
+        assert not rest
+        del self.alarms[handle]
+        callback(self, None)
+        return seconds
+
+
+def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took():
+    app = make_app()
+    clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0, 30.0, 30.0])  # took 0, 0.2, 5 s, 0
+    settler = mode._Settler(app, clock=lambda: next(clock))
+    settler.loop = loop = AlarmLoop()
+    applied = []
+    for text in ("s", "st"):  # two batches before the alarm: the first alarm is replaced
+        app.defer("filter", lambda text=text: applied.append(text))
+        settler.soon()
+    assert len(loop.alarms) == 1 and loop.fire() == mode.SETTLE_AFTER and applied == ["st"]
+    app.defer("filter", lambda: applied.append("sta"))
+    settler.soon()
+    assert loop.fire() == mode.SETTLE_AFTER  # the last settling was instant
+    app.defer("filter", lambda: applied.append("stat"))
+    settler.soon()
+    assert loop.fire() == pytest.approx(0.2)  # it took 0.2 s: wait for a pause that long
+    app.defer("filter", lambda: applied.append("state"))
+    settler.soon()
+    assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped

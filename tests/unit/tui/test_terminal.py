@@ -91,8 +91,8 @@ def test_keys_open_details_traceback_and_filter(recording):
         assert "FAILURE" not in text
         term.send("?")
         term.wait_for("evtop keys", "show this help")
-        term.send("G")  # to the end of the pane: the filter syntax comes last
-        term.wait_for("revoke the task", "field=value")
+        term.send("G")  # to the end of the pane: the filter syntax and the mouse come last
+        term.wait_for("field=value", "click a column title", "[END]")
         term.send("q")  # closes the help pane, not evtop
         term.wait_gone("evtop keys")
         term.send("c")  # a control key in replay: refused with a reason, nothing sent

@@ -19,12 +19,13 @@ from evtop.events.stats import IngestStats
 from evtop.view import cells, details
 from evtop.view.columns import GAP, Column, layout
 from evtop.view.query import parse
-from evtop.view.sheet import Order, sort_items
+from evtop.view.sheet import Order, sort_choices, sort_items, sort_title
 from evtop.view.summary import Counts, counts_text, source_text
 from evtop.view.taskrows import TaskRows
 from evtop.view.tasks import TaskSheet
 from evtop.view.tasktypes import TypeSheet
 from evtop.view.viewstate import Screen, ViewState
+from evtop.view.viewstate import sheet_for as view_sheet
 from evtop.view.workers import WorkerSheet
 from tests.support.cluster import T0, cluster, task, worker
 from tests.support.events import HOSTILE, assert_terminal_safe
@@ -81,6 +82,16 @@ FIELDS = ("uuid", "name", "state", "worker")
         ("!state:success", {"state": "success"}, False),
         ("!state:success", {"state": "failure"}, True),
         ("", {"name": "anything"}, True),
+        ("state:failure,retry", {"state": "retry"}, True),
+        ("state:failure,retry", {"state": "failure"}, True),
+        ("state:failure,retry", {"state": "success"}, False),
+        ("state=fail,retry", {"state": "failure"}, False),  # exact: either whole value
+        ("state=failure,retry", {"state": "retry"}, True),
+        ("!state:failure,retry", {"state": "retry"}, False),
+        ("!state:failure,retry", {"state": "success"}, True),
+        ("state:fail,", {"state": "failure"}, True),  # half typed: the empty value is left out
+        ("1,", {"name": "f(1, 2)"}, True),  # a plain word keeps its comma (args text)
+        ("1,", {"name": "f(1)"}, False),
     ],
 )
 def test_filter_words(text, row, expected):
@@ -257,9 +268,29 @@ def test_summary_lines():
 def test_viewstate_is_per_screen():
     view = ViewState().with_filter("add").select("u1").show(Screen.WORKERS)
     assert view.filter_text == "" and view.selection is None
-    view = view.next_sort().reverse_sort().show(Screen.TASKS)
+    view = view.move_sort(1).reverse_sort().show(Screen.TASKS)
     assert view.filter_text == "add" and view.selection == "u1" and view.order == Order("time", True)
-    assert view.show(Screen.WORKERS).order == Order("hostname", True)
+    assert view.show(Screen.WORKERS).order == Order("active", False)
+
+
+def test_the_sort_column_moves_along_the_screen_and_starts_in_its_natural_direction():
+    view = ViewState()  # tasks, by the event order (no column), newest first
+    assert sort_choices(view_sheet(Screen.TASKS)) == [
+        "time",
+        "name",
+        "state",
+        "worker",
+        "received",
+        "runtime",
+    ]
+    assert view.move_sort(1).order == Order("name", False)  # text: A to Z first
+    assert view.move_sort(-1).order == Order("runtime", True)  # wraps; numbers: highest first
+    assert view.sort_by("received").order == Order("received", True)  # a time: newest first
+    assert view.move_sort(1).move_sort(-1).order == Order("time", True)
+    types = view.show(Screen.TYPES)
+    assert types.sort_by("failure_rate").order == Order("failure_rate", True)
+    assert sort_title(view_sheet(Screen.TYPES), "failure_rate") == "FAIL%"
+    assert sort_title(view_sheet(Screen.TASKS), "time") == "LAST EVENT"
 
 
 def test_state_and_views_never_import_a_terminal_library():
