@@ -6,21 +6,26 @@ Dispatch is this dict, not an if-chain; a test checks that every table command o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sized
+from collections import Counter
+from collections.abc import Callable, Iterable, Sized
+from dataclasses import dataclass
 from typing import cast
 
 from evtop.control.arguments import is_zero_rate
 from evtop.control.commands import Request, build_request
 from evtop.control.render import render as render_replies
+from evtop.events import states
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
 from evtop.tui.dialogs import Layer, pane, prompt, question, typed_question
 from evtop.tui.keymap import help_lines
+from evtop.tui.treepane import TreePane
 from evtop.view import details
 from evtop.view.query import FILTER_HELP
 from evtop.view.tasks import TaskItem
 from evtop.view.tasktypes import TypeItem
+from evtop.view.tree import counts_text, workflow
 from evtop.view.viewstate import Screen
 from evtop.view.workers import WorkerItem
 
@@ -233,16 +238,26 @@ def _cancelled(app: App, request: Request) -> Callable[[], None]:
     return cancel
 
 
-def confirm_and_send(app: App, request: Request, text: str) -> None:
+def confirm_and_send(
+    app: App, request: Request, text: str, instead: Callable[[], None] | None = None
+) -> None:
     """Ask first; only a ``y`` sends, any other key cancels (the question names exactly
-    what will happen)."""
+    what will happen). ``instead``: what ``x`` does (terminate rather than revoke)."""
 
     def yes() -> None:
         app.pop()
         send(app, request)
 
-    commands = {"confirm-yes": yes, "confirm-no": _cancelled(app, request)}
-    app.push(Layer("confirm", question(text), "footer", commands))
+    def other() -> None:
+        app.pop()
+        assert instead is not None
+        instead()
+
+    cancel = _cancelled(app, request)
+    commands = {"confirm-yes": yes, "confirm-no": cancel, "confirm-terminate": cancel}
+    if instead is not None:
+        commands["confirm-terminate"] = other
+    app.push(Layer("confirm", question(text, "y/x/N" if instead else "y/N"), "footer", commands))
 
 
 def type_to_send(app: App, request: Request, text: str, word: str) -> None:
@@ -277,8 +292,86 @@ def show_outcome(app: App, outcome: Outcome) -> None:
     open_pane(app, f"Replies to {name}", render_replies(outcome.result, outcome.request))
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Tasks a control key acts on, as the question names them."""
+
+    #: ``task 1f3a... (proj.add, STARTED on celery@w1)`` or ``37 tasks (12 STARTED, 25 PENDING)``.
+    subject: str
+    ids: list[str]
+    #: How many of them are running (STARTED): a revoke does not stop those.
+    running: int
+
+
+def ask_revoke(app: App, targets: Targets) -> None:
+    """Revoke, one question. A revoke only keeps workers from starting a task, so when
+    some are running the question says so and ``x`` terminates them instead."""
+    request = build_request("revoke", task_ids=targets.ids)
+    one = len(targets.ids) == 1
+    if not targets.running:
+        text = f"Revoke {targets.subject}? Workers will not start {'it' if one else 'them'}."
+        confirm_and_send(app, request, text)
+        return
+    if one:
+        note = "It is running, and a revoke does not stop a running task: x terminates it instead."
+    else:
+        note = (
+            f"{targets.running} of them are running, and a revoke does not stop a running task:"
+            " x terminates them instead."
+        )
+    confirm_and_send(app, request, f"Revoke {targets.subject}? {note}", lambda: ask_terminate(app, targets))
+
+
+def ask_terminate(app: App, targets: Targets) -> None:
+    request = build_request("terminate", task_ids=targets.ids)
+    if len(targets.ids) == 1:
+        effect = "SIGTERM to the worker process running it, which cannot be undone."
+    else:
+        effect = (
+            "SIGTERM to the worker processes running them (the others are revoked), which cannot be undone."
+        )
+    type_to_send(app, request, f"Terminate {targets.subject}: {effect}", "terminate")
+
+
+def act_on(app: App, terminate: bool, targets: Targets) -> None:
+    (ask_terminate if terminate else ask_revoke)(app, targets)
+
+
+def many(app: App, tasks: Iterable[tuple[str, str]], what: str, terminate: bool) -> None:
+    """Act on ``(uuid, state)`` pairs, leaving out the finished ones (nothing to stop)."""
+    pairs = list(tasks)
+    unfinished = [(uuid, state) for uuid, state in pairs if state not in states.READY_STATES]
+    left_out = len(pairs) - len(unfinished)
+    if not unfinished:
+        app.say(f"nothing to {'terminate' if terminate else 'revoke'}: {what} have all finished", error=True)
+        return
+    counts = Counter(state for _, state in unfinished)
+    size = len(unfinished)
+    subject = f"{size} task{'s' if size != 1 else ''} ({counts_text(counts)})"
+    if left_out:
+        subject += f" of {what}, leaving out {left_out} finished"
+    else:
+        subject += f" of {what}" if what != "the tagged tasks" else ""
+    act_on(app, terminate, Targets(subject, [uuid for uuid, _ in unfinished], counts[states.STARTED]))
+
+
+def _tagged(app: App) -> list[tuple[str, str]]:
+    """The tagged tasks still in memory, with their states."""
+
+    def read() -> list[tuple[str, str]]:
+        data = app.state.tasks.data
+        return [(uuid, str(data[uuid].state)) for uuid in app.tagged if uuid in data]
+
+    tasks: list[tuple[str, str]] = app.state.freeze_while(read)
+    return tasks
+
+
 def _revoke(terminate: bool) -> Action:
     def revoke(app: App) -> None:
+        if app.tagged:
+            if _control_ready(app):
+                many(app, _tagged(app), "the tagged tasks", terminate)
+            return
         task = _task(app)
         if task is None or not _control_ready(app):
             return
@@ -286,18 +379,68 @@ def _revoke(terminate: bool) -> Action:
         if task.worker:
             facts[-1] += f" on {sanitize(task.worker)}"
         subject = f"task {sanitize(task.uuid)} ({', '.join(facts)})"
-        if terminate:
-            request = build_request("terminate", task_ids=[task.uuid])
-            text = f"Terminate {subject}: SIGTERM to the worker process running it, which cannot be undone."
-            type_to_send(app, request, text, "terminate")
-        else:
-            request = build_request("revoke", task_ids=[task.uuid])
-            confirm_and_send(app, request, f"Revoke {subject}? Workers will not start it.")
+        act_on(app, terminate, Targets(subject, [task.uuid], int(task.state == states.STARTED)))
 
     return revoke
 
 
 ACTIONS.update({"task-revoke": _revoke(False), "task-terminate": _revoke(True)})
+
+
+# -- tags -------------------------------------------------------------------------------------
+
+
+@action("tag-toggle")
+def tag_toggle(app: App) -> None:
+    """Space, as in htop: tag or untag the row, then go to the next one."""
+    task = _task(app)
+    if task is None:
+        return
+    app.tagged.symmetric_difference_update((task.uuid,))
+    _move(app, 1)
+    app.show_table()
+
+
+@action("tag-shown")
+def tag_shown(app: App) -> None:
+    before = len(app.tagged)
+    app.tagged.update(item.uuid for item in app.table.items)
+    app.show_table()
+    app.say(f"tagged {len(app.tagged) - before} more: c revokes, x terminates the tagged tasks, u untags")
+
+
+@action("tag-clear")
+def tag_clear(app: App) -> None:
+    count = len(app.tagged)
+    app.tagged.clear()
+    app.show_table()
+    app.say(f"untagged {count} task{'s' if count != 1 else ''}")
+
+
+# -- workflow trees ---------------------------------------------------------------------------
+
+
+@action("task-tree")
+def task_tree(app: App) -> None:
+    task = _task(app)
+    if task is None:
+        return
+    tree = workflow(app.state, task.uuid)
+    if tree is None:
+        app.say(details.GONE, error=True)
+        return
+    shown = TreePane(app.state, tree)
+
+    def subtree(terminate: bool) -> Callable[[], None]:
+        def act() -> None:
+            if _control_ready(app):
+                what, nodes = shown.selected()
+                many(app, ((node.uuid, node.state) for node in nodes), what, terminate)
+
+        return act
+
+    commands = {"pane-close": app.pop, "task-revoke": subtree(False), "task-terminate": subtree(True)}
+    app.push(Layer("tree", shown.widget, "body", commands, shown.listbox, shown.refresh))
 
 
 def _task_name(app: App) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import urwid
@@ -75,6 +76,8 @@ class App:
         #: The user asked to quit.
         self.done = False
         self.layers: list[Layer] = []
+        #: uuids of the tagged task rows (Space, ``*``): the control keys act on them.
+        self.tagged: set[str] = set()
         self._rate_mark = (clock(), state.event_count)
         self._rate = 0.0
         self._unseen_work = UnseenWork()
@@ -182,7 +185,16 @@ class App:
             self._summary(now)
         else:
             self.rows.sync()
+            if self.tagged:  # tags of evicted tasks go: the count shown is what c and x act on
+                self.tagged -= self.state.freeze_while(self._evicted_tags)
             self.show_table(now)
+            for layer in self.layers:
+                if layer.refresh is not None:
+                    layer.refresh()
+
+    def _evicted_tags(self) -> set[str]:
+        data = self.state.tasks.data
+        return {uuid for uuid in self.tagged if uuid not in data}
 
     def show_table(self, now: float | None = None) -> None:
         """Show the current screen's rows as of the last refresh: a key (sort, filter,
@@ -193,6 +205,8 @@ class App:
         walker = self.walker
         previous = walker.focus if self.table.sheet is sheet and len(walker) else None
         self.table = sheet.table(self.rows, now, view.order, view.filter_text)
+        if self.tagged and view.screen is Screen.TASKS:
+            self.table = replace(self.table, tagged=self.tagged)
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
@@ -242,6 +256,8 @@ class App:
         ]
         if view.filter_text:
             parts.append(f"filter: {view.filter_text}")
+        if self.tagged:
+            parts.append(f"tagged: {len(self.tagged)} (u: untag)")
         if view.paused:
             parts.append("PAUSED (p)")
         if self.read_only:

@@ -7,8 +7,9 @@ pushes and pops them as layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import urwid
 
@@ -26,23 +27,29 @@ class Layer:
     commands: dict[str, Callable[[], None]] = field(default_factory=dict)
     #: The list to move in with the navigation keys (panes), if any.
     listbox: urwid.ListBox | None = None
+    #: Brings the layer up to date with State on each refresh (a live pane), if any.
+    refresh: Callable[[], None] | None = None
 
 
-def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, urwid.ListBox]:
+def pane_rows(lines: Sequence[Any]) -> list[urwid.Text]:
+    """One focusable line per text or markup (``[(style, text), ...]``) line."""
+    return [RowText(line or " ") for line in lines] or [urwid.Text("")]
+
+
+def pane(title: str, lines: Sequence[Any]) -> tuple[urwid.Widget, urwid.ListBox]:
     """A scrollable text pane: long lines wrap, nothing is cut."""
-    rows: list[urwid.Text] = [RowText(line or " ") for line in lines] or [urwid.Text("")]
-    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
+    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(pane_rows(lines)))
     heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
     return urwid.Frame(listbox, header=heading), listbox
 
 
-def question(text: str) -> urwid.Widget:
+def question(text: str, choices: str = "y/N") -> urwid.Widget:
     """A yes/no question at the bottom; No is the default, as a careful tool does.
 
     It wraps instead of clipping: a question names the task, its worker and state, and
     none of that may be cut off on a narrow terminal.
     """
-    return urwid.AttrMap(urwid.Text(f"{text} [y/N]"), "dialog")
+    return urwid.AttrMap(urwid.Text(f"{text} [{choices}]"), "dialog")
 
 
 def prompt(caption: str, initial: str = "") -> tuple[urwid.Widget, urwid.Edit]:

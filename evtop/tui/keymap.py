@@ -14,6 +14,8 @@ from dataclasses import dataclass
 #: Contexts. A table screen is "tasks", "workers" or "types"; "table" means any of them.
 TABLE = frozenset({"tasks", "workers", "types"})
 PANE = frozenset({"pane"})
+#: A workflow tree: a pane whose lines are tasks, which the control keys act on.
+TREE = frozenset({"tree"})
 CONFIRM = frozenset({"confirm"})
 PROMPT = frozenset({"prompt"})
 
@@ -30,18 +32,18 @@ class Binding:
 
 
 KEYMAP: tuple[Binding, ...] = (
-    Binding("help", ("?", "f1"), "show this help", "General", TABLE | PANE, hint="help"),
+    Binding("help", ("?", "f1"), "show this help", "General", TABLE | PANE | TREE, hint="help"),
     Binding("quit", ("q", "Q", "ctrl c"), "quit (the terminal is restored)", "General", TABLE, hint="quit"),
     Binding("show-tasks", ("1",), "task table", "Screens", hint="tasks"),
     Binding("show-workers", ("2",), "worker table", "Screens", hint="workers"),
     Binding("show-types", ("3",), "per-task-type statistics", "Screens", hint="types"),
     Binding("next-screen", ("tab",), "next screen", "Screens"),
-    Binding("go-down", ("down", "j"), "select the next row", "Moving", TABLE | PANE),
-    Binding("go-up", ("up", "k"), "select the previous row", "Moving", TABLE | PANE),
-    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE),
-    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE),
-    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE),
-    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE),
+    Binding("go-down", ("down", "j"), "select the next row", "Moving", TABLE | PANE | TREE),
+    Binding("go-up", ("up", "k"), "select the previous row", "Moving", TABLE | PANE | TREE),
+    Binding("page-down", ("page down", "ctrl f"), "one page down", "Moving", TABLE | PANE | TREE),
+    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE | TREE),
+    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE | TREE),
+    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE | TREE),
     Binding("filter-set", ("/",), "filter rows: words, field:value, !negation", "View", hint="filter"),
     Binding("filter-clear", ("esc",), "clear the filter", "View"),
     Binding("sort-next", ("s",), "sort by the next column", "View", hint="sort"),
@@ -52,14 +54,29 @@ KEYMAP: tuple[Binding, ...] = (
     Binding("task-result", ("r",), "result (or exception) of the task", "Selection", frozenset({"tasks"})),
     Binding("task-traceback", ("t",), "traceback of the failed task", "Selection", frozenset({"tasks"})),
     Binding(
-        "task-revoke", ("c",), "revoke the task (asks first)", "Control", frozenset({"tasks"}), hint="revoke"
+        "task-tree",
+        ("w",),
+        "workflow tree of the task: root, parents, children, a count per state",
+        "Selection",
+        frozenset({"tasks"}),
+    ),
+    Binding("tag-toggle", (" ",), "tag or untag the task, then go down", "Tags", frozenset({"tasks"})),
+    Binding("tag-shown", ("*",), "tag every task the filter shows", "Tags", frozenset({"tasks"})),
+    Binding("tag-clear", ("u",), "untag all tasks", "Tags", frozenset({"tasks"})),
+    Binding(
+        "task-revoke",
+        ("c",),
+        "revoke the task, else the tagged tasks, in a tree the subtree (asks first)",
+        "Control",
+        frozenset({"tasks"}) | TREE,
+        hint="revoke",
     ),
     Binding(
         "task-terminate",
         ("x",),
-        "terminate the running task: SIGTERM (asks for the word terminate)",
+        "terminate: SIGTERM to the task (tagged tasks, subtree) if running (asks for the word terminate)",
         "Control",
-        frozenset({"tasks"}),
+        frozenset({"tasks"}) | TREE,
     ),
     Binding(
         "task-rate-limit",
@@ -75,8 +92,15 @@ KEYMAP: tuple[Binding, ...] = (
         "Control",
         frozenset({"tasks", "types"}),
     ),
-    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE),
+    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE | TREE),
     Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM),
+    Binding(
+        "confirm-terminate",
+        ("x",),
+        "revoking running tasks: terminate them instead (asks for the word)",
+        "Dialogs",
+        CONFIRM,
+    ),
     Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT),
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT),

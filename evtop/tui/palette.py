@@ -22,6 +22,8 @@ PALETTE: list[tuple[str, str, str, str]] = [
     ("state.revoked", "light magenta", "default", "underline"),
     ("state.started", "yellow", "default", "bold"),
     ("state.waiting", "light gray", "default", ""),
+    ("state.custom", "light cyan", "default", "bold"),
+    ("row.tagged", "yellow,bold", "default", "bold,underline"),
     ("worker.online", "light green", "default", ""),
     ("worker.offline", "dark red", "default", "underline"),
     ("pane.title", "white,bold", "dark blue", "standout"),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evtop.events import states
 from evtop.events.state import Task
-from evtop.view.cells import NONE, clock_text, duration_text, text
+from evtop.view.cells import NONE, clock_text, duration_text, percent_text, progress, text
 from evtop.view.columns import Align, Column
 from evtop.view.sheet import Order, Table
 
@@ -50,14 +50,18 @@ class TaskItem(NamedTuple):
     kwargs: str
     #: Sorts as State's clock order (``tasks_by_time``): the newest event sorts last.
     time: TimeKey
+    #: ``current / total`` from the task's custom events while it is unfinished, else None.
+    progress: float | None = None
 
     @classmethod
     def of(cls, task: Task, time: TimeKey) -> TaskItem:
         worker = task.worker
+        extra = task.__dict__  # fields no celery event has: a custom event's (task-progress)
+        state = task.state
         return cls(
             _str(task.uuid),
             _str(task.name),
-            _str(task.state),
+            _str(state),
             _str(worker.hostname) if worker is not None else "",
             _float(task.received) or _float(task.sent),
             _float(task.started),
@@ -65,6 +69,7 @@ class TaskItem(NamedTuple):
             _str(task.args),
             _str(task.kwargs),
             time,
+            progress(extra) if extra and state not in states.READY_STATES else None,
         )
 
     def elapsed(self, now: float) -> float | None:
@@ -94,6 +99,8 @@ class TaskSheet:
         Column("uuid", "UUID", 8, grow=3, drop=2, most=36),
         Column("name", "TASK", 12, grow=3, most=60),
         Column("state", "STATE", 8),
+        #: Tasks that report progress: custom events with current and total (Flower's PROGRESS).
+        Column("progress", "DONE", 4, align=Align.RIGHT, drop=6),
         Column("worker", "WORKER", 10, grow=2, drop=3, most=40),
         Column("received", "RECEIVED", 8, drop=4),
         Column("runtime", "RUNTIME", 7, align=Align.RIGHT, drop=1),
@@ -124,6 +131,7 @@ class TaskSheet:
             text(item.uuid),
             text(item.name) if item.name else "???",
             text(item.state),
+            percent_text(item.progress) if item.progress is not None else "",
             text(item.worker) if item.worker else "*NONE*",
             clock_text(item.received),
             duration_text(item.elapsed(now)),
@@ -135,4 +143,5 @@ class TaskSheet:
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
         running = "state.started" if item.runtime is None and item.state == states.STARTED else None
-        return (None, None, STYLE_BY_STATE.get(item.state), None, None, running, None)
+        style = STYLE_BY_STATE.get(item.state, "state.custom")
+        return (None, None, style, style if item.progress is not None else None, None, None, running, None)

@@ -102,12 +102,16 @@ class State:
         self._taskheap = TimeOrder(max_tasks_in_memory * self.heap_multiplier)
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
+        #: root_id -> the tasks of that workflow (not in celery): a workflow tree is read
+        #: from it in the time its own size takes, however many tasks are held.
+        self.tasks_by_root = TaskIndex(self._tasks_by_root)
         for hostname, worker in (workers or {}).items():
             worker._now = clock
             self.workers[hostname] = worker
         for uuid, task in (tasks or {}).items():
             task.cluster_state = self
             self.tasks[uuid] = task
+            self._index_root(task)
         self._restore_index(self.tasks_by_type, tasks_by_type, 0)
         self._restore_index(self.tasks_by_worker, tasks_by_worker, 1)
         self.rebuild_taskheap()
@@ -163,6 +167,21 @@ class State:
             task._index_keys = None
             self.tasks_by_type._discard(keys[0], task)
             self.tasks_by_worker._discard(keys[1], task)
+        root = task._root_key
+        if root is not None:
+            task._root_key = None
+            self.tasks_by_root._discard(root, task)
+
+    def _index_root(self, task: _Task) -> None:
+        """File ``task`` under its root_id (a str; anything else from the wire is not a key)."""
+        root = task.root_id
+        key = root if type(root) is str and root else None
+        if key != task._root_key:
+            if task._root_key is not None:
+                self.tasks_by_root._discard(task._root_key, task)
+            task._root_key = key
+            if key is not None:
+                self.tasks_by_root._add(key, task)
 
     # -- creation ----------------------------------------------------------------------
 
@@ -311,6 +330,8 @@ class State:
                     self.tasks_by_worker._sets[hostname] = {uuid: task}
                 else:
                     by_worker[uuid] = task
+        if task.root_id != task._root_key:
+            self._index_root(task)
         parent_id = task.parent_id
         if parent_id:
             parent = tasks.data.get(parent_id)
@@ -405,6 +426,15 @@ class State:
                 for uuid, task in self.tasks_by_time(reverse=reverse)
                 if task.worker is not None and task.worker.hostname == hostname
             ),
+            0,
+            limit,
+        )
+
+    def _tasks_by_root(
+        self, root_id: str, limit: int | None = None, reverse: bool = True
+    ) -> Iterator[tuple[str, _Task]]:
+        return islice(
+            ((uuid, task) for uuid, task in self.tasks_by_time(reverse=reverse) if task.root_id == root_id),
             0,
             limit,
         )

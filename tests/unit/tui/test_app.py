@@ -76,7 +76,8 @@ def test_help_and_hints_come_from_the_table():
     for binding in KEYMAP:
         assert [*keys_label(binding).split(), *binding.help.split()] in lines, binding
     assert hints().startswith("?:help  q:quit  1:tasks")
-    assert keys_label(next(b for b in KEYMAP if b.command == "page-down")) == "PgDn, ^F, Space"
+    assert keys_label(next(b for b in KEYMAP if b.command == "page-down")) == "PgDn, ^F"
+    assert keys_label(next(b for b in KEYMAP if b.command == "tag-toggle")) == "Space"  # as in htop
 
 
 # --- moving and screens ----------------------------------------------------------------------
@@ -360,3 +361,109 @@ def test_a_terminal_too_small_shows_a_notice_and_no_key_acts_blind(control):
     assert app.done  # quitting still works
     text = "\n".join(line.decode() for line in app.render(SIZE).text)
     assert "[Tasks]" in text and "Revoke" not in text and "too small" not in text
+
+
+# --- many tasks at once, workflow trees, running tasks (#13) ----------------------------------
+
+
+def flat(text: str) -> str:
+    """The screen as one line: a question wraps on the bottom lines."""
+    return " ".join(line.strip() for line in text.splitlines())
+
+
+def workflow_state():
+    """The cluster plus a workflow: root r (done) -> a (STARTED) -> b (RECEIVED), r -> c (sent)."""
+    state = cluster()
+    for event in (
+        task("task-received", "r", T0 + 10, 50, name="flow.root", root_id="r"),
+        task("task-succeeded", "r", T0 + 11, 51, runtime=1.0),
+        task("task-received", "a", T0 + 12, 52, name="flow.a", root_id="r", parent_id="r"),
+        task("task-started", "a", T0 + 13, 53),
+        task("task-received", "b", T0 + 14, 54, name="flow.b", root_id="r", parent_id="a"),
+        task("task-sent", "c", T0 + 15, 55, name="flow.c", root_id="r", parent_id="r"),
+    ):
+        state.event(event)
+    return state
+
+
+def test_space_tags_and_the_control_keys_act_on_the_tags(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, " ")  # uuid-5 (RECEIVED) tagged, the selection moves down
+    assert app.tagged == {"uuid-5"} and app.view.selection == "uuid-4"
+    assert "tagged: 1" in text and "*uuid-5" in text
+    press(app, " ", " ")  # uuid-4 (STARTED), uuid-3 (SUCCESS)
+    text = flat(press(app, "c"))
+    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED) of the tagged tasks, leaving out 1 finished?" in text
+    assert "1 of them are running, and a revoke does not stop a running task: x terminates" in text
+    assert "[y/x/N]" in text
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert len(fake.requests) == 1  # one broadcast for them all
+    assert fake.requests[0]["arguments"]["task_id"] in (["uuid-5", "uuid-4"], ["uuid-4", "uuid-5"])
+    assert fake.requests[0]["arguments"]["terminate"] is False
+
+
+def test_star_tags_what_the_filter_shows_and_u_untags(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, "/", *"name=proj.add", "enter", "*")
+    assert app.tagged == {"uuid-0", "uuid-1", "uuid-2", "uuid-5"} and "tagged: 4" in text
+    text = flat(press(app, "x"))
+    assert "Terminate 1 task (1 RECEIVED) of the tagged tasks, leaving out 3 finished:" in text
+    press(app, *"terminate", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-5", "terminate": True, "signal": "SIGTERM"}
+    text = press(app, "q", "u")
+    assert app.tagged == set() and "untagged 4 tasks" in text and "tagged:" not in text
+
+
+def test_revoking_a_running_task_says_so_and_x_offers_terminate(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "j")
+    assert app.selected().state == "STARTED"
+    text = flat(press(app, "c"))
+    assert "Revoke task uuid-4 (proj.slow, STARTED on celery@w1)? It is running" in text
+    assert "a revoke does not stop a running task: x terminates it instead. [y/x/N]" in text
+    text = flat(press(app, "x"))
+    assert "Terminate task uuid-4 (proj.slow, STARTED on celery@w1): SIGTERM" in text
+    press(app, *"terminate", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-4", "terminate": True, "signal": "SIGTERM"}
+
+
+def test_the_tree_pane_and_a_subtree_revoke(control):
+    fake, runner = control
+    state = workflow_state()
+    app = make_app(runner, state=state)
+    press(app, "/", *"uuid=a", "enter")
+    text = press(app, "w")
+    assert app.context == "tree" and "Workflow of a" in text
+    assert "root r: 4 tasks in memory (1 PENDING, 1 RECEIVED, 1 STARTED, 1 SUCCESS)" in text
+    first = next(line.strip() for line in text.splitlines() if "flow." in line)
+    assert first == "flow.root SUCCESS r on celery@w1"
+    assert "├─ flow.a STARTED a on celery@w1  ◀ this task" in text
+    assert "│  └─ flow.b RECEIVED b" in text and "└─ flow.c PENDING c" in text
+    text = flat(press(app, "c"))  # on flow.a: a and b
+    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED) of the subtree of flow.a a?" in text
+    press(app, "n")
+    press(app, "g", "c")  # on the first heading line: the whole workflow, the finished root left out
+    text = flat(screen(app))
+    assert "Revoke 3 tasks (1 PENDING, 1 RECEIVED, 1 STARTED) of the whole workflow, leaving out 1" in text
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert sorted(fake.requests[0]["arguments"]["task_id"]) == ["a", "b", "c"]
+
+
+def test_the_tree_follows_state_changes_and_keeps_its_focus():
+    state = workflow_state()
+    app = make_app(state=state)
+    press(app, "/", *"uuid=b", "enter", "w")
+    state.event(task("task-succeeded", "a", T0 + 20, 60, runtime=7.0))
+    state.event(task("task-received", "d", T0 + 21, 61, name="flow.d", root_id="r", parent_id="b"))
+    app.refresh()
+    text = screen(app)
+    assert "flow.a SUCCESS" in text and "└─ flow.d RECEIVED d" in text and "5 tasks in memory" in text
+    assert "flow.b RECEIVED b on celery@w1  ◀ this task" in text
+    assert "flow.b" in app.active_listbox.focus.base_widget.text
