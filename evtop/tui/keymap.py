@@ -66,7 +66,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(
         "task-revoke",
         ("c",),
-        "revoke the task, else the tagged tasks, in a tree the subtree (asks first)",
+        "revoke the task (the tagged tasks if any; in a tree, the subtree) (asks first)",
         "Control",
         frozenset({"tasks"}) | TREE,
         hint="revoke",
@@ -74,7 +74,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(
         "task-terminate",
         ("x",),
-        "terminate: SIGTERM to the task (tagged tasks, subtree) if running (asks for the word terminate)",
+        "terminate the running task (or tagged tasks, subtree): SIGTERM (asks for the word terminate)",
         "Control",
         frozenset({"tasks"}) | TREE,
     ),
