@@ -102,8 +102,9 @@ class State:
         self._taskheap = TimeOrder(max_tasks_in_memory * self.heap_multiplier)
         self.tasks_by_type = TaskIndex(self._tasks_by_type)
         self.tasks_by_worker = TaskIndex(self._tasks_by_worker)
-        #: root_id -> the tasks of that workflow (not in celery): a workflow tree is read
-        #: from it in the time its own size takes, however many tasks are held.
+        #: root_id -> the other tasks of that workflow (not in celery): a workflow tree is
+        #: read from it in the time its own size takes, however many tasks are held. A task
+        #: that is its own root (most tasks) is left out: it costs no memory here.
         self.tasks_by_root = TaskIndex(self._tasks_by_root)
         for hostname, worker in (workers or {}).items():
             worker._now = clock
@@ -173,15 +174,17 @@ class State:
             self.tasks_by_root._discard(root, task)
 
     def _index_root(self, task: _Task) -> None:
-        """File ``task`` under its root_id (a str; anything else from the wire is not a key)."""
+        """File ``task`` under its root_id unless it is its own root (a str; anything else
+        from the wire is not a key). ``_root_key`` is the root_id last seen, so an event
+        that leaves it unchanged costs one comparison."""
         root = task.root_id
         key = root if type(root) is str and root else None
-        if key != task._root_key:
-            if task._root_key is not None:
-                self.tasks_by_root._discard(task._root_key, task)
-            task._root_key = key
-            if key is not None:
-                self.tasks_by_root._add(key, task)
+        old = task._root_key
+        if old is not None:
+            self.tasks_by_root._discard(old, task)
+        task._root_key = key
+        if key is not None and key != task.uuid:
+            self.tasks_by_root._add(key, task)
 
     # -- creation ----------------------------------------------------------------------
 

@@ -111,7 +111,7 @@ class Task:
         self.state = states.PENDING
         self._children: WeakSet[Task] | None = None
         self._index_keys: tuple[str, str] | None = None  # (task name, hostname) it is indexed under
-        self._root_key: str | None = None  # the root_id it is indexed under in tasks_by_root
+        self._root_key: str | None = None  # the root_id State last filed it under (tasks_by_root)
         if children:
             known = cluster_state.tasks.data if cluster_state is not None else {}
             self._children = WeakSet(known[i] for i in children if i in known)
