@@ -337,21 +337,22 @@ def act_on(app: App, terminate: bool, targets: Targets) -> None:
     (ask_terminate if terminate else ask_revoke)(app, targets)
 
 
-def many(app: App, tasks: Iterable[tuple[str, str]], what: str, terminate: bool) -> None:
-    """Act on ``(uuid, state)`` pairs, leaving out the finished ones (nothing to stop)."""
+def many(app: App, tasks: Iterable[tuple[str, str]], terminate: bool, where: str = "") -> None:
+    """Act on ``(uuid, state)`` pairs, leaving out the finished ones (nothing to stop);
+    ``where`` follows the count in the question (`` of the subtree of ...``)."""
     pairs = list(tasks)
     unfinished = [(uuid, state) for uuid, state in pairs if state not in states.READY_STATES]
     left_out = len(pairs) - len(unfinished)
     if not unfinished:
-        app.say(f"nothing to {'terminate' if terminate else 'revoke'}: {what} have all finished", error=True)
+        verb = "terminate" if terminate else "revoke"
+        done = "the task has finished" if len(pairs) == 1 else f"these {len(pairs)} tasks have all finished"
+        app.say(f"nothing to {verb}: {done}", error=True)
         return
     counts = Counter(state for _, state in unfinished)
     size = len(unfinished)
-    subject = f"{size} task{'s' if size != 1 else ''} ({counts_text(counts)})"
+    subject = f"{size} task{'s' if size != 1 else ''} ({counts_text(counts)}){where}"
     if left_out:
-        subject += f" of {what}, leaving out {left_out} finished"
-    else:
-        subject += f" of {what}" if what != "the tagged tasks" else ""
+        subject += f", leaving out {left_out} finished"
     act_on(app, terminate, Targets(subject, [uuid for uuid, _ in unfinished], counts[states.STARTED]))
 
 
@@ -370,7 +371,7 @@ def _revoke(terminate: bool) -> Action:
     def revoke(app: App) -> None:
         if app.tagged:
             if _control_ready(app):
-                many(app, _tagged(app), "the tagged tasks", terminate)
+                many(app, _tagged(app), terminate)
             return
         task = _task(app)
         if task is None or not _control_ready(app):
@@ -435,7 +436,7 @@ def task_tree(app: App) -> None:
         def act() -> None:
             if _control_ready(app):
                 what, nodes = shown.selected()
-                many(app, ((node.uuid, node.state) for node in nodes), what, terminate)
+                many(app, ((node.uuid, node.state) for node in nodes), terminate, f" of {what}")
 
         return act
 

@@ -394,7 +394,7 @@ def test_space_tags_and_the_control_keys_act_on_the_tags(control):
     assert "tagged: 1" in text and "*uuid-5" in text
     press(app, " ", " ")  # uuid-4 (STARTED), uuid-3 (SUCCESS)
     text = flat(press(app, "c"))
-    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED) of the tagged tasks, leaving out 1 finished?" in text
+    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED), leaving out 1 finished?" in text
     assert "1 of them are running, and a revoke does not stop a running task: x terminates" in text
     assert "[y/x/N]" in text
     press(app, "y")
@@ -410,7 +410,7 @@ def test_star_tags_what_the_filter_shows_and_u_untags(control):
     text = press(app, "/", *"name=proj.add", "enter", "*")
     assert app.tagged == {"uuid-0", "uuid-1", "uuid-2", "uuid-5"} and "tagged: 4" in text
     text = flat(press(app, "x"))
-    assert "Terminate 1 task (1 RECEIVED) of the tagged tasks, leaving out 3 finished:" in text
+    assert "Terminate 1 task (1 RECEIVED), leaving out 3 finished:" in text
     press(app, *"terminate", "enter")
     drain_until(app, lambda: runner.pending == 0)
     assert fake.requests[0]["arguments"] == {"task_id": "uuid-5", "terminate": True, "signal": "SIGTERM"}
@@ -467,3 +467,16 @@ def test_the_tree_follows_state_changes_and_keeps_its_focus():
     assert "flow.a SUCCESS" in text and "└─ flow.d RECEIVED d" in text and "5 tasks in memory" in text
     assert "flow.b RECEIVED b on celery@w1  ◀ this task" in text
     assert "flow.b" in app.active_listbox.focus.base_widget.text
+
+
+def test_finished_tags_are_left_out_and_evicted_tags_dropped(control):
+    fake, runner = control
+    app, rows = fed_app(max_tasks=6)
+    app.runner = runner
+    press(app, "G", " ")  # uuid-0: SUCCESS
+    assert app.tagged == {"uuid-0"}
+    assert "nothing to revoke: the task has finished" in press(app, "c")
+    assert app.context == "tasks" and fake.requests == []
+    rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.add"))  # evicts uuid-0
+    app.refresh()
+    assert app.tagged == set() and "tagged:" not in screen(app)
