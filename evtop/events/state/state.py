@@ -175,11 +175,16 @@ class State:
 
     def _index_root(self, task: _Task) -> None:
         """File ``task`` under its root_id unless it is its own root (a str; anything else
-        from the wire is not a key). ``_root_key`` is the root_id last seen, so an event
-        that leaves it unchanged costs one comparison."""
+        from the wire is not a key). ``_root_key`` is the root_id last seen: each event
+        brings its own copy of the string, and the task keeps one (a root's is its uuid's)."""
         root = task.root_id
-        key = root if type(root) is str and root else None
         old = task._root_key
+        if old is not None and root == old:
+            task.root_id = old
+            return
+        key = root if type(root) is str and root else None
+        if key is not None and key == task.uuid:
+            key = task.root_id = task.uuid
         if old is not None:
             self.tasks_by_root._discard(old, task)
         task._root_key = key
@@ -333,7 +338,7 @@ class State:
                     self.tasks_by_worker._sets[hostname] = {uuid: task}
                 else:
                     by_worker[uuid] = task
-        if task.root_id != task._root_key:
+        if task.root_id is not task._root_key:
             self._index_root(task)
         parent_id = task.parent_id
         if parent_id:
