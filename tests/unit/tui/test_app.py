@@ -480,3 +480,44 @@ def test_finished_tags_are_left_out_and_evicted_tags_dropped(control):
     rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.add"))  # evicts uuid-0
     app.refresh()
     assert app.tagged == set() and "tagged:" not in screen(app)
+
+
+def test_a_huge_group_is_counted_whole_and_drawn_in_part(control):
+    from evtop.tui.treepane import MAX_DRAWN
+
+    fake, runner = control
+    state = State(max_tasks_in_memory=20_000, clock=lambda: T0 + 100)
+    state.event(task("task-received", "root", T0, 1, name="flow.root", root_id="root"))
+    for i in range(MAX_DRAWN + 2):
+        state.event(
+            task("task-sent", f"c{i}", T0 + 1, i + 2, name="flow.child", root_id="root", parent_id="root")
+        )
+    app = make_app(runner, state=state)
+    press(app, "/", *"uuid=root", "enter", "w")
+    assert f"root root: {MAX_DRAWN + 3} tasks in memory ({MAX_DRAWN + 2} PENDING, 1 RECEIVED)" in screen(app)
+    text = press(app, "G")
+    assert "... and 3 more tasks (counted above, not drawn)" in text
+    text = flat(press(app, "c"))
+    assert (
+        f"Revoke {MAX_DRAWN + 3} tasks ({MAX_DRAWN + 2} PENDING, 1 RECEIVED) of the whole workflow?" in text
+    )
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert len(fake.requests) == 1 and len(fake.requests[0]["arguments"]["task_id"]) == MAX_DRAWN + 3
+
+
+def test_a_tree_that_takes_long_to_read_is_rebuilt_less_often():
+    from evtop.tui.treepane import REBUILD_SHARE, TreePane
+    from evtop.view.tree import workflow
+
+    state = workflow_state()
+    times = iter([0.0, 1.0, 2.0, 1 / REBUILD_SHARE + 0.1, 1 / REBUILD_SHARE + 0.2])  # each read: 1 s
+    tree = workflow(state, "b")
+    assert tree is not None
+    shown = TreePane(state, tree, clock=lambda: next(times))
+    shown.refresh()  # at 0, reading until 1: the next no sooner than 1 / share
+    state.event(task("task-succeeded", "a", T0 + 20, 60, runtime=7.0))
+    shown.refresh()  # at 2: skipped
+    assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "STARTED"
+    shown.refresh()
+    assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "SUCCESS"
