@@ -289,7 +289,19 @@ def show_outcome(app: App, outcome: Outcome) -> None:
         return
     assert outcome.result is not None
     app.say(f"{name}: {sanitize(outcome.result.summary())}", error=not outcome.result.any_ok)
-    open_pane(app, f"Replies to {name}", render_replies(outcome.result, outcome.request))
+    lines = [_shortened(line) for line in render_replies(outcome.result, outcome.request)]
+    open_pane(app, f"Replies to {name}", lines)
+
+
+#: Characters of a reply line the replies pane shows: a revoke of 100,000 tagged tasks is
+#: answered with every id on one line, which would take urwid minutes to wrap.
+REPLY_LINE_MAX = 4000
+
+
+def _shortened(line: str) -> str:
+    if len(line) <= REPLY_LINE_MAX:
+        return line
+    return f"{line[:REPLY_LINE_MAX]}… ({len(line) - REPLY_LINE_MAX:,} more characters)"
 
 
 @dataclass(frozen=True)

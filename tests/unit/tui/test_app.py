@@ -521,3 +521,27 @@ def test_a_tree_that_takes_long_to_read_is_rebuilt_less_often():
     assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "STARTED"
     shown.refresh()
     assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "SUCCESS"
+
+
+def test_a_reply_naming_thousands_of_tasks_is_cut_in_the_pane():
+    from evtop.tui.actions import REPLY_LINE_MAX
+
+    def flagged(worker, request):
+        ids = request["arguments"]["task_id"]
+        return [Out({worker.name: {"ok": f"tasks {', '.join(ids)} flagged as revoked"}})]
+
+    config = memory_config()
+    with FakeWorker(config, "celery@w1", answer=flagged) as fake:
+        runner = ControlRunner(Control(config), Bridge(), timeout=1.0)
+        state = State(max_tasks_in_memory=20_000, clock=lambda: T0 + 100)
+        for i in range(2000):
+            state.event(task("task-sent", f"{i:036d}", T0, i + 1, name="proj.add"))
+        app = make_app(runner, state=state)
+        press(app, "*", "c", "y")
+        drain_until(app, lambda: runner.pending == 0)
+        assert len(fake.requests) == 1 and len(fake.requests[0]["arguments"]["task_id"]) == 2000
+    assert app.context == "pane" and "Replies to revoke" in screen(app)
+    first = app.active_listbox.body[0].text
+    whole = len("celery@w1: OK tasks ") + 2000 * 38 - 2 + len(" flagged as revoked")
+    assert first.startswith("celery@w1: OK tasks 0000")
+    assert first.endswith(f"… ({whole - REPLY_LINE_MAX:,} more characters)")
