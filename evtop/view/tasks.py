@@ -26,6 +26,16 @@ def _str(value: Any) -> str:
     return value if type(value) is str else "" if value is None else str(value)
 
 
+def _progress(task: Task, extra: dict[str, Any]) -> float | None:
+    """Its custom events' progress while it runs. Ended is also revoked or rejected in a
+    custom state: celery ranks a custom state above those, so a task terminated after a
+    ``task-progress`` event stays ``PROGRESS``, but its last percentage is no longer news."""
+    done = progress(extra)
+    if done is None or task.state in states.READY_STATES or task.revoked or task.rejected:
+        return None
+    return done
+
+
 #: Where a task stands in time: ``(clock, origin, seq)`` of its newest event, ``origin``
 #: being the sender as State orders its heap, ``seq`` the arrival number breaking ties as
 #: State's insort does. An event without a Lamport clock gives ``(0, timestamp, seq)``.
@@ -57,11 +67,10 @@ class TaskItem(NamedTuple):
     def of(cls, task: Task, time: TimeKey) -> TaskItem:
         worker = task.worker
         extra = task.__dict__  # fields no celery event has: a custom event's (task-progress)
-        state = task.state
         return cls(
             _str(task.uuid),
             _str(task.name),
-            _str(state),
+            _str(task.state),
             _str(worker.hostname) if worker is not None else "",
             _float(task.received) or _float(task.sent),
             _float(task.started),
@@ -69,7 +78,7 @@ class TaskItem(NamedTuple):
             _str(task.args),
             _str(task.kwargs),
             time,
-            progress(extra) if extra and state not in states.READY_STATES else None,
+            _progress(task, extra) if extra else None,
         )
 
     def elapsed(self, now: float) -> float | None:

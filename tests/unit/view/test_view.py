@@ -123,6 +123,10 @@ def test_custom_events_with_current_and_total_show_progress_until_the_task_ends(
     state.event(task("task-succeeded", "uuid-4", T0 + 54, 94, runtime=3.0))
     table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
     assert table.cells(row)[2:4] == ("SUCCESS", "")  # a finished task's last progress is not shown
+    state.event(task("task-progress", "uuid-5", T0 + 55, 95, current=4, total=5))
+    state.event(task("task-revoked", "uuid-5", T0 + 56, 96, terminated=True))
+    table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
+    assert table.cells(table.index_of("uuid-5"))[2:4] == ("PROGRESS", "")  # celery's rank; ended
 
 
 def test_task_table_sorts_with_unknown_values_last_both_ways():
