@@ -66,7 +66,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(
         "task-revoke",
         ("c",),
-        "revoke the task (the tagged tasks if any; in a tree, the subtree) (asks first)",
+        "revoke the task, else the tagged tasks, in a tree the subtree (asks first)",
         "Control",
         frozenset({"tasks"}) | TREE,
         hint="revoke",
@@ -74,7 +74,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(
         "task-terminate",
         ("x",),
-        "terminate the running task (or tagged tasks, subtree): SIGTERM (asks for the word terminate)",
+        "terminate (SIGTERM) the running task, else the tagged ones, in a tree the subtree (type terminate)",
         "Control",
         frozenset({"tasks"}) | TREE,
     ),
@@ -101,7 +101,7 @@ KEYMAP: tuple[Binding, ...] = (
         "Dialogs",
         CONFIRM,
     ),
-    Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM),
+    Binding("confirm-no", ("n", "N", "esc", "q"), "cancel (so does any other key)", "Dialogs", CONFIRM),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT),
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT),
 )
