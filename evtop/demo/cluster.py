@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kombu import Connection
@@ -53,6 +54,9 @@ class TaskType:
     revoke_rate: float = 0.0
     children: tuple[str, int, int] | None = None  # (child task name, min, max)
     weight: int = 1
+    #: Steps reported while running, in ``task-progress`` events with current and total
+    #: (a custom event, as a task sends with ``self.send_event``); 0: none.
+    progress: int = 0
 
 
 def _path(r: random.Random) -> str:
@@ -127,6 +131,7 @@ TASK_TYPES: tuple[TaskType, ...] = (
         (3.0, 10.0),
         lambda r: "{'rows': 48211}",
         weight=1,
+        progress=20,
     ),
     TaskType(
         "etl.import_csv",
@@ -136,6 +141,7 @@ TASK_TYPES: tuple[TaskType, ...] = (
         fail_rate=0.2,
         exception="ValueError(\"could not convert string to float: 'N/A'\")",
         weight=2,
+        progress=10,
     ),
     TaskType("cache.warm", lambda r: "('homepage',)", (0.1, 0.5), lambda r: "None", weight=2),
     TaskType(
@@ -322,6 +328,12 @@ class DemoCluster:
     def _start(self, worker: _Worker, job: _Job) -> None:
         self._task_event(worker, "started", job.task_id)
         runtime = self._rng.uniform(*job.type.runtime)
+        steps = job.type.progress
+        for step in range(1, steps):
+            self._at(
+                runtime * step / steps,
+                partial(self._task_event, worker, "progress", job.task_id, current=step, total=steps),
+            )
         self._at(runtime, lambda: self._finish(worker, job, runtime))
 
     def _finish(self, worker: _Worker, job: _Job, runtime: float) -> None:

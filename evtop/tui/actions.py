@@ -7,7 +7,9 @@ Dispatch is this dict, not an if-chain; a test checks that every table command o
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence, Sized
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence, Sized
+from dataclasses import dataclass
 from typing import Any, cast
 
 import urwid
@@ -15,16 +17,19 @@ import urwid
 from evtop.control.arguments import is_zero_rate
 from evtop.control.commands import Request, build_request
 from evtop.control.render import render as render_replies
+from evtop.events import states
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
 from evtop.tui.dialogs import Layer, ScrollBox, menu, pane, prompt, question, typed_question
 from evtop.tui.keymap import MOUSE_HELP, help_lines
+from evtop.tui.treepane import TreePane
 from evtop.view import details
 from evtop.view.query import FILTER_HELP, Query, parse
 from evtop.view.sheet import sort_choices, sort_title
 from evtop.view.tasks import TaskItem
 from evtop.view.tasktypes import TypeItem
+from evtop.view.tree import counts_text, workflow
 from evtop.view.viewstate import Screen, ViewState
 from evtop.view.workerpane import INQUIRIES, Answer, WorkerDetail
 from evtop.view.workers import WorkerItem
@@ -435,16 +440,32 @@ def _cancelled(app: App, request: Request) -> Callable[[], None]:
     return cancel
 
 
-def confirm_and_send(app: App, request: Request, text: str, destination: Sequence[str] | None = None) -> None:
+def confirm_and_send(
+    app: App,
+    request: Request,
+    text: str,
+    destination: Sequence[str] | None = None,
+    *,
+    instead: Callable[[], None] | None = None,
+) -> None:
     """Ask first; only a ``y`` sends, any other key cancels (the question names exactly
-    what will happen)."""
+    what will happen). ``destination``: the only workers asked (all without one).
+    ``instead``: what ``x`` does (terminate rather than revoke)."""
 
     def yes() -> None:
         app.pop()
         send(app, request, destination)
 
-    commands = {"confirm-yes": yes, "confirm-no": _cancelled(app, request)}
-    app.push(Layer("confirm", question(text), "footer", commands))
+    def other() -> None:
+        app.pop()
+        assert instead is not None
+        instead()
+
+    cancel = _cancelled(app, request)
+    commands = {"confirm-yes": yes, "confirm-no": cancel, "confirm-terminate": cancel}
+    if instead is not None:
+        commands["confirm-terminate"] = other
+    app.push(Layer("confirm", question(text, "y/x/N" if instead else "y/N"), "footer", commands))
 
 
 def type_to_send(
@@ -485,11 +506,104 @@ def show_outcome(app: App, outcome: Outcome) -> None:
         return
     assert outcome.result is not None
     app.say(f"{name}: {sanitize(outcome.result.summary())}", error=not outcome.result.any_ok)
-    open_pane(app, f"Replies to {name}", render_replies(outcome.result, outcome.request))
+    lines = [_shortened(line) for line in render_replies(outcome.result, outcome.request)]
+    open_pane(app, f"Replies to {name}", lines)
+
+
+#: Characters of a reply line the replies pane shows: a revoke of 100,000 tagged tasks is
+#: answered with every id on one line, which would take urwid minutes to wrap.
+REPLY_LINE_MAX = 4000
+
+
+def _shortened(line: str) -> str:
+    if len(line) <= REPLY_LINE_MAX:
+        return line
+    return f"{line[:REPLY_LINE_MAX]}… ({len(line) - REPLY_LINE_MAX:,} more characters)"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Tasks a control key acts on, as the question names them."""
+
+    #: ``task 1f3a... (proj.add, STARTED on celery@w1)`` or ``37 tasks (12 STARTED, 25 PENDING)``.
+    subject: str
+    ids: list[str]
+    #: How many of them are running (STARTED): a revoke does not stop those.
+    running: int
+
+
+def ask_revoke(app: App, targets: Targets) -> None:
+    """Revoke, one question. A revoke only keeps workers from starting a task, so when
+    some are running the question says so and ``x`` terminates them instead."""
+    request = build_request("revoke", task_ids=targets.ids)
+    one = len(targets.ids) == 1
+    if not targets.running:
+        text = f"Revoke {targets.subject}? Workers will not start {'it' if one else 'them'}."
+        confirm_and_send(app, request, text)
+        return
+    if one:
+        note = "It is running, and a revoke does not stop a running task: x terminates it instead."
+    else:
+        note = (
+            f"{targets.running} of them are running, and a revoke does not stop a running task:"
+            " x terminates them instead."
+        )
+    confirm_and_send(
+        app, request, f"Revoke {targets.subject}? {note}", instead=lambda: ask_terminate(app, targets)
+    )
+
+
+def ask_terminate(app: App, targets: Targets) -> None:
+    request = build_request("terminate", task_ids=targets.ids)
+    if len(targets.ids) == 1:
+        effect = "SIGTERM to the worker process running it, which cannot be undone."
+    else:
+        effect = (
+            "SIGTERM to the worker processes running them (the others are revoked), which cannot be undone."
+        )
+    type_to_send(app, request, f"Terminate {targets.subject}: {effect}", ("terminate",))
+
+
+def act_on(app: App, terminate: bool, targets: Targets) -> None:
+    (ask_terminate if terminate else ask_revoke)(app, targets)
+
+
+def many(app: App, tasks: Iterable[tuple[str, str]], terminate: bool, where: str = "") -> None:
+    """Act on ``(uuid, state)`` pairs, leaving out the finished ones (nothing to stop);
+    ``where`` follows the count in the question (`` of the subtree of ...``)."""
+    pairs = list(tasks)
+    unfinished = [(uuid, state) for uuid, state in pairs if state not in states.READY_STATES]
+    left_out = len(pairs) - len(unfinished)
+    if not unfinished:
+        verb = "terminate" if terminate else "revoke"
+        done = "the task has finished" if len(pairs) == 1 else f"these {len(pairs)} tasks have all finished"
+        app.say(f"nothing to {verb}: {done}", error=True)
+        return
+    counts = Counter(state for _, state in unfinished)
+    size = len(unfinished)
+    subject = f"{size} task{'s' if size != 1 else ''} ({counts_text(counts)}){where}"
+    if left_out:
+        subject += f", leaving out {left_out} finished"
+    act_on(app, terminate, Targets(subject, [uuid for uuid, _ in unfinished], counts[states.STARTED]))
+
+
+def _tagged(app: App) -> list[tuple[str, str]]:
+    """The tagged tasks still in memory, with their states."""
+
+    def read() -> list[tuple[str, str]]:
+        data = app.state.tasks.data
+        return [(uuid, str(data[uuid].state)) for uuid in app.tagged if uuid in data]
+
+    tasks: list[tuple[str, str]] = app.state.freeze_while(read)
+    return tasks
 
 
 def _revoke(terminate: bool) -> Action:
     def revoke(app: App) -> None:
+        if app.tagged:
+            if _control_ready(app):
+                many(app, _tagged(app), terminate)
+            return
         task = _task(app)
         if task is None or not _control_ready(app):
             return
@@ -497,18 +611,68 @@ def _revoke(terminate: bool) -> Action:
         if task.worker:
             facts[-1] += f" on {sanitize(task.worker)}"
         subject = f"task {sanitize(task.uuid)} ({', '.join(facts)})"
-        if terminate:
-            request = build_request("terminate", task_ids=[task.uuid])
-            text = f"Terminate {subject}: SIGTERM to the worker process running it, which cannot be undone."
-            type_to_send(app, request, text, ("terminate",))
-        else:
-            request = build_request("revoke", task_ids=[task.uuid])
-            confirm_and_send(app, request, f"Revoke {subject}? Workers will not start it.")
+        act_on(app, terminate, Targets(subject, [task.uuid], int(task.state == states.STARTED)))
 
     return revoke
 
 
 ACTIONS.update({"task-revoke": _revoke(False), "task-terminate": _revoke(True)})
+
+
+# -- tags -------------------------------------------------------------------------------------
+
+
+@action("tag-toggle")
+def tag_toggle(app: App) -> None:
+    """Space, as in htop: tag or untag the row, then go to the next one."""
+    task = _task(app)
+    if task is None:
+        return
+    app.tagged.symmetric_difference_update((task.uuid,))
+    _move(app, 1)
+    app.show_table()
+
+
+@action("tag-shown")
+def tag_shown(app: App) -> None:
+    before = len(app.tagged)
+    app.tagged.update(item.uuid for item in app.table.items)
+    app.show_table()
+    app.say(f"tagged {len(app.tagged) - before} more: c revokes, x terminates the tagged tasks, u untags")
+
+
+@action("tag-clear")
+def tag_clear(app: App) -> None:
+    count = len(app.tagged)
+    app.tagged.clear()
+    app.show_table()
+    app.say(f"untagged {count} task{'s' if count != 1 else ''}")
+
+
+# -- workflow trees ---------------------------------------------------------------------------
+
+
+@action("task-tree")
+def task_tree(app: App) -> None:
+    task = _task(app)
+    if task is None:
+        return
+    tree = workflow(app.state, task.uuid)
+    if tree is None:
+        app.say(details.GONE, error=True)
+        return
+    shown = TreePane(app.state, tree)
+
+    def subtree(terminate: bool) -> Callable[[], None]:
+        def act() -> None:
+            if _control_ready(app):
+                what, nodes = shown.selected()
+                many(app, ((node.uuid, node.state) for node in nodes), terminate, f" of {what}")
+
+        return act
+
+    commands = {"pane-close": app.pop, "task-revoke": subtree(False), "task-terminate": subtree(True)}
+    app.push(Layer("tree", shown.widget, "body", commands, shown.listbox, refresh=shown.refresh))
 
 
 def _task_name(app: App) -> str | None:

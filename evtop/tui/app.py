@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import urwid
@@ -110,6 +111,8 @@ class App:
         #: ... with Ctrl-C: the exit status says so (130).
         self.interrupted = False
         self.layers: list[Layer] = []
+        #: uuids of the tagged task rows (Space, ``*``): the control keys act on them.
+        self.tagged: set[str] = set()
         self._rate_mark = (clock(), state.event_count)
         self._rate = 0.0
         self.health = health
@@ -290,7 +293,16 @@ class App:
             self._summary(now)
         else:
             self.rows.sync()
+            if self.tagged:  # tags of evicted tasks go: the count shown is what c and x act on
+                self.tagged -= self.state.freeze_while(self._evicted_tags)
             self.show_table(now)
+            for layer in self.layers:
+                if layer.refresh is not None:
+                    layer.refresh()
+
+    def _evicted_tags(self) -> set[str]:
+        data = self.state.tasks.data
+        return {uuid for uuid in self.tagged if uuid not in data}
 
     def _take_findings(self) -> None:
         """What Health found, for the rows and the header; a new gap is said once."""
@@ -323,6 +335,8 @@ class App:
             self.watch_queues(queues)
         source: Any = self.queues if queues else self.rows  # the queue screen's rows are the broker's
         self.table = sheet.table(source, self.shown_at(now), view.order, view.filter_text)
+        if self.tagged and view.screen is Screen.TASKS:
+            self.table = replace(self.table, tagged=self.tagged)
         # At the top row the view follows the newest rows (like tail -f); elsewhere the
         # selection stays on its task, worker or type wherever that row moves.
         index = None if previous == 0 else self.table.index_of(view.selection)
@@ -375,6 +389,8 @@ class App:
             parts.append(f"filter: {view.filter_text}")
         if view.screen is Screen.QUEUES:
             parts.append(self.queues.status(self.clock()))
+        if self.tagged:
+            parts.append(f"tagged: {len(self.tagged)} (u: untag)")
         if view.paused:
             parts.append("PAUSED (p)")
         if self.read_only:

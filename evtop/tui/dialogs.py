@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import urwid
 
@@ -28,6 +29,8 @@ class Layer:
     listbox: urwid.ListBox | None = None
     #: What the layer is about, for the keys that act on it (a worker pane's hostname).
     subject: str = ""
+    #: Brings the layer up to date with State on each refresh (a live pane), if any.
+    refresh: Callable[[], None] | None = None
 
 
 class ScrollBox(urwid.ListBox):
@@ -122,6 +125,19 @@ def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, ScrollBox]:
     return PaneView(title, box), box
 
 
+def pane_rows(lines: Sequence[Any]) -> list[urwid.Text]:
+    """One focusable line per text or markup (``[(style, text), ...]``) line."""
+    return [RowText(line or " ") for line in lines] or [urwid.Text("")]
+
+
+def list_pane(title: str, lines: Sequence[Any]) -> tuple[urwid.Widget, urwid.ListBox]:
+    """A pane whose lines are picked one at a time (a workflow tree's tasks): the keys move
+    the selection, which the actions read, where :func:`pane` scrolls text."""
+    listbox = urwid.ListBox(urwid.SimpleFocusListWalker(pane_rows(lines)))
+    heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
+    return urwid.Frame(listbox, header=heading), listbox
+
+
 def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid.Widget, urwid.ListBox]:
     """A list to pick one entry from, the focused one highlighted, ``current`` focused;
     ``note`` says what picking does."""
@@ -133,13 +149,13 @@ def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid
     return urwid.Frame(listbox, header=heading), listbox
 
 
-def question(text: str) -> urwid.Widget:
+def question(text: str, choices: str = "y/N") -> urwid.Widget:
     """A yes/no question at the bottom; No is the default, as a careful tool does.
 
     It wraps instead of clipping: a question names the task, its worker and state, and
     none of that may be cut off on a narrow terminal.
     """
-    return urwid.AttrMap(urwid.Text(f"{text} [y/N]"), "dialog")
+    return urwid.AttrMap(urwid.Text(f"{text} [{choices}]"), "dialog")
 
 
 def prompt(caption: str, initial: str = "") -> tuple[urwid.Widget, urwid.Edit]:

@@ -19,10 +19,13 @@ EVENT_TABLES = frozenset({"tasks", "workers", "types"})
 PANE = frozenset({"pane", "worker-pane"})
 CONFIRM = frozenset({"confirm"})
 PROMPT = frozenset({"prompt"})
+#: A workflow tree: a pane whose lines are tasks, which the control keys act on.
+TREE = frozenset({"tree"})
 #: Worker actions work on the workers screen and in a worker's pane.
 WORKER = frozenset({"workers", "worker-pane"})
 #: What a context leads to, for the ``?`` screen: the panes and dialogs opened from it.
 REACHABLE: dict[str, frozenset[str]] = {
+    "tasks": TREE,
     "workers": frozenset({"worker-pane"}),
     "worker-pane": frozenset({"workers"}),
 }
@@ -42,14 +45,14 @@ class Binding:
 
 
 KEYMAP: tuple[Binding, ...] = (
-    Binding("help", ("?", "f1"), "show this help", "General", TABLE | PANE, hint="help"),
+    Binding("help", ("?", "f1"), "show this help", "General", TABLE | PANE | TREE, hint="help"),
     Binding("quit", ("q", "Q"), "quit (the terminal is restored)", "General", TABLE, hint="quit"),
     Binding(
         "interrupt",
         ("ctrl c",),
         "quit from anywhere with exit status 130, as an interrupted command",
         "General",
-        TABLE | PANE | CONFIRM | PROMPT,
+        TABLE | PANE | TREE | MENU | CONFIRM | PROMPT,
     ),
     Binding("show-tasks", ("1",), "task table", "Screens", hint="tasks"),
     Binding("show-workers", ("2",), "worker table", "Screens", hint="workers"),
@@ -63,15 +66,24 @@ KEYMAP: tuple[Binding, ...] = (
     ),
     Binding("next-screen", ("tab",), "next screen", "Screens"),
     Binding(
-        "go-down", ("down", "j"), "select the next row (panes: scroll a line)", "Moving", TABLE | PANE | MENU
+        "go-down",
+        ("down", "j"),
+        "select the next row (panes: scroll a line)",
+        "Moving",
+        TABLE | PANE | MENU | TREE,
     ),
     Binding(
-        "go-up", ("up", "k"), "select the previous row (panes: scroll back)", "Moving", TABLE | PANE | MENU
+        "go-up",
+        ("up", "k"),
+        "select the previous row (panes: scroll back)",
+        "Moving",
+        TABLE | PANE | MENU | TREE,
     ),
-    Binding("page-down", ("page down", "ctrl f", " "), "one page down", "Moving", TABLE | PANE | MENU),
-    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE | MENU),
-    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE | MENU),
-    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE | MENU),
+    Binding("page-down", ("page down", "ctrl f"), "one page down", "Moving", TABLE | PANE | MENU | TREE),
+    Binding("page-down", (" ",), "one page down (in panes and menus)", "Moving", PANE | MENU),
+    Binding("page-up", ("page up", "ctrl b"), "one page up", "Moving", TABLE | PANE | MENU | TREE),
+    Binding("go-top", ("home", "g"), "first row", "Moving", TABLE | PANE | MENU | TREE),
+    Binding("go-bottom", ("end", "G"), "last row", "Moving", TABLE | PANE | MENU | TREE),
     Binding(
         "filter-set",
         ("/",),
@@ -120,14 +132,29 @@ KEYMAP: tuple[Binding, ...] = (
         "Selection",
     ),
     Binding(
-        "task-revoke", ("c",), "revoke the task (asks first)", "Control", frozenset({"tasks"}), hint="revoke"
+        "task-tree",
+        ("w",),
+        "workflow tree of the task: root, parents, children, a count per state",
+        "Selection",
+        frozenset({"tasks"}),
+    ),
+    Binding("tag-toggle", (" ",), "tag or untag the task, then go down", "Tags", frozenset({"tasks"})),
+    Binding("tag-shown", ("*",), "tag every task the filter shows", "Tags", frozenset({"tasks"})),
+    Binding("tag-clear", ("u",), "untag all tasks", "Tags", frozenset({"tasks"})),
+    Binding(
+        "task-revoke",
+        ("c",),
+        "revoke the task, else the tagged tasks, in a tree the subtree (asks first)",
+        "Control",
+        frozenset({"tasks"}) | TREE,
+        hint="revoke",
     ),
     Binding(
         "task-terminate",
         ("x",),
-        "terminate the running task: SIGTERM (asks for the word terminate)",
+        "terminate (SIGTERM) the running task, else the tagged ones, in a tree the subtree (type terminate)",
         "Control",
-        frozenset({"tasks"}),
+        frozenset({"tasks"}) | TREE,
     ),
     Binding(
         "task-rate-limit",
@@ -196,12 +223,19 @@ KEYMAP: tuple[Binding, ...] = (
         frozenset({"worker-pane"}),
         hint="refresh",
     ),
-    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE, hint="close"),
+    Binding("pane-close", ("esc", "q", "enter"), "close the pane", "Panes", PANE | TREE, hint="close"),
     Binding("menu-pick", ("enter",), "pick the entry", "Panes", MENU, hint="pick"),
     Binding("menu-close", ("esc", "q", "f6"), "close the menu", "Panes", MENU, hint="close"),
     Binding("confirm-yes", ("y", "Y"), "confirm", "Dialogs", CONFIRM, hint="yes"),
     Binding(
-        "confirm-no", ("n", "N", "esc", "q"), "cancel (so does any key but y)", "Dialogs", CONFIRM, hint="no"
+        "confirm-terminate",
+        ("x",),
+        "revoking running tasks: terminate them instead (asks for the word)",
+        "Dialogs",
+        CONFIRM,
+    ),
+    Binding(
+        "confirm-no", ("n", "N", "esc", "q"), "cancel (so does any other key)", "Dialogs", CONFIRM, hint="no"
     ),
     Binding("prompt-accept", ("enter",), "accept the text", "Dialogs", PROMPT, hint="accept"),
     Binding("prompt-cancel", ("esc",), "cancel", "Dialogs", PROMPT, hint="cancel"),

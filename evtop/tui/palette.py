@@ -24,6 +24,8 @@ PALETTE: list[tuple[str, str, str, str]] = [
     ("state.started", "yellow", "default", "bold"),
     ("state.waiting", "light gray", "default", ""),
     ("state.lost", "light red,bold", "default", "bold,underline"),
+    ("state.custom", "light cyan", "default", "bold"),
+    ("row.tagged", "yellow,bold", "default", "bold,underline"),
     ("worker.online", "light green", "default", ""),
     ("worker.offline", "dark red", "default", "underline"),
     ("worker.missed", "light red,bold", "default", "bold"),

@@ -85,3 +85,17 @@ def text(value: object) -> str:
     if value is None or value == "":
         return NONE
     return sanitize(value)
+
+
+def progress(fields: dict[str, object]) -> float | None:
+    """``current / total`` of a task's custom events (Flower's PROGRESS case), clamped to
+    0..1; None unless both are numbers and ``total`` is positive."""
+    current, total = _number(fields.get("current")), _number(fields.get("total"))
+    if current is None or total is None or total <= 0:
+        return None
+    return min(max(current / total, 0.0), 1.0)
+
+
+def percent_text(fraction: float | None) -> str:
+    """``40%``; ``-`` when unknown. Floored: 99.9% done is not 100%."""
+    return NONE if fraction is None else f"{math.floor(fraction * 100)}%"

@@ -15,7 +15,7 @@ from evtop.events import states
 from evtop.events.health import lost_tasks
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
-from evtop.view.cells import NONE, datetime_text, duration_text, load_text
+from evtop.view.cells import NONE, datetime_text, duration_text, load_text, percent_text, progress
 from evtop.view.trust import LOST, Trust
 from evtop.zones import UTC, Zone
 
@@ -111,7 +111,19 @@ def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[
         (name, _value(_field(task, name))) for name in TASK_FIELDS if _field(task, name) not in (None, "")
     ]
     rows += [("args", _value(task.args)), ("kwargs", _value(task.kwargs))]
-    return rows + _outcome(task)
+    return rows + _custom(task) + _outcome(task)
+
+
+def _custom(task: Task) -> list[tuple[str, str]]:
+    """Fields only custom events carry (``send_event('task-progress', current=3, total=10)``),
+    and the progress they make when they have ``current`` and ``total``."""
+    extra = task.__dict__
+    rows = [(sanitize(key), _value(value)) for key, value in sorted(extra.items()) if type(key) is str]
+    done = progress(extra)
+    if done is not None:
+        steps = f"{_value(extra['current'])} of {_value(extra['total'])}"
+        rows.append(("progress", f"{steps} ({percent_text(done)})"))
+    return rows
 
 
 def _outcome(task: Task) -> list[tuple[str, str]]:

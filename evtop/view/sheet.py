@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
@@ -106,6 +107,8 @@ class Table(Generic[Item]):
     order: Order
     query: Query
     now: float
+    #: Keys of the tagged rows: marked by :data:`TAG_MARK` before the first cell.
+    tagged: AbstractSet[str] = frozenset()
 
     def key(self, index: int) -> str:
         return self.sheet.key(self.items[index])
@@ -114,10 +117,23 @@ class Table(Generic[Item]):
         return None if key is None else self.items.position(key)
 
     def cells(self, index: int) -> tuple[str, ...]:
-        return self.sheet.cells(self.items[index], self.now)
+        item = self.items[index]
+        cells = self.sheet.cells(item, self.now)
+        if self.tagged and self.sheet.key(item) in self.tagged:
+            return (TAG_MARK + cells[0], *cells[1:])
+        return cells
 
     def styles(self, index: int) -> tuple[str | None, ...]:
-        return self.sheet.styles(self.items[index])
+        item = self.items[index]
+        styles = self.sheet.styles(item)
+        if self.tagged and self.sheet.key(item) in self.tagged:
+            return (TAGGED, *styles[1:])
+        return styles
+
+
+#: Before the first cell of a tagged row (htop's tag), in the :data:`TAGGED` style.
+TAG_MARK = "*"
+TAGGED = "row.tagged"
 
 
 class ListRows(list[Item]):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evtop.events import states
 from evtop.events.state import Task
-from evtop.view.cells import NONE, clock_text, duration_text, text
+from evtop.view.cells import NONE, clock_text, duration_text, percent_text, progress, text
 from evtop.view.columns import Align, Column
 from evtop.view.sheet import Order, Table
 from evtop.view.trust import LOST, TrustedRows
@@ -27,6 +27,16 @@ def _float(value: Any) -> float | None:
 
 def _str(value: Any) -> str:
     return value if type(value) is str else "" if value is None else str(value)
+
+
+def _progress(task: Task, extra: dict[str, Any]) -> float | None:
+    """Its custom events' progress while it runs. Ended is also revoked or rejected in a
+    custom state: celery ranks a custom state above those, so a task terminated after a
+    ``task-progress`` event stays ``PROGRESS``, but its last percentage is no longer news."""
+    done = progress(extra)
+    if done is None or task.state in states.READY_STATES or task.revoked or task.rejected:
+        return None
+    return done
 
 
 #: Where a task stands in time: ``(clock, origin, seq)`` of its newest event, ``origin``
@@ -53,10 +63,13 @@ class TaskItem(NamedTuple):
     kwargs: str
     #: Sorts as State's clock order (``tasks_by_time``): the newest event sorts last.
     time: TimeKey
+    #: ``current / total`` from the task's custom events while it is unfinished, else None.
+    progress: float | None = None
 
     @classmethod
     def of(cls, task: Task, time: TimeKey) -> TaskItem:
         worker = task.worker
+        extra = task.__dict__  # fields no celery event has: a custom event's (task-progress)
         return cls(
             _str(task.uuid),
             _str(task.name),
@@ -68,6 +81,7 @@ class TaskItem(NamedTuple):
             _str(task.args),
             _str(task.kwargs),
             time,
+            _progress(task, extra) if extra else None,
         )
 
     def elapsed(self, now: float) -> float | None:
@@ -98,6 +112,8 @@ class TaskSheet:
         Column("uuid", "UUID", 8, grow=3, drop=2, most=36),
         Column("name", "TASK", 12, grow=3, most=60),
         Column("state", "STATE", 8),
+        #: Tasks that report progress: custom events with current and total (Flower's PROGRESS).
+        Column("progress", "DONE", 4, align=Align.RIGHT, drop=6),
         Column("worker", "WORKER", 10, grow=2, drop=3, most=40),
         Column("received", "RECEIVED", 8, drop=4, descending_first=True),
         Column("runtime", "RUNTIME", 7, align=Align.RIGHT, drop=1),
@@ -132,6 +148,7 @@ class TaskSheet:
             text(item.uuid),
             text(item.name) if item.name else "???",
             text(item.state),
+            percent_text(item.progress) if item.progress is not None else "",
             text(item.worker) if item.worker else "*NONE*",
             clock_text(item.received, self.zone),
             duration_text(item.elapsed(now)),
@@ -146,4 +163,5 @@ class TaskSheet:
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
         running = "state.started" if item.runtime is None and item.state == states.STARTED else None
-        return (None, None, STYLE_BY_STATE.get(item.state), None, None, running, None)
+        style = STYLE_BY_STATE.get(item.state, "state.custom")
+        return (None, None, style, style if item.progress is not None else None, None, None, running, None)

@@ -29,6 +29,7 @@ TASK_NAMES = {
     "sleep": "evtop_test.sleep",
     "spawn_children": "evtop_test.spawn_children",
     "echo": "evtop_test.echo",
+    "progress": "evtop_test.progress",
 }
 
 
@@ -97,11 +98,22 @@ def sleep(seconds: float) -> float:
 
 
 @app.task(name=TASK_NAMES["spawn_children"])
-def spawn_children(n: int) -> list[str]:
-    """Enqueue ``n`` ``add`` subtasks (their events carry parent_id/root_id); return their ids."""
-    return [add.apply_async((i, i)).id for i in range(n)]
+def spawn_children(n: int, queue: str | None = None) -> list[str]:
+    """Enqueue ``n`` ``add`` subtasks (their events carry parent_id/root_id), on ``queue``
+    if given; return their ids."""
+    return [add.apply_async((i, i), queue=queue).id for i in range(n)]
 
 
 @app.task(name=TASK_NAMES["echo"])
 def echo(value: Any) -> Any:
     return value
+
+
+@app.task(name=TASK_NAMES["progress"], bind=True)
+def progress(self: Task, done: int, total: int, hold: float = 0.0) -> int:
+    """Report ``done`` of ``total`` steps in custom ``task-progress`` events (Flower's PROGRESS
+    case), then run on for ``hold`` seconds."""
+    for step in range(1, done + 1):
+        self.send_event("task-progress", current=step, total=total)
+    time.sleep(hold)
+    return done

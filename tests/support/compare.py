@@ -21,6 +21,8 @@ EXTRA_TASK_FIELDS = (
     "expired",
     "requeue",
     "custom_field",
+    "current",
+    "total",
 )
 WORKER_FIELDS = (
     "hostname",

@@ -112,6 +112,10 @@ class State:
         #: task-sent events are on), this counts a task under the worker that runs it;
         #: kept by each event in O(1), never by a scan.
         self.worker_task_counts: dict[str, int] = {}
+        #: root_id -> the other tasks of that workflow (not in celery): a workflow tree is
+        #: read from it in the time its own size takes, however many tasks are held. A task
+        #: that is its own root (most tasks) is left out: it costs no memory here.
+        self.tasks_by_root = TaskIndex(self._tasks_by_root)
         for hostname, worker in (workers or {}).items():
             worker._now = clock
             worker._monotonic = monotonic
@@ -121,6 +125,7 @@ class State:
             self.tasks[uuid] = task
             if task.worker is not None:
                 self._count_worker(task.worker.hostname, 1)
+            self._index_root(task)
         self._restore_index(self.tasks_by_type, tasks_by_type, 0)
         self._restore_index(self.tasks_by_worker, tasks_by_worker, 1)
         self.rebuild_taskheap()
@@ -189,6 +194,28 @@ class State:
             task._index_keys = None
             self.tasks_by_type._discard(keys[0], task)
             self.tasks_by_worker._discard(keys[1], task)
+        root = task._root_key
+        if root is not None:
+            task._root_key = None
+            self.tasks_by_root._discard(root, task)
+
+    def _index_root(self, task: _Task) -> None:
+        """File ``task`` under its root_id unless it is its own root (a str; anything else
+        from the wire is not a key). ``_root_key`` is the root_id last seen: each event
+        brings its own copy of the string, and the task keeps one (a root's is its uuid's)."""
+        root = task.root_id
+        old = task._root_key
+        if old is not None and root == old:
+            task.root_id = old
+            return
+        key = root if type(root) is str and root else None
+        if key is not None and key == task.uuid:
+            key = task.root_id = task.uuid
+        if old is not None:
+            self.tasks_by_root._discard(old, task)
+        task._root_key = key
+        if key is not None and key != task.uuid:
+            self.tasks_by_root._add(key, task)
 
     # -- creation ----------------------------------------------------------------------
 
@@ -347,6 +374,8 @@ class State:
                     self.tasks_by_worker._sets[hostname] = {uuid: task}
                 else:
                     by_worker[uuid] = task
+        if task.root_id is not task._root_key:
+            self._index_root(task)
         parent_id = task.parent_id
         if parent_id:
             parent = tasks.data.get(parent_id)
@@ -441,6 +470,15 @@ class State:
                 for uuid, task in self.tasks_by_time(reverse=reverse)
                 if task.worker is not None and task.worker.hostname == hostname
             ),
+            0,
+            limit,
+        )
+
+    def _tasks_by_root(
+        self, root_id: str, limit: int | None = None, reverse: bool = True
+    ) -> Iterator[tuple[str, _Task]]:
+        return islice(
+            ((uuid, task) for uuid, task in self.tasks_by_time(reverse=reverse) if task.root_id == root_id),
             0,
             limit,
         )

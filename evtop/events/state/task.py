@@ -54,7 +54,7 @@ class Task:
     # them, so reading them early raises AttributeError exactly as in celery.
     __slots__ = tuple(
         (
-            "__dict__ __weakref__ _children _index_keys _parent _root _serial args client clock "
+            "__dict__ __weakref__ _children _index_keys _parent _root _root_key _serial args client clock "
             "cluster_state eta exception exchange expired expires failed hostname kwargs "
             "local_received name parent_id pid queue received rejected requeue result retried "
             "retries revoked root_id routing_key runtime sent signum started state succeeded "
@@ -107,10 +107,11 @@ class Task:
         self.uuid = uuid
         self._serial = next(_SERIALS)
         self.cluster_state = cluster_state
-        self.name = self.parent_id = self.worker = self.client = None
+        self.name = self.parent_id = self.root_id = self.worker = self.client = None
         self.state = states.PENDING
         self._children: WeakSet[Task] | None = None
         self._index_keys: tuple[str, str] | None = None  # (task name, hostname) it is indexed under
+        self._root_key: str | None = None  # the root_id State last filed it under (tasks_by_root)
         if children:
             known = cluster_state.tasks.data if cluster_state is not None else {}
             self._children = WeakSet(known[i] for i in children if i in known)
@@ -244,6 +245,7 @@ _TASK_SETTABLE = frozenset(Task.__slots__) - {
     "_index_keys",
     "_parent",
     "_root",
+    "_root_key",
     "_serial",
     "cluster_state",
     "state",

@@ -33,9 +33,12 @@ def test_demo_cluster_shows_the_whole_story():
                     and any(t.state == "REVOKED" for t in tasks)
                     and any(t.parent_id and t.parent_id != t.uuid for t in tasks)
                     and any(t.client for t in tasks)
+                    and any(t.state == "PROGRESS" and 0 < t.current < t.total for t in tasks)
                 )
 
-        wait_until(story, 45, "the demo never showed workers, failures, retries, revokes and children")
+        wait_until(
+            story, 45, "the demo never showed workers, failures, retries, revokes, children and progress"
+        )
     finally:
         stop.set()
         thread.join(10)

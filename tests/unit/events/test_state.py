@@ -173,14 +173,39 @@ def test_indexes_and_task_types_stay_bounded_under_a_cardinality_attack():
                 host=f"celery@h{i}",
                 name=f"name.{i}",
                 parent_id=f"orphan-parent-{i}",
+                root_id=f"root-{i}",
             )
         )
     assert len(state.tasks) == 50 and len(state.workers) == 20
     assert len(state.tasks_by_type) == 50 and len(state.tasks_by_worker) == 50
+    assert len(state.tasks_by_root) == 50
     assert len(state.task_types()) == 100 and state.task_types_dropped == 4900
     assert len(state._tasks_to_resolve) <= 50
     assert len(state._taskheap) <= 200
     assert sum(len(s) for s in state.tasks_by_type.values()) == 50  # evicted tasks left their sets
+
+
+def test_tasks_by_root_holds_each_workflow_and_follows_evictions_and_changes():
+    state = State(max_tasks_in_memory=4)
+    state.event(task_event("task-sent", "r", 1, name="flow.root", root_id="r"))
+    state.event(task_event("task-received", "a", 2, name="flow.a", root_id="r", parent_id="r"))
+    state.event(task_event("task-received", "b", 3, name="flow.b", root_id="r", parent_id="a"))
+    state.event(task_event("task-received", "old", 4, name="proj.old"))  # no root_id (protocol 1)
+    # A task that is its own root (most tasks) is not held here: the tree finds it by uuid.
+    assert {t.uuid for t in state.tasks_by_root["r"]} == {"a", "b"} and list(state.tasks_by_root) == ["r"]
+    assert [uuid for uuid, _ in state.tasks_by_root("r")] == ["b", "a", "r"]  # callable, newest first
+    state.event(task_event("task-received", "b", 5, root_id="other"))  # a changed root_id moves it
+    assert {t.uuid for t in state.tasks_by_root["r"]} == {"a"}
+    assert {t.uuid for t in state.tasks_by_root["other"]} == {"b"}
+    state.event(task_event("task-received", "c", 6, name="x", root_id=["not", "a", "key"]))  # hostile
+    assert state.tasks.get("r") is None and {t.uuid for t in state.tasks_by_root["r"]} == {"a"}  # r evicted
+    for clock in range(7, 11):
+        state.event(task_event("task-received", f"n{clock}", clock, name="x", root_id="new"))
+    assert list(state.tasks_by_root) == ["new"] and len(state.tasks_by_root["new"]) == 4  # a and b evicted
+    state.clear_tasks(ready=False)
+    assert len(state.tasks_by_root) == 0
+    restored = State(tasks={"t": Task("t", root_id="z")})
+    assert {t.uuid for t in restored.tasks_by_root["z"]} == {"t"}
 
 
 def test_offline_worker_is_removed_with_a_leave_callback():

@@ -77,7 +77,8 @@ def task_event(draw, index: int):
     elif type_ == "task-rejected":
         event.update(requeue=draw(st.booleans()))
     elif type_ == "task-progress":
-        event.update(custom_field=draw(st.integers(0, 100)))
+        # Flower's PROGRESS case: a task's own events with current and total.
+        event.update(custom_field=draw(st.integers(0, 100)), current=draw(st.integers(0, 10)), total=10)
     return event
 
 

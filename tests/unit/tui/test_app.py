@@ -88,7 +88,8 @@ def test_help_and_hints_come_from_the_table():
     for binding in KEYMAP:
         assert [*keys_label(binding).split(), *binding.help.split()] in lines, binding
     assert hints().startswith("?:help  q:quit  1:tasks")
-    assert keys_label(next(b for b in KEYMAP if b.command == "page-down")) == "PgDn, ^F, Space"
+    assert keys_label(next(b for b in KEYMAP if b.command == "page-down")) == "PgDn, ^F"
+    assert keys_label(next(b for b in KEYMAP if b.command == "tag-toggle")) == "Space"  # as in htop
 
 
 # --- moving and screens ----------------------------------------------------------------------
@@ -807,3 +808,187 @@ def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(
     app.defer("filter", lambda: applied.append("state"))
     settler.soon()
     assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped
+
+
+# --- many tasks at once, workflow trees, running tasks (#13) ----------------------------------
+
+
+def flat(text: str) -> str:
+    """The screen as one line: a question wraps on the bottom lines."""
+    return " ".join(line.strip() for line in text.splitlines())
+
+
+def workflow_state():
+    """The cluster plus a workflow: root r (done) -> a (STARTED) -> b (RECEIVED), r -> c (sent)."""
+    state = cluster()
+    for event in (
+        task("task-received", "r", T0 + 10, 50, name="flow.root", root_id="r"),
+        task("task-succeeded", "r", T0 + 11, 51, runtime=1.0),
+        task("task-received", "a", T0 + 12, 52, name="flow.a", root_id="r", parent_id="r"),
+        task("task-started", "a", T0 + 13, 53),
+        task("task-received", "b", T0 + 14, 54, name="flow.b", root_id="r", parent_id="a"),
+        task("task-sent", "c", T0 + 15, 55, name="flow.c", root_id="r", parent_id="r"),
+    ):
+        state.event(event)
+    return state
+
+
+def test_space_tags_and_the_control_keys_act_on_the_tags(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, " ")  # uuid-5 (RECEIVED) tagged, the selection moves down
+    assert app.tagged == {"uuid-5"} and app.view.selection == "uuid-4"
+    assert "tagged: 1" in text and "*uuid-5" in text
+    press(app, " ", " ")  # uuid-4 (STARTED), uuid-3 (SUCCESS)
+    text = flat(press(app, "c"))
+    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED), leaving out 1 finished?" in text
+    assert "1 of them are running, and a revoke does not stop a running task: x terminates" in text
+    assert "[y/x/N]" in text
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert len(fake.requests) == 1  # one broadcast for them all
+    assert fake.requests[0]["arguments"]["task_id"] in (["uuid-5", "uuid-4"], ["uuid-4", "uuid-5"])
+    assert fake.requests[0]["arguments"]["terminate"] is False
+
+
+def test_star_tags_what_the_filter_shows_and_u_untags(control):
+    fake, runner = control
+    app = make_app(runner)
+    text = press(app, "/", *"name=proj.add", "enter", "*")
+    assert app.tagged == {"uuid-0", "uuid-1", "uuid-2", "uuid-5"} and "tagged: 4" in text
+    text = flat(press(app, "x"))
+    assert "Terminate 1 task (1 RECEIVED), leaving out 3 finished:" in text
+    press(app, *"terminate", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-5", "terminate": True, "signal": "SIGTERM"}
+    text = press(app, "q", "u")
+    assert app.tagged == set() and "untagged 4 tasks" in text and "tagged:" not in text
+
+
+def test_revoking_a_running_task_says_so_and_x_offers_terminate(control):
+    fake, runner = control
+    app = make_app(runner)
+    press(app, "j")
+    assert app.selected().state == "STARTED"
+    text = flat(press(app, "c"))
+    assert "Revoke task uuid-4 (proj.slow, STARTED on celery@w1)? It is running" in text
+    assert "a revoke does not stop a running task: x terminates it instead. [y/x/N]" in text
+    text = flat(press(app, "x"))
+    assert "Terminate task uuid-4 (proj.slow, STARTED on celery@w1): SIGTERM" in text
+    press(app, *"terminate", "enter")
+    drain_until(app, lambda: runner.pending == 0)
+    assert fake.requests[0]["arguments"] == {"task_id": "uuid-4", "terminate": True, "signal": "SIGTERM"}
+
+
+def test_the_tree_pane_and_a_subtree_revoke(control):
+    fake, runner = control
+    state = workflow_state()
+    app = make_app(runner, state=state)
+    press(app, "/", *"uuid=a", "enter")
+    text = press(app, "w")
+    assert app.context == "tree" and "Workflow of a" in text
+    assert "root r: 4 tasks in memory (1 PENDING, 1 RECEIVED, 1 STARTED, 1 SUCCESS)" in text
+    first = next(line.strip() for line in text.splitlines() if "flow." in line)
+    assert first == "flow.root SUCCESS r on celery@w1"
+    assert "├─ flow.a STARTED a on celery@w1  ◀ this task" in text
+    assert "│  └─ flow.b RECEIVED b" in text and "└─ flow.c PENDING c" in text
+    text = flat(press(app, "c"))  # on flow.a: a and b
+    assert "Revoke 2 tasks (1 RECEIVED, 1 STARTED) of the subtree of flow.a a?" in text
+    press(app, "n")
+    press(app, "g", "c")  # on the first heading line: the whole workflow, the finished root left out
+    text = flat(screen(app))
+    assert "Revoke 3 tasks (1 PENDING, 1 RECEIVED, 1 STARTED) of the whole workflow, leaving out 1" in text
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert sorted(fake.requests[0]["arguments"]["task_id"]) == ["a", "b", "c"]
+
+
+def test_the_tree_follows_state_changes_and_keeps_its_focus():
+    state = workflow_state()
+    app = make_app(state=state)
+    press(app, "/", *"uuid=b", "enter", "w")
+    state.event(task("task-succeeded", "a", T0 + 20, 60, runtime=7.0))
+    state.event(task("task-received", "d", T0 + 21, 61, name="flow.d", root_id="r", parent_id="b"))
+    app.refresh()
+    text = screen(app)
+    assert "flow.a SUCCESS" in text and "└─ flow.d RECEIVED d" in text and "5 tasks in memory" in text
+    assert "flow.b RECEIVED b on celery@w1  ◀ this task" in text
+    assert "flow.b" in app.active_listbox.focus.base_widget.text
+
+
+def test_finished_tags_are_left_out_and_evicted_tags_dropped(control):
+    fake, runner = control
+    app, rows = fed_app(max_tasks=6)
+    app.runner = runner
+    press(app, "G", " ")  # uuid-0: SUCCESS
+    assert app.tagged == {"uuid-0"}
+    assert "nothing to revoke: the task has finished" in press(app, "c")
+    assert app.context == "tasks" and fake.requests == []
+    rows.feed(task("task-received", "new-1", T0 + 50, 99, name="proj.add"))  # evicts uuid-0
+    app.refresh()
+    assert app.tagged == set() and "tagged:" not in screen(app)
+
+
+def test_a_huge_group_is_counted_whole_and_drawn_in_part(control):
+    from evtop.tui.treepane import MAX_DRAWN
+
+    fake, runner = control
+    state = State(max_tasks_in_memory=20_000, clock=lambda: T0 + 100)
+    state.event(task("task-received", "root", T0, 1, name="flow.root", root_id="root"))
+    for i in range(MAX_DRAWN + 2):
+        state.event(
+            task("task-sent", f"c{i}", T0 + 1, i + 2, name="flow.child", root_id="root", parent_id="root")
+        )
+    app = make_app(runner, state=state)
+    press(app, "/", *"uuid=root", "enter", "w")
+    assert f"root root: {MAX_DRAWN + 3} tasks in memory ({MAX_DRAWN + 2} PENDING, 1 RECEIVED)" in screen(app)
+    text = press(app, "G")
+    assert "... and 3 more tasks (counted above, not drawn)" in text
+    text = flat(press(app, "c"))
+    assert (
+        f"Revoke {MAX_DRAWN + 3} tasks ({MAX_DRAWN + 2} PENDING, 1 RECEIVED) of the whole workflow?" in text
+    )
+    press(app, "y")
+    drain_until(app, lambda: runner.pending == 0)
+    assert len(fake.requests) == 1 and len(fake.requests[0]["arguments"]["task_id"]) == MAX_DRAWN + 3
+
+
+def test_a_tree_that_takes_long_to_read_is_rebuilt_less_often():
+    from evtop.tui.treepane import REBUILD_SHARE, TreePane
+    from evtop.view.tree import workflow
+
+    state = workflow_state()
+    times = iter([0.0, 1.0, 2.0, 1 / REBUILD_SHARE + 0.1, 1 / REBUILD_SHARE + 0.2])  # each read: 1 s
+    tree = workflow(state, "b")
+    assert tree is not None
+    shown = TreePane(state, tree, clock=lambda: next(times))
+    shown.refresh()  # at 0, reading until 1: the next no sooner than 1 / share
+    state.event(task("task-succeeded", "a", T0 + 20, 60, runtime=7.0))
+    shown.refresh()  # at 2: skipped
+    assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "STARTED"
+    shown.refresh()
+    assert {node.uuid: node.state for node in shown.tree.nodes}["a"] == "SUCCESS"
+
+
+def test_a_reply_naming_thousands_of_tasks_is_cut_in_the_pane():
+    from evtop.tui.actions import REPLY_LINE_MAX
+
+    def flagged(worker, request):
+        ids = request["arguments"]["task_id"]
+        return [Out({worker.name: {"ok": f"tasks {', '.join(ids)} flagged as revoked"}})]
+
+    config = memory_config()
+    with FakeWorker(config, "celery@w1", answer=flagged) as fake:
+        runner = ControlRunner(Control(config), Bridge(), timeout=1.0)
+        state = State(max_tasks_in_memory=20_000, clock=lambda: T0 + 100)
+        for i in range(2000):
+            state.event(task("task-sent", f"{i:036d}", T0, i + 1, name="proj.add"))
+        app = make_app(runner, state=state)
+        press(app, "*", "c", "y")
+        drain_until(app, lambda: runner.pending == 0)
+        assert len(fake.requests) == 1 and len(fake.requests[0]["arguments"]["task_id"]) == 2000
+    assert app.context == "pane" and "Replies to revoke" in screen(app)
+    first = app.active_listbox.lines[0]
+    whole = len("celery@w1: OK tasks ") + 2000 * 38 - 2 + len(" flagged as revoked")
+    assert first.startswith("celery@w1: OK tasks 0000")
+    assert first.endswith(f"… ({whole - REPLY_LINE_MAX:,} more characters)")

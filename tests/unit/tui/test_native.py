@@ -35,7 +35,7 @@ def recording(tmp_path):
     return write_recording(tmp_path / "r.jsonl", events)
 
 
-def replay(recording: str, *args: str, rows: int = 30, cols: int = 160, **terminal: object) -> Terminal:
+def replay(recording: str, *args: str, rows: int = 30, cols: int = 170, **terminal: object) -> Terminal:
     """Wide enough by default for whole uuids."""
     return Terminal("--replay", recording, "--speed", "max", *args, rows=rows, cols=cols, **terminal)  # type: ignore[arg-type]
 

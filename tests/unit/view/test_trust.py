@@ -46,6 +46,10 @@ def beats(hostname: str, start: float, end: float, *, behind: float = 0.0, proce
     ]
 
 
+#: Where each task column is, by its key.
+AT = {column.id: i for i, column in enumerate(TaskSheet.columns)}
+
+
 def task_row(rows: TaskRows, now: float, uuid: str) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
     table = TaskSheet().table(rows, now, NEWEST, "")
     index = table.index_of(uuid)
@@ -70,16 +74,16 @@ def an_hour_behind() -> tuple[State, TaskRows]:
 def test_a_running_tasks_runtime_and_received_are_on_the_receive_clock():
     state, rows = an_hour_behind()
     cells, styles = task_row(rows, T0 + 18.6, "t1")
-    received, runtime = cells[4], cells[5]
+    received, runtime = cells[AT["received"]], cells[AT["runtime"]]
     assert runtime == "18.0s"  # not 1h00m: the worker's clock is an hour behind
-    assert received == TaskSheet().cells(rows.rows["t1"]._replace(received=T0 + 0.5), 0.0)[4]
-    assert styles[5] == "state.started"
+    assert received == TaskSheet().cells(rows.rows["t1"]._replace(received=T0 + 0.5), 0.0)[AT["received"]]
+    assert styles[AT["runtime"]] == "state.started"
     # What scripts read stays the worker's own stamps.
     assert state.tasks["t1"].started == T0 + 0.6 - HOUR
     # Without Health's findings the same row reads an hour off: the correction is the view's.
     plain = TaskRows(state)
     plain.sync()
-    assert TaskSheet().table(plain, T0 + 18.6, NEWEST, "").cells(0)[5] == "1h00m"
+    assert TaskSheet().table(plain, T0 + 18.6, NEWEST, "").cells(0)[AT["runtime"]] == "1h00m"
 
 
 def test_the_task_and_worker_panes_say_the_worker_clock_and_the_running_time():
@@ -113,10 +117,10 @@ def test_tasks_on_a_worker_gone_quiet_read_lost_while_celerys_state_stays():
     assert rows.trust.offline == {SLOW}  # silent for over twice its heartbeat interval
     for uuid in ("stuck", "queued"):
         cells, styles = task_row(rows, T0 + 20, uuid)
-        assert cells[2] == LOST and styles[2] == "state.lost"
-        assert cells[5] == "-"  # no longer running: how long it ran is unknown
-    assert task_row(rows, T0 + 20, "done")[0][2] == "SUCCESS"
-    assert task_row(rows, T0 + 20, "fine")[0][2] == "RECEIVED"  # its worker is online
+        assert cells[AT["state"]] == LOST and styles[AT["state"]] == "state.lost"
+        assert cells[AT["runtime"]] == "-"  # no longer running: how long it ran is unknown
+    assert task_row(rows, T0 + 20, "done")[0][AT["state"]] == "SUCCESS"
+    assert task_row(rows, T0 + 20, "fine")[0][AT["state"]] == "RECEIVED"  # its worker is online
     assert state.tasks["stuck"].state == "STARTED" and state.tasks["queued"].state == "RECEIVED"
     # Filters and sorts see celery's states: state=started still finds the lost task.
     table = TaskSheet().table(rows, T0 + 20, NEWEST, "state=started")

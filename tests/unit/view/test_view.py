@@ -112,9 +112,32 @@ def test_task_table_newest_first_with_cells_as_shown():
     table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
     assert [table.key(i) for i in range(len(table.items))] == [f"uuid-{i}" for i in range(5, -1, -1)]
     slow = table.index_of("uuid-4")
-    assert table.cells(slow)[2:] == ("STARTED", "celery@w1", "07:22:26", "1m35s", "(4,)")
-    assert table.styles(slow)[2] == "state.started" and table.styles(slow)[5] == "state.started"
-    assert table.cells(table.index_of("uuid-1"))[5] == "1.500s"
+    assert table.cells(slow)[2:] == ("STARTED", "", "celery@w1", "07:22:26", "1m35s", "(4,)")
+    assert table.styles(slow)[2] == "state.started" and table.styles(slow)[6] == "state.started"
+    assert table.cells(table.index_of("uuid-1"))[6] == "1.500s"
+
+
+def test_custom_events_with_current_and_total_show_progress_until_the_task_ends():
+    state = cluster()
+    state.event(task("task-progress", "uuid-4", T0 + 50, 90, current=2, total=5, step="resize"))
+    table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
+    row = table.index_of("uuid-4")
+    assert table.cells(row)[2:4] == ("PROGRESS", "40%")  # celery's custom state, from task-progress
+    assert table.styles(row)[2:4] == ("state.custom", "state.custom")
+    for current, total, shown in ((3, 3, "100%"), (7, 3, "100%"), (-1, 3, "0%"), (1, 3, "33%")):
+        state.event(task("task-progress", "uuid-4", T0 + 51, 91, current=current, total=total))
+        assert build(TaskSheet(), state, T0 + 100, Order("time", True), "").cells(row)[3] == shown
+    for current, total in ((1, 0), ("1", 2), (None, 2), (float("nan"), 2), (True, 2)):
+        state.event(task("task-progress", "uuid-4", T0 + 52, 92, current=current, total=total))
+        assert build(TaskSheet(), state, T0 + 100, Order("time", True), "").cells(row)[3] == ""
+    state.event(task("task-progress", "uuid-4", T0 + 53, 93, current=4, total=5))
+    state.event(task("task-succeeded", "uuid-4", T0 + 54, 94, runtime=3.0))
+    table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
+    assert table.cells(row)[2:4] == ("SUCCESS", "")  # a finished task's last progress is not shown
+    state.event(task("task-progress", "uuid-5", T0 + 55, 95, current=4, total=5))
+    state.event(task("task-revoked", "uuid-5", T0 + 56, 96, terminated=True))
+    table = build(TaskSheet(), state, T0 + 100, Order("time", True), "")
+    assert table.cells(table.index_of("uuid-5"))[2:4] == ("PROGRESS", "")  # celery's rank; ended
 
 
 def test_task_table_sorts_with_unknown_values_last_both_ways():
@@ -168,6 +191,7 @@ def test_every_cell_of_every_sheet_is_terminal_safe(text):
     state.event(worker("online", text, T0, sw_ident=text))
     state.event(task("task-received", text, T0, 1, hostname=text, name=text, args=text, kwargs=text))
     state.event(task("task-failed", text, T0, 2, hostname=text, exception=text, traceback=text))
+    state.event(task("task-progress", text, T0, 3, hostname=text, current=1, total=2, note=text, **{text: 1}))
     for sheet, column in ((TaskSheet(), "time"), (WorkerSheet(), "status"), (TypeSheet(), "total")):
         table = build(sheet, state, T0, Order(column, True), "")
         for index in range(len(table.items)):
@@ -200,6 +224,21 @@ def test_task_info_has_every_field_and_keeps_traceback_lines():
     ):
         assert expected in text
     assert lines[-3:] == ["Traceback (most recent call last):", "  x", "KeyError: 'k'"]
+
+
+def test_task_info_shows_the_fields_of_custom_events_and_the_progress():
+    state = cluster()
+    state.event(task("task-progress", "uuid-4", T0 + 50, 90, current=3, total=12, step="resize"))
+    text = "\n".join(details.task_info(state, "uuid-4").lines())
+    for expected in (
+        "state     PROGRESS",
+        "current   3",
+        "total     12",
+        "step      resize",
+        "progress  3 of 12 (25%)",
+    ):
+        assert expected in text
+    assert "progress" not in "\n".join(details.task_info(state, "uuid-3").lines())
 
 
 def test_panes_for_gone_or_unfinished_tasks_say_so():
