@@ -31,6 +31,19 @@ class Term:
     def holds(self, value: str) -> bool:
         return value == self.needle if self.exact else self.needle in value
 
+    def implies(self, other: Term) -> bool:
+        """Whether every value this term keeps, ``other`` keeps too (by the rule of
+        :meth:`holds`, which this must follow): ``add`` after ``ad``, ``=x`` after ``x``."""
+        if self == other:
+            return True
+        return (
+            not self.negate
+            and not other.negate
+            and not other.exact
+            and self.field == other.field
+            and other.needle in self.needle
+        )
+
 
 @dataclass(frozen=True)
 class Query:
@@ -52,6 +65,13 @@ class Query:
             if found == term.negate:
                 return False
         return True
+
+
+def narrows(query: Query, other: Query) -> bool:
+    """Whether ``query`` keeps only rows ``other`` keeps (each of ``other``'s terms is
+    implied by one of ``query``'s), so it can search ``other``'s rows instead of all:
+    the filter as it is typed one more letter, or one more word."""
+    return all(any(term.implies(old) for term in query.terms) for old in other.terms)
 
 
 def parse(text: str, fields: tuple[str, ...]) -> Query:
