@@ -13,6 +13,7 @@ into a prompt).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -174,14 +175,15 @@ class App:
 
     # -- refresh -------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Bring the rows up to date with State and redraw what changed (unless paused)."""
+    def refresh(self, budget: float = math.inf) -> None:
+        """Bring the rows up to date with State and redraw what changed (unless paused);
+        ``budget``: seconds of row updates at most (see :meth:`TaskRows.sync`)."""
         now = self.clock()
         self._measure_rate(now)
         if self.view.paused:
             self._summary(now)
         else:
-            self.rows.sync()
+            self.rows.sync(budget)
             self.show_table(now)
 
     def show_table(self, now: float | None = None) -> None:
