@@ -44,9 +44,12 @@ REFRESH = 0.5
 #: against 0.2 ingested as fast (60,000 against 56,000 events/s) and halved the longest
 #: refresh (140 against 300 ms).
 REFRESH_SHARE = 0.5
-#: Seconds of row updates per refresh, and per step of catching up after one (at a
-#: million tasks, with the screen's own cost, a frame within 10 ms).
-SYNC_BUDGET = 0.005
+#: Seconds of row updates per refresh (at a million tasks, with the screen's own cost,
+#: a frame within 10 ms)...
+SYNC_BUDGET = 0.003
+#: ... and per step of catching up after it, between two looks at the keys: the loop
+#: redraws after each step, so shorter steps cost ingest more than they save keys.
+CATCH_UP_BUDGET = 0.02
 
 
 #: At least this long before catching up, so the loop goes idle and draws first (an
@@ -165,7 +168,7 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         pending = None
         started = time.monotonic()
         with _survive("refreshing the screen"):
-            app.rows.sync(SYNC_BUDGET)
+            app.rows.sync(CATCH_UP_BUDGET)
         settle_garbage()
         catch_up_after(time.monotonic() - started)
 

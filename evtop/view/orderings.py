@@ -3,7 +3,8 @@
 An index takes the rows that changed (old row out, new row in) at a few binary searches
 each, however many tasks are held (:class:`~evtop.view.taskrows.TaskRows` decides when).
 It is built once, when the user picks its order or filter, from the rows already in
-time order.
+time order, in C loops (sorting by one value keeps time order among equal values): first
+only the rows a screen shows, by selection (:class:`Partial`), then whole.
 
 Every order breaks ties newest first, in either direction, as a stable sort of the
 newest-first list does, and puts rows without a value (a task not yet received or
@@ -328,7 +329,8 @@ class Partial:
     """An order's index before it is built: its first rows (:func:`first_rows`), so a
     sort order shown for the first time is on screen without waiting for the sort of
     every row. The whole index is built when something beyond those rows is asked for,
-    or by :meth:`complete` (the TUI calls it just after drawing)."""
+    or by :meth:`whole` (:meth:`TaskRows.sync <evtop.view.taskrows.TaskRows.sync>`,
+    which the TUI calls just after drawing the key's effect)."""
 
     def __init__(self, column: str, descending: bool, rows: list[TaskItem], first: list[TaskItem]) -> None:
         self._column, self._descending = column, descending
