@@ -151,21 +151,21 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         loop.set_alarm_in(max(REFRESH, spent / REFRESH_SHARE), tick)
         catch_up_after(spent)
 
-    pending: object = None  # the alarm of the next catch_up, if one is set
+    step: object = None  # the alarm of the next catch_up, if one is set
 
     def catch_up_after(spent: float) -> None:
-        nonlocal pending
-        if pending is not None:
-            loop.remove_alarm(pending)
-            pending = None
+        nonlocal step
+        if step is not None:
+            loop.remove_alarm(step)
+            step = None
         if app.rows.behind and not app.view.paused:
-            pending = loop.set_alarm_in(max(_pause_after(spent), DRAW_FIRST), catch_up)
+            step = loop.set_alarm_in(max(_pause_after(spent), DRAW_FIRST), catch_up)
 
     def catch_up(loop: urwid.MainLoop, _data: object) -> None:
         """Rows left behind by a budgeted refresh, a chunk at a time (keys come first: the
         loop reads input before it runs an alarm); the next refresh shows them."""
-        nonlocal pending
-        pending = None
+        nonlocal step
+        step = None
         started = time.monotonic()
         with _survive("refreshing the screen"):
             app.rows.sync(CATCH_UP_BUDGET)

@@ -204,9 +204,8 @@ class TaskRows:
                 data = self.state.tasks.data
                 full = self._full or self.state.event_count - self._base != self._fed
                 changes = [] if full else self._collect(None if budget == math.inf else CHUNK)
-                if full or (
-                    not self._pending and len(self.rows) < len(data)
-                ):  # tasks that came some other way
+                unknown = not self._pending and len(self.rows) < len(data)  # came some other way
+                if full or unknown:
                     changes += self._rescan()
                 done = not self._pending
             if changes:
