@@ -17,8 +17,11 @@ out of clock order) and cached under /tmp.
 3. A flood: ``--big`` tasks replayed at ``--speed max`` with the ``--tasks`` cap, events/s
    until the screen says the replay finished, against ``--dump`` on the same file (to
    /dev/null); ``S`` pressed every half second meanwhile, its latency as in 1.
-4. Frame cost at ``--big`` tasks, timed in process (refresh plus urwid render): idle, and
-   after 100, 1,000 and 5,000 new events.
+4. Frame cost at ``--big`` tasks, timed in process (refresh plus urwid render, with the
+   live loop's budget of row updates where it has one): idle, and after 100, 1,000 and
+   5,000 new events; and the catching up the loop does after such a frame, between keys.
+   Then a filter typed a letter at a time (``task_1``, ``state:su``), each letter applied
+   and drawn.
 
 Prints medians and ranges; nothing here asserts a target.
 """
@@ -282,6 +285,7 @@ def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
 #: Run in a fresh interpreter on the implementation under test: argv = tasks.
 FRAMES = """
 import json, sys, time
+TYPED = ("task_1", "state:su")
 from streams import make_stream
 from evtop.broker.status import ConnectionStatus
 from evtop.events.state import State
@@ -298,6 +302,10 @@ rows = getattr(app, "rows", None)
 feed = state.event if rows is None else rows.feed
 #: What the live loop does after each refresh (the old implementation has nothing).
 settle = getattr(mode, "settle_garbage", lambda: None)
+#: The live loop's budgets of row updates per refresh and per step of catching up after
+#: one (the old implementation has none).
+budget = getattr(mode, "SYNC_BUDGET", None)
+step = getattr(mode, "CATCH_UP_BUDGET", None)
 clock = 0
 start = time.time() - 3600
 
@@ -322,14 +330,23 @@ held = None
 
 
 def frame():
-    # Refresh and render, then what the live loop runs after each refresh (gc.freeze).
+    # Refresh and render as the live loop does, then what it runs after each refresh
+    # (gc.freeze), then the catching up it does between refreshes when the budget left
+    # rows behind: its total and how many steps (keys are read between two steps).
     global held
     began = time.perf_counter()
-    app.refresh()
+    app.refresh() if budget is None else app.refresh(budget)
     held = app.render(size)  # the screen keeps the last canvas, so unchanged parts stay cached
     drawn = time.perf_counter()
     settle()
-    return (drawn - began) * 1e3, (time.perf_counter() - drawn) * 1e3
+    frozen = time.perf_counter()
+    steps = 0
+    while step is not None and rows.behind:
+        rows.sync(step)
+        settle()
+        steps += 1
+    caught = time.perf_counter()
+    return (drawn - began) * 1e3, (frozen - drawn) * 1e3, (caught - frozen) * 1e3, steps
 
 
 frame()
@@ -342,11 +359,23 @@ for count in (100, 1_000, 5_000):
             feed(event)
         del more[:count]
         out[str(count)].append(frame())
-print(json.dumps(out))
+from evtop.tui.actions import apply_filter
+
+typed = {}
+for text in TYPED:  # a filter typed a letter at a time, each letter applied (then cleared)
+    for end in range(1, len(text) + 1):
+        began = time.perf_counter()
+        apply_filter(app, text[:end])
+        held = app.render(size)
+        typed[text[:end]] = [(time.perf_counter() - began) * 1e3, len(app.table.items)]
+        settle()
+    apply_filter(app, "")
+    settle()
+print(json.dumps({"frames": out, "typed": typed}))
 """
 
 
-def frames(source: Path, tasks: int) -> dict[str, list[list[float]]]:
+def frames(source: Path, tasks: int) -> dict[str, dict[str, list[float]]]:
     result = subprocess.run(
         [sys.executable, "-c", FRAMES, str(tasks)],
         capture_output=True,
@@ -355,7 +384,7 @@ def frames(source: Path, tasks: int) -> dict[str, list[list[float]]]:
         cwd=source,
         check=True,
     )
-    frames: dict[str, list[list[float]]] = json.loads(result.stdout.splitlines()[-1])
+    frames: dict[str, dict[str, list[float]]] = json.loads(result.stdout.splitlines()[-1])
     return frames
 
 
@@ -418,11 +447,19 @@ def main() -> None:
             slowest = ", ".join(f"{lag * 1e3:.0f} ms at {at:.0f} s" for at, lag in tui["slowest"])  # type: ignore[attr-defined]
             print(f"    slowest: {slowest} (of {tui['seconds']:.0f} s)")
         if "frames" not in skip:
-            for count, values in frames(source, args.big).items():
+            measured = frames(source, args.big)
+            for count, values in measured["frames"].items():
                 label = "idle" if count == "idle" else f"after {int(count):,} events"
-                drawn, frozen = zip(*values, strict=True)
+                drawn, frozen, caught, steps = zip(*values, strict=True)
                 print(f"  frame at {args.big:,} tasks, {label:<18} {spread(list(drawn), 1)} ms")
                 print(f"    {'+ gc.freeze after it':<36} {spread(list(frozen), 1)} ms")
+                if any(steps):
+                    print(
+                        f"    {'+ catching up after it':<36} {spread(list(caught), 1)} ms"
+                        f" in {min(steps)}-{max(steps)} steps"
+                    )
+            typed = "  ".join(f"{text!r} {ms:.0f} ({n:,.0f})" for text, (ms, n) in measured["typed"].items())
+            print(f"  filter typed at {args.big:,} tasks, ms per letter (rows shown): {typed}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -17,6 +17,7 @@ same key would do (:meth:`App.mouse`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -284,15 +285,16 @@ class App:
 
     # -- refresh -------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Bring the rows up to date with State and redraw what changed (unless paused)."""
+    def refresh(self, budget: float = math.inf) -> None:
+        """Bring the rows up to date with State and redraw what changed (unless paused);
+        ``budget``: seconds of row updates at most (see :meth:`TaskRows.sync`)."""
         now = self.clock()
         self._measure_rate(now)
         self._take_findings()
         if self.view.paused:
             self._summary(now)
         else:
-            self.rows.sync()
+            self.rows.sync(budget)
             if self.tagged:  # tags of evicted tasks go: the count shown is what c and x act on
                 self.tagged -= self.state.freeze_while(self._evicted_tags)
             self.show_table(now)

@@ -53,6 +53,26 @@ REFRESH_SHARE = 0.5
 #: the pause that counts as the typing stopping. See :class:`_Settler`.
 SETTLE_AFTER = 0.001
 SETTLE_MOST = 0.3
+#: Seconds of row updates per refresh (at a million tasks, with the screen's own cost,
+#: a frame within 10 ms)...
+SYNC_BUDGET = 0.003
+#: ... and per step of catching up after it, between two looks at the keys: the loop
+#: redraws after each step, so shorter steps cost ingest more than they save keys.
+CATCH_UP_BUDGET = 0.02
+
+
+#: At least this long before catching up, so the loop goes idle and draws first (an
+#: alarm already due runs before the draw): a key's effect is on screen before the work
+#: it leaves (the whole index of an order shown by its first rows) is done.
+DRAW_FIRST = 0.003
+
+
+def _pause_after(spent: float) -> float:
+    """Time to leave to the event thread after ``spent`` seconds of catching up, so that
+    refreshing takes :data:`REFRESH_SHARE` of the time at most."""
+    return spent * (1 - REFRESH_SHARE) / REFRESH_SHARE
+
+
 NO_TERMINAL = "the live TUI needs a terminal on stdin and stdout; use --dump to stream events to a pipe"
 
 
@@ -163,7 +183,7 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         PALETTE,
         screen=screen,
         handle_mouse=options.mouse,
-        input_filter=_keys(app, screen, options.mouse, settler.soon),
+        input_filter=_keys(app, screen, options.mouse, lambda: after_keys()),
     )
     settler.loop = loop
     app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
@@ -173,9 +193,39 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         app.size = screen.get_cols_rows()
         started = time.monotonic()
         with _survive("refreshing the screen"):
-            app.refresh()
+            app.refresh(SYNC_BUDGET)
         settle_garbage()
-        loop.set_alarm_in(max(REFRESH, (time.monotonic() - started) / REFRESH_SHARE), tick)
+        spent = time.monotonic() - started
+        loop.set_alarm_in(max(REFRESH, spent / REFRESH_SHARE), tick)
+        catch_up_after(spent)
+
+    step: object = None  # the alarm of the next catch_up, if one is set
+
+    def catch_up_after(spent: float) -> None:
+        nonlocal step
+        if step is not None:
+            loop.remove_alarm(step)
+            step = None
+        if app.rows.behind and not app.view.paused:
+            step = loop.set_alarm_in(max(_pause_after(spent), DRAW_FIRST), catch_up)
+
+    def catch_up(loop: urwid.MainLoop, _data: object) -> None:
+        """Rows left behind by a budgeted refresh, a chunk at a time (keys come first: the
+        loop reads input before it runs an alarm); the next refresh shows them."""
+        nonlocal step
+        step = None
+        started = time.monotonic()
+        with _survive("refreshing the screen"):
+            app.rows.sync(CATCH_UP_BUDGET)
+        settle_garbage()
+        catch_up_after(time.monotonic() - started)
+
+    def after_keys() -> None:
+        """What the keys left: the filter typed (once the typing pauses), the rest of an
+        order shown by its first rows (once the screen is drawn)."""
+        if app.deferred:
+            settler.soon()
+        catch_up_after(0.0)
 
     loop.set_alarm_in(0, tick)
     # Ctrl-C is a key while urwid has the terminal; a SIGINT from elsewhere (kill -INT)
@@ -255,13 +305,13 @@ class _Settler:
 
 
 def _keys(
-    app: App, screen: urwid.display.raw.Screen, mouse: bool, settle_soon: Callable[[], None]
+    app: App, screen: urwid.display.raw.Screen, mouse: bool, after: Callable[[], None]
 ) -> Callable[[Keys, list[int]], Keys]:
     def filter_keys(keys: Keys, _raw: list[int]) -> Keys:
-        """Every key and mouse event goes to the app; what the batch deferred (as-you-type
-        filtering) is done once, just after the next draw; a resize also goes on to the
-        loop, which must learn the new size before it draws (swallowed, it drew the old
-        size: a scrolled mess)."""
+        """Every key and mouse event goes to the app, then ``after`` (work the keys left
+        for later: as-you-type filtering, the rest of a new order's index); a resize also
+        goes on to the loop, which must learn the new size before it draws (swallowed, it
+        drew the old size: a scrolled mess)."""
         app.size = screen.get_cols_rows()
         for key in keys:
             if isinstance(key, str):
@@ -272,8 +322,7 @@ def _keys(
                     app.mouse(*key)
             if app.done:
                 raise urwid.ExitMainLoop
-        if app.deferred:
-            settle_soon()
+        after()
         return ["window resize"] if "window resize" in keys else []
 
     return filter_keys

@@ -37,6 +37,19 @@ class Term:
             return value in self.needles
         return any(needle in value for needle in self.needles)
 
+    def implies(self, other: Term) -> bool:
+        """Whether every value this term keeps, ``other`` keeps too (by the rule of
+        :meth:`holds`, which this must follow): ``add`` after ``ad``, ``=x`` after ``x``,
+        ``state:fail`` after ``state:fail,retry``. Each value this term accepts must hold
+        one of ``other``'s needles: one inside each of this term's needles is enough."""
+        if self == other:
+            return True
+        if self.negate or other.negate or self.field != other.field:
+            return False
+        if other.exact:
+            return self.exact and set(self.needles) <= set(other.needles)
+        return all(any(theirs in mine for theirs in other.needles) for mine in self.needles)
+
 
 @dataclass(frozen=True)
 class Query:
@@ -58,6 +71,13 @@ class Query:
             if found == term.negate:
                 return False
         return True
+
+
+def narrows(query: Query, other: Query) -> bool:
+    """Whether ``query`` keeps only rows ``other`` keeps (each of ``other``'s terms is
+    implied by one of ``query``'s), so it can search ``other``'s rows instead of all:
+    the filter as it is typed one more letter, or one more word."""
+    return all(any(term.implies(old) for term in query.terms) for old in other.terms)
 
 
 def parse(text: str, fields: tuple[str, ...]) -> Query:

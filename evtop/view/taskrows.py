@@ -9,18 +9,35 @@ filter (:mod:`evtop.view.orderings`) and the per-type statistics take the same c
 from a log when shown, so what is not on screen costs nothing meanwhile. Tasks State
 evicted are found from the oldest end. Events that reached State some other way (a test,
 a cleared State) show in State's event count, and one full scan catches up.
+
+Under a flood a sync can be given a time budget: it moves the changed rows a chunk at a
+time and leaves the rest for the next call (:attr:`TaskRows.behind`), so the TUI draws
+and answers keys in between. A filter is searched a term at a time over the rows in C
+loops, and among the rows of a kept filter it narrows (typed one letter further) rather
+than among all.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import compress
 from typing import Any, Generic, Protocol, TypeVar
 
 from evtop.events.state import State, Task
-from evtop.view.orderings import Index, Ordered, TimeIndex, build_index, holds_both_directions
-from evtop.view.query import Query, parse
+from evtop.view.orderings import (
+    Index,
+    Ordered,
+    Partial,
+    TimeIndex,
+    build_index,
+    collection_paused,
+    holds_both_directions,
+)
+from evtop.view.query import Query, narrows, parse
 from evtop.view.sheet import Order, Table
 from evtop.view.tasks import TaskItem, TaskSheet, TimeKey
 from evtop.view.tasktypes import TypeStats
@@ -31,6 +48,9 @@ Change = tuple[TaskItem | None, TaskItem | None]
 #: When more than this share of the rows changed (a full scan, a flood between two
 #: refreshes), the indexes are built afresh: sorting once beats moving each row.
 REBUILD_SHARE = 0.25
+#: Tasks moved at a time by a budgeted :meth:`TaskRows.sync` between two looks at the
+#: clock (about 1 ms at a million rows).
+CHUNK = 128
 #: Indexes of orders and filters shown before, kept for going back to them (cycling
 #: through the sort columns): each is brought up to date when shown again.
 KEPT_INDEXES = 8
@@ -47,11 +67,12 @@ Follower = TypeVar("Follower", bound=_Taking)
 class _Filtered:
     """An index of the rows a filter keeps (``keep`` None: every row)."""
 
-    __slots__ = ("index", "keep")
+    __slots__ = ("index", "keep", "query")
 
-    def __init__(self, index: Index, keep: Callable[[TaskItem], bool] | None) -> None:
+    def __init__(self, index: Index, keep: Callable[[TaskItem], bool] | None, query: Query) -> None:
         self.index = index
         self.keep = keep
+        self.query = query
 
     def take(self, changes: list[Change]) -> None:
         index, keep = self.index, self.keep
@@ -157,22 +178,54 @@ class TaskRows:
 
     # -- the UI thread ------------------------------------------------------------------
 
-    def sync(self) -> bool:
-        """Bring the rows and indexes up to date with State; True when a row changed."""
-        with self._mutex:
-            data = self.state.tasks.data
-            full = self._full or self.state.event_count - self._base != self._fed
-            changes = [] if full else self._collect()
-            if full or len(self.rows) < len(data):  # tasks that came some other way
-                changes += self._rescan()
-        if not changes:
-            return False
+    @property
+    def behind(self) -> bool:
+        """Whether work waits for a :meth:`sync`: events (a budgeted sync may leave some
+        behind; or they went past :meth:`feed`), or an order shown by its first rows only
+        (:class:`Partial`)."""
+        missed = self.state.event_count - self._base != self._fed
+        return bool(self._pending) or self._full or missed or bool(self._partial())
+
+    def _partial(self) -> list[Partial]:
+        indexes = (kept.value.index for kept in self._kept.values())
+        return [index for index in indexes if isinstance(index, Partial) and not index.complete]
+
+    def sync(self, budget: float = math.inf) -> bool:
+        """Bring the rows and indexes up to date with State; True when a row changed.
+
+        ``budget``: seconds to spend at most (roughly: a chunk of rows at a time), so a
+        flood between two refreshes delays keys by one chunk, not by the whole flood; what
+        is left waits in :attr:`behind` for the next call (however big: an index rebuilt
+        at once would hold keys up as long). A full scan is done whole.
+        """
+        deadline = time.perf_counter() + budget
+        for index in self._partial():  # the order on screen first: it was asked for
+            index.whole()
+        changed = False
+        while True:
+            with self._mutex:
+                data = self.state.tasks.data
+                full = self._full or self.state.event_count - self._base != self._fed
+                changes = [] if full else self._collect(None if budget == math.inf else CHUNK)
+                unknown = not self._pending and len(self.rows) < len(data)  # came some other way
+                if full or unknown:
+                    changes += self._rescan()
+                done = not self._pending
+            if changes:
+                changed = True
+                self._take(changes)
+            if done or time.perf_counter() >= deadline:
+                return changed
+
+    def _take(self, changes: list[Change]) -> None:
+        """Move the changed rows in the time index; log them for what is kept."""
         if len(changes) > REBUILD_SHARE * len(self.rows):
-            self.by_time = TimeIndex(self.rows.values())
+            with collection_paused():
+                self.by_time = TimeIndex(self.rows.values())
             self._kept.clear()
             self._types = None
             self._log.clear()
-            return True
+            return
         by_time = self.by_time
         for old, new in changes:
             if old is not None:
@@ -183,7 +236,6 @@ class TaskRows:
             self._log += changes
             self._logged += len(changes)
             self._trim_log()
-        return True
 
     def _catch_up(self, kept: _Kept[Follower]) -> Follower:
         kept.value.take(self._log[len(self._log) - (self._logged - kept.synced) :])
@@ -204,13 +256,18 @@ class TaskRows:
             synced.append(self._types.synced)
         del self._log[: len(self._log) - (self._logged - min(synced, default=self._logged))]
 
-    def _collect(self) -> list[Change]:
-        """The rows of the tasks fed since the last sync, and of tasks evicted meanwhile."""
-        pending, self._pending = self._pending, {}
+    def _collect(self, most: int | None) -> list[Change]:
+        """The rows of the tasks fed since the last sync (``most`` of them at most), and
+        of tasks evicted meanwhile (once no fed task waits)."""
+        if most is None or most >= len(self._pending):
+            pending, self._pending = self._pending, {}
+            items: Iterable[tuple[str, TimeKey | None]] = pending.items()
+        else:
+            items = [self._pending.popitem() for _ in range(most)]
         data = self.state.tasks.data
         rows = self.rows
         changes: list[Change] = []
-        for uuid, time in pending.items():
+        for uuid, when in items:
             task = data.get(uuid)
             old = rows.get(uuid)
             if task is None:  # evicted since
@@ -218,8 +275,12 @@ class TaskRows:
                     del rows[uuid]
                     changes.append((old, None))
                 continue
-            new = rows[uuid] = TaskItem.of(task, self._newest(task, time, old))
+            new = rows[uuid] = TaskItem.of(task, self._newest(task, when, old))
             changes.append((old, new))
+        if self._pending:  # rows yet to come: the count below would fall short
+            while rows and next(iter(rows)) not in data:  # the oldest, evicted
+                changes.append((rows.popitem(last=False)[1], None))
+            return changes
         excess = len(rows) - len(data)
         while excess > 0:  # evicted without an event since: they are the oldest
             uuid, old = rows.popitem(last=False)
@@ -286,12 +347,28 @@ class TaskRows:
         serves = (column, None if holds_both_directions(column) else descending, query.terms)
         kept = self._kept.pop(serves, None)
         if kept is None:
+            rows = self._matching(sheet, query) if query else self.by_time.in_time()
+            index = build_index(column, descending, rows, partial=True)
             keep = (lambda row: query.matches(sheet.search(row))) if query else None
-            rows = self.by_time if keep is None else filter(keep, self.by_time)
-            kept = _Kept(_Filtered(build_index(column, descending, rows), keep), self._logged)
+            kept = _Kept(_Filtered(index, keep, query), self._logged)
         self._kept[serves] = kept
         if len(self._kept) > KEPT_INDEXES:
             self._kept.popitem(last=False)
         index = self._catch_up(kept).index
         self._trim_log()
         return index
+
+    def _matching(self, sheet: TaskSheet, query: Query) -> list[TaskItem]:
+        """The rows ``query`` keeps, in ascending time: searched among the rows of a
+        filter it narrows when one is kept (the filter typed one letter further), else
+        among all; a term at a time, each over the rows the terms before kept."""
+        source: Index = self.by_time
+        for kept in list(self._kept.values()):
+            filtered = kept.value
+            if filtered.query and len(filtered.index) < len(source) and narrows(query, filtered.query):
+                source = self._catch_up(kept).index
+        rows = source.in_time()
+        for term in query.terms:
+            found = map(term.holds, sheet.search_texts(term.field, rows))
+            rows = list(compress(rows, map(operator.not_, found) if term.negate else found))
+        return rows

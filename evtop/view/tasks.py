@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -45,6 +47,9 @@ def _progress(task: Task, extra: dict[str, Any]) -> float | None:
 TimeKey = tuple[int, Any, int]
 
 
+_new = tuple.__new__
+
+
 class TaskItem(NamedTuple):
     """What a task row needs, copied out of State so rendering never races the events.
 
@@ -68,20 +73,28 @@ class TaskItem(NamedTuple):
 
     @classmethod
     def of(cls, task: Task, time: TimeKey) -> TaskItem:
+        # The common types are tested inline: this runs for every task changed between
+        # two refreshes, and a call per field was half its cost.
         worker = task.worker
+        host = "" if worker is None else worker.hostname
+        uuid, name, state, args, kwargs = task.uuid, task.name, task.state, task.args, task.kwargs
+        started, runtime = task.started, task.runtime
         extra = task.__dict__  # fields no celery event has: a custom event's (task-progress)
-        return cls(
-            _str(task.uuid),
-            _str(task.name),
-            _str(task.state),
-            _str(worker.hostname) if worker is not None else "",
-            _float(task.received) or _float(task.sent),
-            _float(task.started),
-            _float(task.runtime),
-            _str(task.args),
-            _str(task.kwargs),
-            time,
-            _progress(task, extra) if extra else None,
+        return _new(
+            cls,
+            (
+                uuid if type(uuid) is str else _str(uuid),
+                name if type(name) is str else _str(name),
+                state if type(state) is str else _str(state),
+                host if type(host) is str else _str(host),
+                _float(task.received) or _float(task.sent),
+                None if started is None else _float(started),
+                None if runtime is None else _float(runtime),
+                args if type(args) is str else _str(args),
+                kwargs if type(kwargs) is str else _str(kwargs),
+                time,
+                _progress(task, extra) if extra else None,
+            ),
         )
 
     def elapsed(self, now: float) -> float | None:
@@ -93,6 +106,15 @@ class TaskItem(NamedTuple):
         return None
 
 
+#: What the filter searches, per field: these attributes, a space between them.
+_SEARCHED: dict[str, tuple[str, ...]] = {
+    "uuid": ("uuid",),
+    "name": ("name",),
+    "state": ("state",),
+    "worker": ("worker",),
+    "args": ("args", "kwargs"),
+}
+_EVERY = tuple(name for names in _SEARCHED.values() for name in names)
 STYLE_BY_STATE = {
     states.SUCCESS: "state.success",
     states.FAILURE: "state.failure",
@@ -135,12 +157,19 @@ class TaskSheet:
 
     def search(self, item: TaskItem) -> dict[str, str]:
         return {
-            "uuid": item.uuid.lower(),
-            "name": item.name.lower(),
-            "state": item.state.lower(),
-            "worker": item.worker.lower(),
-            "args": (item.args + " " + item.kwargs).lower(),
+            field: " ".join(getattr(item, name) for name in names).lower()
+            for field, names in _SEARCHED.items()
         }
+
+    def search_texts(self, field: str | None, items: Iterable[TaskItem]) -> Iterator[str]:
+        """Per item, the lower-cased text :meth:`search` gives for ``field``, or for a
+        word that may be in any field, every field's text with a newline between them
+        (a word holds no white space: it is in one of them or in none). In C loops: a
+        filter typed at a million rows reads them all."""
+        names, between = (_SEARCHED[field], " ") if field is not None else (_EVERY, "\n")
+        if len(names) == 1:
+            return map(str.lower, map(operator.attrgetter(names[0]), items))
+        return map(str.lower, map(between.join, map(operator.attrgetter(*names), items)))
 
     def cells(self, item: TaskItem, now: float) -> tuple[str, ...]:
         args = f"{item.args} {item.kwargs}" if item.kwargs not in ("", "{}") else item.args

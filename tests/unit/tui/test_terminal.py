@@ -77,6 +77,33 @@ def test_replay_keeps_the_final_state_on_screen_until_q(recording):
     assert_restored(term)
 
 
+def test_a_flood_beyond_the_cap_ends_with_the_newest_tasks_in_every_order(tmp_path):
+    """12,000 events at full speed through a cap of 1,000 tasks: refreshes move a few ms
+    of rows each and catch up between them, keys answered meanwhile; the end state is
+    the newest 1,000 tasks, newest first, and a new order (shown by its first rows, then
+    built whole) puts them in its order."""
+    path = write_recording(tmp_path / "flood.jsonl", lifecycle(4000))
+    with Terminal("--replay", path, "--speed", "max", "--max-tasks", "1000", cols=160) as term:
+        term.wait_for("[Tasks]")
+        term.send("S")  # oldest first (while the replay lasts, on this machine)...
+        term.wait_for("sort: time ▲", timeout=30)
+        term.send("S")  # ... and back
+        text = term.wait_for("replay finished", "[Tasks] 1000/1000", "sort: time ▼", timeout=60)
+        rows = [line for line in text.splitlines() if "proj.add" in line]
+        assert rows[0].startswith("00000000-0000-4000-8000-000000003999"), text
+        assert "-000000002999" not in text  # evicted: the 1,000 newest are 3000-3999
+        term.send("s")  # name: one group, newest first, the whole order built after the draw
+        text = term.wait_for("sort: name ▼")
+        assert next(line for line in text.splitlines() if "proj.add" in line) == rows[0]
+        term.send("s")
+        term.wait_for("sort: state ▼")
+        term.send("G")  # the last row: the oldest task still held
+        term.wait_for("00000000-0000-4000-8000-000000003000")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+
+
 def test_keys_open_details_traceback_and_filter(recording):
     with Terminal("--replay", recording, "--speed", "max") as term:
         term.wait_for("finished, showing the final state")

@@ -12,13 +12,13 @@ import operator
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from evtop.events import states
 from evtop.events.state import State
-from evtop.view import taskrows
-from evtop.view.query import parse
+from evtop.view import orderings, taskrows
+from evtop.view.query import narrows, parse
 from evtop.view.sheet import Order, sort_items
 from evtop.view.taskrows import TaskRows
 from evtop.view.tasks import TaskItem, TaskSheet
@@ -29,7 +29,25 @@ SHEET = TaskSheet()
 TYPES = ["task-sent", "task-received", "task-started", "task-succeeded", "task-failed", "task-retried"]
 HOSTS = ["celery@w1", "celery@w2", "celery@w3"]
 NAMES = ["proj.add", "proj.mul", "proj.slow"]
-FILTERS = ["", "add", "state:success", "!state:success", "worker=celery@w2", "mul fail", "s:"]
+#: Filters as typed one letter or word at a time (each narrows the one before it),
+#: and others that do not narrow them.
+FILTERS = [
+    "",
+    "a",
+    "ad",
+    "add",
+    "add (1",
+    "state:s",
+    "state:success",
+    "state=success",
+    "!state:success",
+    "!state:success mul",
+    "worker=celery@w2",
+    "mul fail",
+    "s:",
+    "u0",
+    "u01",
+]
 UUIDS = [f"u{i:02d}" for i in range(24)]
 
 
@@ -83,14 +101,8 @@ def check(rows: TaskRows, state: State, order: Order, filter_text: str) -> None:
     assert set(rows.rows) == set(data)
     for uuid, row in rows.rows.items():
         assert row == TaskItem.of(data[uuid], row.time)
-    table = SHEET.table(rows, T0, order, filter_text)
-    expected = reference(rows, order, filter_text)
-    assert [row.uuid for row in table.items] == expected
-    assert table.total == len(data)
-    for position, uuid in enumerate(expected):
-        assert table.index_of(uuid) == position
-    for uuid in set(data) - set(expected):
-        assert table.index_of(uuid) is None
+    check_orders(rows, order, filter_text)
+    assert SHEET.table(rows, T0, order, filter_text).total == len(data)
     items = {item.name: item for item in TypeSheet().table(rows, T0, Order("total", True), "").items}
     stats = type_stats(state)
     assert set(items) == set(stats)
@@ -99,6 +111,19 @@ def check(rows: TaskRows, state: State, order: Order, filter_text: str) -> None:
         assert (item.total, item.succeeded, item.failed) == (total, succeeded, failed)
         assert item.max == (runtimes[-1] if runtimes else None)
         assert item.mean == (pytest.approx(math.fsum(runtimes) / len(runtimes)) if runtimes else None)
+
+
+def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
+    """The table in ``order``, read row by row (first rows before the whole index, when
+    the order is new) and then searched by key, is a fresh sort of the rows as held."""
+    table = SHEET.table(rows, T0, order, filter_text)
+    expected = reference(rows, order, filter_text)
+    assert [row.uuid for row in table.items] == expected
+    assert table.total == len(rows.rows)
+    for position, uuid in enumerate(expected):
+        assert table.index_of(uuid) == position
+    for uuid in set(rows.rows) - set(expected):
+        assert table.index_of(uuid) is None
 
 
 steps = st.lists(
@@ -115,13 +140,23 @@ steps = st.lists(
 
 
 @pytest.mark.parametrize(
-    ("rebuild_share", "kept"),
-    [(taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES), (0.0, taskrows.KEPT_INDEXES), (math.inf, 1)],
+    ("rebuild_share", "kept", "budget", "first_rows"),
+    [
+        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, math.inf, orderings.FIRST_ROWS),
+        (0.0, taskrows.KEPT_INDEXES, math.inf, 3),
+        (math.inf, 1, math.inf, 3),
+        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, 0.0, 3),
+        (math.inf, taskrows.KEPT_INDEXES, 0.0, 1),
+    ],
 )
 @settings(max_examples=200, deadline=None)
-@given(steps=steps, max_tasks=st.sampled_from([6, 10, 1000]))
-def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, kept, steps, max_tasks):
-    """Also with every refresh rebuilding the indexes, and with none doing so."""
+@given(steps=steps, max_tasks=st.sampled_from([6, 10, 1000]), groups=st.sampled_from([1, 8]))
+def test_rows_and_every_order_match_a_fresh_sort(
+    rebuild_share, kept, budget, first_rows, steps, max_tasks, groups
+):
+    """Also with every refresh rebuilding the indexes, and with none doing so; with
+    refreshes that move a few rows each (``budget`` 0: one chunk), where the orders must
+    still match the rows as held; with new orders shown by their first few rows."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     order, filter_text = Order("time", True), ""
@@ -129,11 +164,14 @@ def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, kept, steps, max
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(taskrows, "REBUILD_SHARE", rebuild_share)
         patch.setattr(taskrows, "KEPT_INDEXES", kept)
+        patch.setattr(taskrows, "CHUNK", 2)
+        patch.setattr(orderings, "FIRST_ROWS", first_rows)
+        patch.setattr(orderings, "FIRST_GROUPS", groups)
         for step in steps:
             if step == "bypass":
                 bypass = True  # the next event reaches State some other way
             elif step == "sync":
-                rows.sync()  # what is not on screen falls behind
+                rows.sync(budget)  # what is not on screen falls behind
             elif isinstance(step, dict):
                 (state.event if bypass else rows.feed)(step)
                 bypass = False
@@ -141,9 +179,13 @@ def test_rows_and_every_order_match_a_fresh_sort(rebuild_share, kept, steps, max
                 if step != "refresh":
                     column, descending, filter_text = step
                     order = Order(column, descending)
-                rows.sync()
-                check(rows, state, order, filter_text)
-        rows.sync()
+                rows.sync(budget)
+                if rows.behind:  # a chunk moved: the rest waits, what is held is consistent
+                    check_orders(rows, order, filter_text)
+                else:
+                    check(rows, state, order, filter_text)
+        while rows.behind:
+            rows.sync(budget)
         check(rows, state, order, filter_text)
 
 
@@ -194,3 +236,107 @@ def test_a_refresh_without_events_changes_nothing_and_evictions_leave():
     rows.feed(task("task-received", "u5", T0 + 10, 10, name="proj.add"))
     assert rows.sync()
     assert [row.uuid for row in SHEET.table(rows, T0, Order("time", True), "").items] == ["u5", "u4", "u3"]
+
+
+def test_a_refresh_on_a_budget_moves_a_chunk_and_drops_evicted_rows_at_once():
+    """Under a flood a refresh moves a chunk of the changed rows; the rest waits (behind),
+    but tasks State evicted meanwhile leave the rows at once, not when the rest is done."""
+    state = State(max_tasks_in_memory=3, clock=lambda: T0)
+    rows = TaskRows(state)
+    for i in range(3):
+        rows.feed(task("task-received", f"u{i}", T0 + i, i + 1, name="proj.add"))
+    rows.sync()
+    for i in range(3, 6):  # three new tasks push out the three held
+        rows.feed(task("task-received", f"u{i}", T0 + i, i + 1, name="proj.add"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "REBUILD_SHARE", math.inf)
+        patch.setattr(taskrows, "CHUNK", 1)
+        assert rows.sync(0.0)
+        assert rows.behind
+        assert len(rows.rows) == 1 and set(rows.rows) <= set(state.tasks.data)
+        check_orders(rows, Order("time", True), "")
+        while rows.behind:
+            rows.sync(0.0)
+    check(rows, state, Order("time", True), "")
+
+
+def test_a_new_order_shows_its_first_rows_then_is_built_whole_by_the_next_sync():
+    state = State(clock=lambda: T0)
+    rows = TaskRows(state)
+    for i in range(50):
+        rows.feed(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=NAMES[i % 3]))
+        rows.feed(task("task-succeeded", f"t{i:02d}", T0 + i, i + 1, runtime=float(i % 7)))
+    rows.sync()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(orderings, "FIRST_ROWS", 5)
+        table = SHEET.table(rows, T0, Order("runtime", False), "")
+        assert rows.behind  # the rest of the order waits for the sync after the draw
+        assert [table.items[i].uuid for i in range(5)] == reference(rows, Order("runtime", False), "")[:5]
+        rows.sync()
+    assert not rows.behind
+    check_orders(rows, Order("runtime", False), "")
+
+
+TERMS = [
+    *("a", "ad", "s", "su", "state:s", "state:su", "state=su", "!s", "!su", "!state:su"),
+    *("state:su,a", "state:s,ad", "state=su,a", "state:a,", "!state:su,a"),  # either value
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(TERMS), max_size=3),
+    st.lists(st.sampled_from(TERMS), max_size=3),
+    st.fixed_dictionaries({field: st.sampled_from(["", "a", "ad", "su", "xsux"]) for field in SHEET.fields}),
+)
+@example(["state:su"], ["state=su"], dict.fromkeys(SHEET.fields, "xsux"))
+@example(["!su"], ["!s"], dict.fromkeys(SHEET.fields, "s"))
+@example(["state:su,a"], ["state:su"], dict.fromkeys(SHEET.fields, "a"))
+@example(["state=su,a"], ["state=su"], dict.fromkeys(SHEET.fields, "a"))
+def test_a_filter_that_narrows_another_keeps_only_rows_the_other_keeps(new, old, fields):
+    """What lets the filter typed one letter further search only the rows it had."""
+    query, other = parse(" ".join(new), SHEET.fields), parse(" ".join(old), SHEET.fields)
+    if narrows(query, other) and query.matches(fields):
+        assert other.matches(fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=6), min_size=6, max_size=6), st.sampled_from([None, *SHEET.fields]))
+def test_the_filters_bulk_search_reads_what_the_row_search_reads(texts, field):
+    row = TaskItem(*texts[:4], None, None, None, *texts[4:], (1, "", 1))
+    searched = SHEET.search(row)
+    (bulk,) = SHEET.search_texts(field, [row])
+    if field is not None:
+        assert bulk == searched[field]
+    else:  # every word without white space is in some field's text iff it is in this
+        for word in {part for value in searched.values() for part in value.split()} | {"x", "ß"}:
+            assert (word in bulk) == any(word in value for value in searched.values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(NAMES), st.one_of(st.none(), st.sampled_from([0.5, 1.0, 2.0]))), max_size=60
+    )
+)
+def test_indexes_built_from_sorted_rows_are_valid_sorted_lists(values):
+    """Indexes fill sortedcontainers' lists without sorting (rows come sorted): the
+    library's own invariant check must pass, and a row added after lands in order."""
+    made = [
+        TaskItem(f"u{i}", name, "", "", None, None, runtime, "", "", (i, "", i))
+        for i, (name, runtime) in enumerate(values)
+    ]
+    for column, descending in [("time", True), ("name", True), ("runtime", True), ("runtime", False)]:
+        index = orderings.build_index(column, descending, made)
+        lists = (
+            [index._rows]
+            if column == "time"
+            else [*index._groups.values(), index._values]
+            if column == "name"
+            else [index._known, index._unknown._rows]
+        )
+        for each in lists:
+            each._check()
+        late = TaskItem("late", "proj.add", "", "", None, None, 1.0, "", "", (-1, "", -1))
+        index.add(late)
+        assert index.locate(late, descending) is not None
