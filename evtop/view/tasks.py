@@ -131,7 +131,7 @@ STYLE_BY_STATE = {
 class TaskSheet:
     title = "Tasks"
     columns: tuple[Column, ...] = (
-        Column("uuid", "UUID", 8, grow=3, drop=2, most=36),
+        Column("uuid", "UUID", 8, grow=4, drop=2, most=36),
         Column("name", "TASK", 12, grow=3, most=60),
         Column("state", "STATE", 8),
         #: Tasks that report progress: custom events with current and total (Flower's PROGRESS).

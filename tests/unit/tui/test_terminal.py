@@ -83,20 +83,24 @@ def test_a_flood_beyond_the_cap_ends_with_the_newest_tasks_in_every_order(tmp_pa
     the newest 1,000 tasks, newest first, and a new order (shown by its first rows, then
     built whole) puts them in its order."""
     path = write_recording(tmp_path / "flood.jsonl", lifecycle(4000))
-    with Terminal("--replay", path, "--speed", "max", "--max-tasks", "1000", cols=160) as term:
+    with Terminal("--replay", path, "--speed", "max", "--max-tasks", "1000", cols=170) as term:
         term.wait_for("[Tasks]")
         term.send("S")  # oldest first (while the replay lasts, on this machine)...
-        term.wait_for("sort: time ▲", timeout=30)
+        term.wait_for("sort: LAST EVENT ▲", timeout=30)
         term.send("S")  # ... and back
-        text = term.wait_for("replay finished", "[Tasks] 1000/1000", "sort: time ▼", timeout=60)
+        text = term.wait_for("replay finished", "[Tasks] 1000/1000", "sort: LAST EVENT ▼", timeout=60)
         rows = [line for line in text.splitlines() if "proj.add" in line]
         assert rows[0].startswith("00000000-0000-4000-8000-000000003999"), text
         assert "-000000002999" not in text  # evicted: the 1,000 newest are 3000-3999
-        term.send("s")  # name: one group, newest first, the whole order built after the draw
-        text = term.wait_for("sort: name ▼")
+        term.send("s")  # the next column, TASK, A to Z: one group...
+        term.wait_for("sort: TASK ▲")
+        term.send("S")  # ... Z to A: newest first in it, the whole order built after the draw
+        text = term.wait_for("sort: TASK ▼")
         assert next(line for line in text.splitlines() if "proj.add" in line) == rows[0]
         term.send("s")
-        term.wait_for("sort: state ▼")
+        term.wait_for("sort: STATE ▲")
+        term.send("S")
+        term.wait_for("sort: STATE ▼")
         term.send("G")  # the last row: the oldest task still held
         term.wait_for("00000000-0000-4000-8000-000000003000")
         term.send("q")
