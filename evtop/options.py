@@ -57,8 +57,6 @@ class QueuesOptions:
 
     #: Queue names given; empty: every task queue found.
     names: tuple[str, ...] = ()
-    #: RabbitMQ's management HTTP API (lists every queue, with unacknowledged messages).
-    management_url: str | None = None
     #: Seconds between the two readings that give the change per second (0: one reading).
     interval: float = 1.0
 

@@ -53,6 +53,9 @@ class BrokerConfig:
     #: AMQP heartbeat in seconds, so a dead TCP peer is noticed instead of waited on forever.
     heartbeat: float = 20.0
     connect_timeout: float = 5.0
+    #: ``--management-url``: RabbitMQ's management HTTP API, the only way to list every
+    #: queue (and its unacknowledged messages) there; queue depths read it when given.
+    management_url: str | None = None
 
     @property
     def masked_url(self) -> str:

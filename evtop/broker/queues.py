@@ -24,7 +24,7 @@ from typing import Any
 from kombu import Connection
 
 from evtop.broker.config import BrokerConfig
-from evtop.broker.urls import url_secrets
+from evtop.broker.urls import mask_url, url_secrets
 from evtop.errors import EvtopError, describe_error
 
 #: kombu's defaults for its Redis transport (overridable with transport options).
@@ -181,7 +181,9 @@ def management_depths(url: str, vhost: str, timeout: float = 5.0) -> list[QueueD
     """Every queue of ``vhost`` from RabbitMQ's management HTTP API (``/api/queues/<vhost>``)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EvtopError(f"--management-url must be http(s)://[user:password@]host[:port], not {url!r}")
+        raise EvtopError(
+            f"--management-url must be http(s)://[user:password@]host[:port], not {mask_url(url)}"
+        )
     netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
     api = urllib.parse.urlunsplit(
         (
@@ -222,12 +224,10 @@ def management_depths(url: str, vhost: str, timeout: float = 5.0) -> list[QueueD
 # -- either ---------------------------------------------------------------------------------
 
 
-def sample(
-    config: BrokerConfig, names: Iterable[str], management_url: str | None = None
-) -> tuple[list[QueueDepth], list[str]]:
+def sample(config: BrokerConfig, names: Iterable[str]) -> tuple[list[QueueDepth], list[str]]:
     """The depth of ``names`` (none: every task queue the broker lists), and the names
-    that are no queue. On RabbitMQ without ``management_url`` only named queues can be
-    asked about."""
+    that are no queue. On RabbitMQ without ``config.management_url`` only named queues
+    can be asked about."""
     names = list(names)
     with config.brief_connection(config.connect_timeout) as connection:
         try:
@@ -241,15 +241,15 @@ def sample(
             return redis_depths(connection, [n for n in wanted if n in known]), [
                 n for n in wanted if n not in known
             ]
-        if management_url:
+        if config.management_url:
             vhost = connection.virtual_host or "/"
-            depths = management_depths(management_url, vhost)
+            depths = management_depths(config.management_url, vhost)
             asked = set(names)
             found = [d for d in depths if (d.name in asked if asked else is_task_queue(d.name))]
             return found, sorted(asked - {d.name for d in found})
         return amqp_depths(connection, names)
 
 
-def lists_queues(config: BrokerConfig, management_url: str | None = None) -> bool:
+def lists_queues(config: BrokerConfig) -> bool:
     """Whether :func:`sample` finds queues unnamed (Redis, or a management API)."""
-    return bool(management_url) or Connection(config.url).transport.driver_type == "redis"
+    return bool(config.management_url) or Connection(config.url).transport.driver_type == "redis"

@@ -38,6 +38,7 @@ __all__ = [
     "mask_url",
     "url_secrets",
     "validate_broker_url",
+    "validate_management_url",
 ]
 
 #: Transports evtop can consume events from. ``memory`` is the in-process demo/test broker.
@@ -111,8 +112,9 @@ def _is_secret_key(key: str) -> bool:
     return "password" in key or "passwd" in key or "secret" in key or key in {"pwd", "token"}
 
 
-def _parse_part(raw: str) -> _Part:
-    """Parse one URL of a failover list. Never raises; problems are recorded on the part."""
+def _parse_part(raw: str, schemes: frozenset[str] = SUPPORTED_SCHEMES) -> _Part:
+    """Parse one URL of a failover list (or another URL whose scheme is one of ``schemes``).
+    Never raises; problems are recorded on the part."""
     part = _Part(raw)
     if not raw:
         part.fail("empty entry in the ';'-separated list")
@@ -123,9 +125,9 @@ def _parse_part(raw: str) -> _Part:
         return part
     part.scheme = m.group(1)
     scheme = part.scheme.lower()
-    if scheme not in SUPPORTED_SCHEMES:
-        supported = ", ".join(sorted(SUPPORTED_SCHEMES))
-        guess = difflib.get_close_matches(scheme, sorted(SUPPORTED_SCHEMES), n=1, cutoff=0.6)
+    if scheme not in schemes:
+        supported = ", ".join(sorted(schemes))
+        guess = difflib.get_close_matches(scheme, sorted(schemes), n=1, cutoff=0.6)
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
         part.fail(f"unsupported scheme {scheme!r} (supported: {supported}){hint}")
     if any(c.isspace() or not c.isprintable() for c in raw):
@@ -301,6 +303,32 @@ def validate_broker_url(url: str) -> str:
             raise BrokerURLError(f"invalid broker URL{where}: {part.problem}")
         if part.problem is not None:
             raise BrokerURLError(f"invalid broker URL {_shown(part)}{where}: {part.problem}")
+    return url
+
+
+#: Schemes of RabbitMQ's management HTTP API.
+MANAGEMENT_SCHEMES: frozenset[str] = frozenset({"http", "https"})
+
+
+def validate_management_url(url: str) -> str:
+    """Return ``url`` if it can be RabbitMQ's management API, else raise :class:`BrokerURLError`
+    (never quoting the password): ``http(s)://[user:password@]host[:port][/path]``, parsed
+    by the same parser as broker URLs, so masking and checking agree on where the password is."""
+    expected = "expected http(s)://user:password@host:15672"
+    if not isinstance(url, str) or not url.strip():
+        raise BrokerURLError(f"the management API URL is empty ({expected})")
+    part = _parse_part(url, MANAGEMENT_SCHEMES)
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0].rpartition("@")[2]
+    if url != url.strip():
+        part.problem = "leading or trailing whitespace (a stray newline from a file or variable?)"
+    elif part.scheme is None:
+        part.problem = f"no scheme: {expected}"
+    elif part.problem is None and not authority.partition(":")[0]:
+        part.fail(f"no host: {expected}")
+    elif part.problem is None and "?" in url:
+        part.fail(f"a query does not belong here: {expected}[/path]")
+    if part.problem is not None:
+        raise BrokerURLError(f"invalid management API URL {_shown(part)}: {part.problem}")
     return url
 
 

@@ -46,8 +46,8 @@ def main(
         if args.list_sinks:
             return _list_sinks(env)
         options = resolve(args, env.environ, app)
-        for secret in url_secrets(options.broker.url):
-            redactor.add(secret)
+        for url in (options.broker.url, options.broker.management_url or ""):
+            redactor.update(url_secrets(url))
         setup_logging(options.loglevel, options.logfile, redactor, env.stderr)
         return int(_run(options, env))
     except ParserExit as exc:

@@ -191,8 +191,7 @@ def render() -> str:
         "[\\fB\\-\\-listen\\fR \\fISECONDS\\fR] [\\fB\\-\\-json\\fR]",
         ".br",
         "\\fBevtop\\fR [\\fIoptions\\fR] \\fBqueues\\fR [\\fINAME\\fR...] "
-        "[\\fB\\-\\-management\\-url\\fR \\fIURL\\fR] [\\fB\\-\\-interval\\fR \\fISECONDS\\fR] "
-        "[\\fB\\-\\-json\\fR]",
+        "[\\fB\\-\\-interval\\fR \\fISECONDS\\fR] [\\fB\\-\\-json\\fR]",
         ".br",
         "\\fBcelery\\fR [\\fB\\-A\\fR \\fIAPP\\fR] \\fBevtop\\fR [\\fIoptions\\fR] ...",
         ".SH DESCRIPTION",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL
+from evtop.broker.urls import BrokerURLError, validate_management_url
 from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import EvtopError, UsageError
 from evtop.logs import LEVELS
@@ -49,6 +50,8 @@ examples:
   evtop --demo --sink sqlite:///demo.db    task history in an SQLite file (then: sqlite3 demo.db)
   evtop -b redis://localhost:6379/0 --sink postgresql://evtop@db/evtop --keep 7d
   evtop -b redis://localhost:6379/0 --sink prometheus://0.0.0.0:9808   /metrics for Prometheus
+  evtop -b amqp://guest@rabbit// --management-url http://guest:guest@rabbit:15672
+                                           the TUI; its queue screen (4) lists every queue
   evtop -b redis://localhost:6379/0 control ping
   evtop control rate-limit proj.tasks.add 10/m --destination celery@host1
   celery -A proj evtop --dump              as a celery command: the app's broker and settings
@@ -262,6 +265,13 @@ def transport_option(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def management_url(text: str) -> str:
+    try:
+        return validate_management_url(text)
+    except BrokerURLError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def loglevel(text: str) -> str:
     level = text.strip().upper()
     if level not in LEVELS:
@@ -316,6 +326,14 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         default=[],
         dest="transport_options",
         help="kombu transport option, repeatable; must match the workers' (e.g. global_keyprefix=app:)",
+    )
+    broker.add_argument(
+        "--management-url",
+        metavar="URL",
+        type=management_url,
+        help="RabbitMQ: its management HTTP API, http(s)://user:password@host:15672, so the queue"
+        " screen, queues and the Prometheus sink list every queue with its unacknowledged messages"
+        " (without it only the queues the workers consume or the events name are read)",
     )
     broker.add_argument(
         "--accept-msgpack",
@@ -572,8 +590,9 @@ QUEUES_DESCRIPTION = """\
 Show how many messages wait in each task queue, how many consumers it has, which workers
 consume it (from their active_queues; not asked with --read-only) and the change per
 second. On Redis every queue kombu has bound is found, priority sub-queues included; on
-RabbitMQ name the queues, or give --management-url to list them all. Nothing is declared,
-purged or published to a queue. Exit status 1 when a named queue does not exist."""
+RabbitMQ name the queues, or give --management-url (a global option) to list them all,
+with their unacknowledged messages. Nothing is declared, purged or published to a queue.
+Exit status 1 when a named queue does not exist."""
 
 #: Prefix of the argparse destinations of ``evtop queues``'s own options.
 QUEUES_DEST = "queues_"
@@ -594,12 +613,6 @@ def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> None:
     )
     queues.add_argument(
         "names", metavar="NAME", nargs="*", help="only these queues (default: every task queue)"
-    )
-    queues.add_argument(
-        "--management-url",
-        metavar="URL",
-        dest=QUEUES_DEST + "management_url",
-        help="RabbitMQ management API, http(s)://user:password@host:15672 (lists every queue)",
     )
     queues.add_argument(
         "--interval",

@@ -107,6 +107,15 @@ def _check_combinations(args: argparse.Namespace, mode: Mode, sinks: tuple[str, 
         ),
         (mode is Mode.QUEUES and bool(args.pidfile), "--pidfile does not apply to queues"),
         (
+            args.management_url is not None and (args.demo or args.replay is not None),
+            "--management-url reads a RabbitMQ broker: --demo and --replay have none",
+        ),
+        (
+            args.management_url is not None
+            and (mode in (Mode.DUMP, Mode.CONTROL, Mode.DOCTOR) or (mode is Mode.CAMERA and not sinks)),
+            "--management-url only applies to the TUI (its queue screen), queues and --sink",
+        ),
+        (
             args.detach and not args.logfile,
             "--detach needs -f/--logfile FILE: a detached camera has no terminal to report to",
         ),
@@ -207,7 +216,7 @@ def _broker(
         validate_broker_url(url)
     except BrokerURLError as exc:
         raise UsageError(f"{origin}: {exc}") from None
-    config = BrokerConfig(url=url, accept_msgpack=args.accept_msgpack)
+    config = BrokerConfig(url=url, accept_msgpack=args.accept_msgpack, management_url=args.management_url)
     if settings is not None:
         serializer = str(settings.event_serializer).lower()
         if serializer in ("msgpack", "application/x-msgpack") and not args.accept_msgpack:
@@ -238,6 +247,11 @@ def _broker(
         ) from None
     if args.queue is not None:
         config = replace(config, durable_queue=_durable_queue(args, connection.transport.driver_type))
+    if config.management_url is not None and connection.transport.driver_type != "amqp":
+        if "management_url" not in taken:
+            driver = connection.transport.driver_type
+            raise UsageError(f"--management-url is RabbitMQ's: {driver}:// lists its queues itself")
+        config = replace(config, management_url=None)  # $EVTOP_MANAGEMENT_URL: not for this broker
     return config
 
 
@@ -281,7 +295,6 @@ def _queues(args: argparse.Namespace) -> QueuesOptions:
     interval = getattr(args, QUEUES_DEST + "interval")
     return QueuesOptions(
         names=tuple(dict.fromkeys(args.names)),
-        management_url=getattr(args, QUEUES_DEST + "management_url"),
         interval=1.0 if interval is None else interval,
     )
 

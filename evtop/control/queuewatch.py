@@ -43,7 +43,7 @@ WORKERS_EVERY = 10.0
 READ_ONLY_WORKERS = "--read-only: the workers are not asked which queues they consume"
 NO_NAMES = (
     "RabbitMQ lists its queues only through the management API: evtop asks about the queues "
-    "the workers consume (try evtop queues --management-url URL)"
+    "the workers consume (give --management-url URL to list them all)"
 )
 
 
@@ -71,19 +71,17 @@ class QueueWatch:
         read_only: bool = False,
         ask_workers: bool = True,
         names: Callable[[], Iterable[str]] | None = None,
-        management_url: str | None = None,
         interval: float = INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``ask_workers``: one ``active_queues`` broadcast per reading (never with
         ``read_only``); ``names``: more queues to read where the broker lists none
-        (RabbitMQ without its management API), e.g. those the events named."""
+        (RabbitMQ without ``config.management_url``), e.g. those the events named."""
         self.config = config
         self.deliver = deliver
         self.read_only = read_only
         self.ask_workers = ask_workers and not read_only
         self.names = names
-        self.management_url = management_url
         self.interval = interval
         self.clock = clock
         self.control = Control(config, read_only=read_only)
@@ -139,13 +137,13 @@ class QueueWatch:
             notes.append(READ_ONLY_WORKERS)
         try:
             names: list[str] = []
-            listed = lists_queues(self.config, self.management_url)
+            listed = lists_queues(self.config)
             if not listed:
                 wanted = set(workers or ()) | set(self.names() if self.names is not None else ())
                 names = sorted(name for name in wanted if is_task_queue(name))
                 if not names:
                     notes.append(NO_NAMES)
-            depths, missing = sample(self.config, names, self.management_url) if listed or names else ([], [])
+            depths, missing = sample(self.config, names) if listed or names else ([], [])
         except EvtopError as exc:
             return QueueReading(now, workers_known=False, note=str(exc), failed=True)
         except Exception as exc:  # a reading must always come back, or the screen waits forever

@@ -22,12 +22,6 @@ from evtop.text.jsonline import dumps
 from evtop.text.sanitize import sanitize
 
 
-def _sample(options: Options, names: list[str]) -> tuple[list[QueueDepth], list[str]]:
-    call = options.queues
-    assert call is not None
-    return sample(options.broker, names, call.management_url)
-
-
 def run_queues(options: Options, env: Environment) -> int:
     call = options.queues
     if call is None:
@@ -35,12 +29,12 @@ def run_queues(options: Options, env: Environment) -> int:
     # One pidbox broadcast asks the workers; --read-only sends none (consumers on Redis unknown).
     workers = None if options.read_only else worker_queues(Control(options.broker))
     names = list(call.names) or sorted(workers or ())
-    first, missing = _sample(options, names)
+    first, missing = sample(options.broker, names)
     names = [depth.name for depth in first]
     later: dict[str, QueueDepth] = {}
     if call.interval and names:
         threading.Event().wait(call.interval)
-        later = {depth.name: depth for depth in _sample(options, names)[0]}
+        later = {depth.name: depth for depth in sample(options.broker, names)[0]}
     before = {depth.name: depth for depth in first}
     now = [later.get(depth.name, depth) for depth in first]
     rows = [

@@ -487,7 +487,7 @@ def type_to_send(
 
 def send(app: App, request: Request, destination: Sequence[str] | None = None) -> None:
     """Broadcast in the background (to ``destination`` only, if given); the replies open
-    a pane when they are in."""
+    a pane when they are in (a command answered by nobody, like shutdown, only says it went)."""
     assert app.runner is not None
     expected = (
         list(destination)
@@ -505,6 +505,9 @@ def show_outcome(app: App, outcome: Outcome) -> None:
         app.say(f"{name} failed: {sanitize(outcome.error)}", error=True)
         return
     assert outcome.result is not None
+    if not outcome.result.reply_wanted:  # nothing to show but that it went: no pane to close
+        app.say(f"{name}: {sanitize(outcome.result.summary())}")
+        return
     app.say(f"{name}: {sanitize(outcome.result.summary())}", error=not outcome.result.any_ok)
     lines = [_shortened(line) for line in render_replies(outcome.result, outcome.request)]
     open_pane(app, f"Replies to {name}", lines)

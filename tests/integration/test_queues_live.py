@@ -145,3 +145,122 @@ def test_management_url_lists_every_queue_with_its_unacknowledged_messages(rabbi
     status, _, err = queues(url, "--management-url", api.replace("guest@", "s3cret-pw@"), "--json")
     assert status == 1 and "the management API at" in err and "401" in err
     assert "s3cret-pw" not in err and "Traceback" not in err
+
+
+def screen_row(text: str, name: str) -> list[str]:
+    return next((line.split() for line in text.splitlines() if line.split()[:1] == [name]), [])
+
+
+@pytest.mark.timeout(240)
+def test_the_queue_screen_lists_every_queue_with_unacked_through_the_management_api(
+    rabbitmq_management, start_worker
+):
+    from tests.support.terminal import Terminal
+
+    url, api = rabbitmq_management.url, rabbitmq_management.management_url
+    idle = f"idle-{uuid.uuid4().hex[:6]}"
+    busy = f"busy-{uuid.uuid4().hex[:6]}"
+    worker = start_worker(url, pool="prefork", extra_args=("-Q", busy))  # two processes
+    for _ in range(3):  # before evtop listens: no event names this queue, no worker consumes it
+        send_task(url, "evtop_test.add", (1, 2), queue=idle)
+    for _ in range(2):
+        send_task(url, "evtop_test.sleep", (60,), queue=busy)
+    for _ in range(3):  # prefetched by the busy worker: delivered, unacknowledged
+        send_task(url, "evtop_test.add", (1, 2), queue=busy)
+    with Terminal("-b", url, "--management-url", api, cols=150, rows=40) as term:
+        term.wait_for("workers 1/1 online", timeout=30)
+        term.send("4")
+        term.wait_for("[Queues]", "UNACKED", timeout=30)
+        # QUEUE MESSAGES UNACKED CONSUMERS CHANGE/S WORKERS; the API lags by its statistics interval.
+        wait_until(
+            lambda: (
+                screen_row(term.text, idle)[1:4] == ["3", "0", "0"]
+                and screen_row(term.text, busy)[1:4] == ["0", "3", "1"]
+            ),
+            60,
+            "the queue screen never showed both queues from the management API",
+        )
+        assert worker.nodename in screen_row(term.text, busy)
+        assert api not in term.text and ":guest@" not in term.text
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert "guest:guest" not in err
+
+
+@pytest.mark.timeout(180)
+def test_prometheus_exports_every_queue_with_unacked_through_the_management_api(
+    rabbitmq_management, start_worker, tmp_path
+):
+    import signal
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.support.servers import free_port
+
+    url, api = rabbitmq_management.url, rabbitmq_management.management_url
+    idle = f"idle-{uuid.uuid4().hex[:6]}"
+    busy = f"busy-{uuid.uuid4().hex[:6]}"
+    start_worker(url, pool="prefork", extra_args=("-Q", busy))
+    for _ in range(3):  # no task-sent event will name this queue: only the API lists it
+        send_task(url, "evtop_test.add", (1, 2), queue=idle)
+    for _ in range(2):
+        send_task(url, "evtop_test.sleep", (60,), queue=busy)
+    for _ in range(3):
+        send_task(url, "evtop_test.add", (1, 2), queue=busy)
+    port = free_port()
+    stderr = tmp_path / "evtop.stderr"
+    with open(stderr, "wb") as err_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evtop",
+                "-b",
+                url,
+                "--management-url",
+                api,
+                "--sink",
+                f"prometheus://127.0.0.1:{port}",
+                "-F",
+                "0.5",
+                "-l",
+                "DEBUG",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+        found: dict[tuple[str, str], float] = {}
+
+        def exported() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                return False
+            found.clear()
+            found.update(
+                {
+                    (sample.name, sample.labels.get("queue_name", "")): sample.value
+                    for family in text_string_to_metric_families(text)
+                    for sample in family.samples
+                }
+            )
+            return (
+                found.get(("celery_queue_length", idle)) == 3
+                and found.get(("celery_queue_unacked_messages", busy)) == 3
+            )
+
+        try:
+            wait_until(exported, 90, "the Prometheus sink never exported both queues from the management API")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=40)
+    assert proc.returncode == 0
+    assert found[("celery_active_consumer_count", idle)] == 0
+    assert found[("celery_queue_unacked_messages", idle)] == 0
+    log = stderr.read_text(errors="replace")
+    assert "Traceback" not in log and ":guest@" not in log

@@ -4,7 +4,8 @@ Metric names are celery-exporter's where the two overlap, so its dashboards and 
 keep working: ``celery_task_{sent,received,...}_total`` (labels ``name``, ``hostname``,
 ``queue_name``), ``celery_worker_up`` and ``celery_worker_tasks_active``
 (``hostname``), ``celery_queue_length`` and ``celery_active_consumer_count``
-(``queue_name``; on a live broker, read every few seconds), and the
+(``queue_name``; on a live broker, read every few seconds; with ``--management-url``
+RabbitMQ's every queue, and evtop's ``celery_queue_unacked_messages``), and the
 ``celery_task_runtime`` and ``celery_task_queue_wait_time`` histograms (``name``,
 ``hostname``; queue wait needs ``task-sent`` events). evtop's own health is under
 ``evtop_``. Every value comes from the latest snapshot; the counters are the camera's
@@ -189,19 +190,28 @@ def families(snapshot: Snapshot, now: float) -> Iterator[Any]:
 
 def _queues(snapshot: Snapshot) -> Iterator[Any]:
     """celery-exporter's queue gauges; a consumer count only where it is known (RabbitMQ
-    tells it; on Redis it would take a broadcast to the workers, which cameras never send)."""
+    tells it; on Redis it would take a broadcast to the workers, which cameras never send),
+    and the unacknowledged messages where the management API tells them."""
     from prometheus_client.core import GaugeMetricFamily
 
     length = GaugeMetricFamily("celery_queue_length", "Messages waiting in the queue", labels=["queue_name"])
     consumers = GaugeMetricFamily(
         "celery_active_consumer_count", "Consumers of the queue", labels=["queue_name"]
     )
+    unacked = GaugeMetricFamily(
+        "celery_queue_unacked_messages",
+        "Messages delivered to a consumer, not yet acknowledged (RabbitMQ's management API)",
+        labels=["queue_name"],
+    )
     for row in snapshot.queues:
         length.add_metric([row.name], row.messages)
         if row.consumers is not None:
             consumers.add_metric([row.name], row.consumers)
+        if row.unacked is not None:
+            unacked.add_metric([row.name], row.unacked)
     yield length
     yield consumers
+    yield unacked
 
 
 def _histogram(

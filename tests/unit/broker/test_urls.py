@@ -21,6 +21,7 @@ from evtop.broker.urls import (
     mask_url,
     url_secrets,
     validate_broker_url,
+    validate_management_url,
 )
 from evtop.errors import UsageError
 from evtop.text.redact import Redactor
@@ -313,3 +314,32 @@ def test_mask_and_validate_never_raise_anything_else(url: str) -> None:
         validate_broker_url(url)
     except BrokerURLError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://guest:guest@rabbit:15672", "https://rabbit", "http://u:p%40ss@[::1]:15672/rabbitmq/"],
+)
+def test_management_urls_are_returned_unchanged(url: str) -> None:
+    assert validate_management_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "is empty"),
+        ("amqp://u:s3cret@rabbit:15672", "unsupported scheme 'amqp' (supported: http, https)"),
+        ("u:s3cret@rabbit:15672", "no scheme: expected http(s)://"),
+        ("http://u:s3cret@:15672", "no host"),
+        ("http://u:s3cret@rabbit:156720", "port 156720 is out of range"),
+        ("http://u:s3c/ret@rabbit:15672", "URL-encode '/' as %2F"),
+        ("http://u:s3cret@rabbit:15672?x=1", "a query does not belong here"),
+        ("http://u:s3cret@rabbit:15672\n", "leading or trailing whitespace"),
+    ],
+)
+def test_bad_management_urls_are_refused_without_their_password(url: str, problem: str) -> None:
+    with pytest.raises(BrokerURLError) as caught:
+        validate_management_url(url)
+    message = str(caught.value)
+    assert problem in message and "\n" not in message
+    assert "s3cret" not in message and "s3c" not in message

@@ -477,3 +477,55 @@ def test_the_version_comes_from_one_place():
     assert version("evtop") == __version__
     assert run("--version")[1].startswith(f"evtop {__version__} (")
     assert "version = attr: evtop.version.__version__" in (ROOT / "setup.cfg").read_text()
+
+
+MANAGEMENT = "http://guest:s3cret@rabbit:15672"
+
+
+def test_management_url_is_a_broker_option_for_the_tui_queues_and_sinks():
+    rabbit = ("-b", "amqp://guest@rabbit//")
+    assert options(*rabbit, "--management-url", MANAGEMENT).broker.management_url == MANAGEMENT
+    assert options(*rabbit, "queues", "--management-url", MANAGEMENT).broker.management_url == MANAGEMENT
+    assert options(*rabbit, "--management-url", MANAGEMENT, "queues").broker.management_url == MANAGEMENT
+    sink = options(*rabbit, "--sink", "prometheus://127.0.0.1:9808", "--management-url", MANAGEMENT)
+    assert sink.broker.management_url == MANAGEMENT
+    environ = {"EVTOP_MANAGEMENT_URL": MANAGEMENT}
+    assert resolve(parse(build_parser(), list(rabbit), environ), environ).broker.management_url == MANAGEMENT
+    assert options(*rabbit).broker.management_url is None
+    # Redis lists its queues itself: refused when given, ignored from the environment.
+    redis = ("-b", "redis://h/0")
+    assert resolve(parse(build_parser(), list(redis), environ), environ).broker.management_url is None
+    status, out, err = run(*redis, "--management-url", MANAGEMENT)
+    assert (status, out) == (2, "") and "--management-url is RabbitMQ's: redis://" in err
+    dump = resolve(parse(build_parser(), [*rabbit, "--dump"], environ), environ)
+    assert dump.mode is Mode.DUMP and dump.broker.management_url is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--management-url", "ftp://guest:s3cret@rabbit"),
+            "invalid management API URL ftp://guest:**@rabbit",
+        ),
+        (("--management-url", "http://guest:s3cret@rabbit:x"), "the port is not a number"),
+        (("--management-url", "http://guest:s3cret@rabbit:15672?vhost=a"), "a query does not belong"),
+        (("queues", "--management-url", "guest:s3cret@rabbit"), "no scheme"),
+        (("--management-url", MANAGEMENT, "--dump"), "only applies to the TUI (its queue screen)"),
+        (("--management-url", MANAGEMENT, "-c", "m.C"), "only applies to the TUI"),
+        (("--management-url", MANAGEMENT, "doctor"), "only applies to the TUI"),
+        (("--management-url", MANAGEMENT, "control", "ping"), "only applies to the TUI"),
+        (("--demo", "--management-url", MANAGEMENT), "--demo and --replay have none"),
+    ],
+)
+def test_a_bad_management_url_is_one_line_exit_2_without_its_password(argv, message):
+    status, out, err = run(*argv)
+    assert (status, out) == (2, "") and err.startswith("evtop: error: ") and err.count("\n") == 1
+    assert message in err and "s3cret" not in err
+
+
+def test_a_bad_management_url_from_the_environment_keeps_its_password():
+    environ = {"EVTOP_MANAGEMENT_URL": "http://guest:s3cret@rabbit:99999"}
+    status, _, err = run("-b", "amqp://guest@rabbit//", environ=environ)
+    assert status == 2 and "$EVTOP_MANAGEMENT_URL: invalid management API URL" in err
+    assert "s3cret" not in err

@@ -606,11 +606,18 @@ def test_shutdown_typed_goes_to_that_worker_from_its_pane(inspected, typed):
     press(app, "2", "g", "enter")
     drain_until(app, lambda: runner.pending == 0)
     fake.requests.clear()
+    pane = app.context
     press(app, "D", *typed, "enter")
     drain_until(app, lambda: runner.pending == 0 and fake.requests)  # no reply: wait for the worker
     (request,) = fake.requests
     assert request["method"] == "shutdown" and request["destination"] == ["celery@w1"]
     assert "shutdown sent to celery@w1; no reply is expected" in screen(app)
+    # Said on the message line only: no replies pane opened over the worker's, nothing to close.
+    assert app.context == pane and len(app.layers) == 1
+    press(app, "esc")
+    assert app.context == "workers"
+    press(app, "q")
+    assert app.done
 
 
 def test_worker_actions_refuse_read_only_and_without_control(inspected):

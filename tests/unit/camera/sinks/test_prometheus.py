@@ -132,6 +132,8 @@ class TestPrometheus(SinkContract):
         assert found["celery_active_consumer_count", (("queue_name", "celery"),)] == 2
         # unknown (Redis tells no consumer count) is left out, not exported as 0
         assert ("celery_active_consumer_count", (("queue_name", "on-redis"),)) not in found
+        assert found["celery_queue_unacked_messages", (("queue_name", "celery"),)] == 1
+        assert ("celery_queue_unacked_messages", (("queue_name", "on-redis"),)) not in found
 
     def test_a_snapshot_older_than_the_one_shown_is_ignored(self, serving):
         shots = Shots()
