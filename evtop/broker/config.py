@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from kombu import Connection
+from typing import TYPE_CHECKING, Any
 
 from evtop.broker.urls import mask_url
+
+if TYPE_CHECKING:
+    from kombu import Connection
 
 DEFAULT_BROKER_URL = "amqp://guest@localhost//"
 #: ``--queue-ttl``: an outage longer than a day is a forgotten queue, not a blip.
@@ -59,6 +60,8 @@ class BrokerConfig:
         return mask_url(self.url)
 
     def connection(self) -> Connection:
+        from kombu import Connection  # here: a replay or a --help never needs kombu
+
         return Connection(
             self.url,
             transport_options=dict(self.transport_options),

@@ -23,7 +23,6 @@ from evtop.celery_app import load_app_settings
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST
 from evtop.control import arguments
 from evtop.control.commands import command
-from evtop.demo.cluster import demo_config
 from evtop.errors import UsageError
 from evtop.options import (
     DEFAULT_CONTROL_TIMEOUT,
@@ -236,6 +235,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
     mode = _mode(args, cameras)
     _check_combinations(args, mode, cameras[1])
     if args.demo:
+        from evtop.demo.cluster import demo_config  # here: it imports kombu, a replay need not
+
         source, broker = Source.DEMO, demo_config()
     elif args.replay is not None:
         source, broker = Source.REPLAY, BrokerConfig(url="memory://")
