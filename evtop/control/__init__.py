@@ -13,7 +13,6 @@ Nothing here prints; errors are :class:`ControlError` (broker unreachable, not s
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from evtop.control.commands import COMMANDS, Command, Kind, Param, Request, build_request, command
@@ -23,21 +22,19 @@ if TYPE_CHECKING:
     from evtop.broker.mailbox import Mailbox, ReadOnlyError
     from evtop.control.client import Control, ControlError
 
-#: Imported on first use: they need kombu, which the command table (read by every
-#: ``evtop --help`` and option check) and a replay never do.
-_LAZY = {
-    "Mailbox": "evtop.broker.mailbox",
-    "ReadOnlyError": "evtop.broker.mailbox",
-    "Control": "evtop.control.client",
-    "ControlError": "evtop.control.client",
-}
-
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(module), name)
+    """The client and the mailbox, imported on first use: they need kombu, which the
+    command table (read by every ``evtop --help`` and option check) and a replay never do."""
+    if name in ("Mailbox", "ReadOnlyError"):
+        from evtop.broker import mailbox
+
+        return getattr(mailbox, name)
+    if name in ("Control", "ControlError"):
+        from evtop.control import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
