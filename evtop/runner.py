@@ -20,7 +20,6 @@ from evtop.broker.status import ConnectionStatus
 from evtop.broker.urls import url_secrets
 from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
-from evtop.events.receiver import Receiver
 from evtop.options import Options, Source
 
 
@@ -58,6 +57,8 @@ def open_source(options: Options, ingest: Ingest) -> EventSource:
 
         assert options.replay is not None
         return ReplaySource(options.replay, ingest, speed=options.speed)
+    from evtop.events.receiver import Receiver  # kombu: imported only for a live broker
+
     return Receiver(options.broker, ingest, wakeup=options.wakeup)
 
 

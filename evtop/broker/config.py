@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-from kombu import Connection
+from typing import TYPE_CHECKING, Any
 
 from evtop.broker.urls import mask_url
+
+if TYPE_CHECKING:
+    from kombu import Connection
 
 DEFAULT_BROKER_URL = "amqp://guest@localhost//"
 #: ``--queue-ttl``: an outage longer than a day is a forgotten queue, not a blip.
@@ -62,6 +63,8 @@ class BrokerConfig:
         return mask_url(self.url)
 
     def connection(self) -> Connection:
+        from kombu import Connection  # here: a replay or a --help never needs kombu
+
         return Connection(
             self.url,
             transport_options=dict(self.transport_options),
@@ -73,6 +76,8 @@ class BrokerConfig:
         """A connection for one short exchange: no heartbeats (the deadline bounds it), and
         ``timeout`` to connect and, on Redis, for each answer (redis-py otherwise waits
         forever for a blackholed server)."""
+        from kombu import Connection
+
         config = replace(self, connect_timeout=timeout, heartbeat=0.0)
         if Connection(self.url).transport.driver_type == "redis":
             config = replace(config, transport_options={"socket_timeout": timeout, **self.transport_options})

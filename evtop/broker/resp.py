@@ -178,6 +178,11 @@ _AGGREGATES: Final = frozenset({list, dict, getattr(_hiredis, "PushNotification"
 #: How far into hiredis's buffer the value it waits for can start (it drops consumed
 #: bytes once a KiB of them has gone by), plus the longest length line it accepts.
 _HEAD: Final = 1024 + 32
+#: The first byte of every RESP value, as one-byte strings.
+_TYPE_BYTES: Final = frozenset(bytes([kind]) for kind in b"$=*>~%|+-:(_#,!")
+#: What a type byte hiredis consumed may have begun, one of each shape: a bulk string,
+#: an aggregate, a map (two items per count) and a line (any line parses as ``+``).
+_RESUMED_KINDS: Final = (b"$", b"*", b"%", b"+")
 
 
 class HiredisParser:
@@ -190,6 +195,15 @@ class HiredisParser:
     the chunks fed, which are kept until hiredis is done with them: a value larger than
     a read is held twice meanwhile), and a complete value holding aggregates is checked
     for depth.
+
+    What hiredis holds does not always start where a value does: it consumes the
+    elements of an aggregate one by one, and the type byte of an item before the rest
+    of it has arrived, and drops what it consumed once a KiB has gone by. So the held
+    bytes start at a value, at an element inside one, or just after a type byte
+    (``928\r\n...`` of a bulk string ``$928``): then the kind of that item is not
+    known, and the bytes are refused only when no kind makes sense of them (or the
+    number is larger than a bulk string may be), so a crafted stream may be refused
+    only later, by hiredis itself or never; a valid one is never refused.
     """
 
     __slots__ = ("_held", "_held_size", "_reader")
@@ -237,10 +251,33 @@ class HiredisParser:
             if len(head) >= _HEAD:
                 break
             head += chunk[: _HEAD - len(head)]
-        probe = RespParser()
-        probe.feed(head)
-        for _ in probe.values():
-            pass
+        if head[:1] in _TYPE_BYTES:
+            _probe(head)
+            return
+        # Just after a type byte hiredis consumed: the item is a bulk string it waits
+        # for, or was any item since completed. A number too large for a bulk string
+        # is refused; else the bytes are garbage only if no kind of item makes sense
+        # of them (RespParser's verdict on them as a bulk string is the one raised).
+        end = head.find(_CRLF)
+        if 0 < end <= 20 and head[:end].isdigit() and int(head[:end]) > MAX_BULK:
+            raise ProtocolError(f"bulk string of {int(head[:end])} bytes")
+        refusals = []
+        for kind in _RESUMED_KINDS:
+            try:
+                _probe(kind + head)
+            except ProtocolError as exc:
+                refusals.append(exc)
+            else:
+                return
+        raise refusals[0]
+
+
+def _probe(data: bytes) -> None:
+    """Raise what RespParser raises on ``data``, if anything."""
+    probe = RespParser()
+    probe.feed(data)
+    for _ in probe.values():
+        pass
 
 
 def _check_depth(value: Any) -> None:

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Any, ClassVar, Protocol
-
-from kombu.utils.limits import TokenBucket
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from evtop.camera.signal import Signal
 from evtop.camera.timer import Timer
 from evtop.events.state import State
 from evtop.rates import parse_rate
+
+if TYPE_CHECKING:
+    from kombu.utils.limits import TokenBucket
 
 logger = logging.getLogger("evtop.camera")
 
@@ -88,7 +89,11 @@ class Polaroid:
         self.timer = timer or self.timer or Timer()
         self.logger = logger
         #: ``None``, or the bucket that grants one token per allowed snapshot.
-        self.maxrate = TokenBucket(_per_second(maxrate)) if maxrate else None
+        self.maxrate: TokenBucket | None = None
+        if maxrate:
+            from kombu.utils.limits import TokenBucket  # here: kombu.utils pulls in amqp
+
+            self.maxrate = TokenBucket(_per_second(maxrate))
         self._granted = False
         self._final = False
 

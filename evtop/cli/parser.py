@@ -294,7 +294,7 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     parser.add_argument(
         "--print-completion",
         metavar="SHELL",
@@ -710,6 +710,15 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}
+
+
+class _VersionAction(argparse._VersionAction):
+    """``--version``, its text made when asked for: reading the installed packages'
+    metadata costs a run that does not ask for it more than the rest of its parsing."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        self.version = version_text()
+        super().__call__(parser, *args, **kwargs)
 
 
 def version_text() -> str:

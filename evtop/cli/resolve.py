@@ -24,7 +24,6 @@ from evtop.celery_app import app_settings, load_app
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST, FromEnvironment
 from evtop.control import arguments
 from evtop.control.commands import command
-from evtop.demo.cluster import demo_config
 from evtop.errors import UsageError
 from evtop.options import (
     DEFAULT_CONTROL_TIMEOUT,
@@ -306,6 +305,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], app: Any = Non
         args = _without(args, "app", taken.pop("app").default)
     args, cameras, mode = _settle(args, taken)
     if args.demo:
+        from evtop.demo.cluster import demo_config  # here: it imports kombu, a replay need not
+
         source, broker = Source.DEMO, demo_config()
     elif args.replay is not None:
         source, broker = Source.REPLAY, BrokerConfig(url="memory://")

@@ -13,10 +13,29 @@ Nothing here prints; errors are :class:`ControlError` (broker unreachable, not s
 
 from __future__ import annotations
 
-from evtop.broker.mailbox import Mailbox, ReadOnlyError
-from evtop.control.client import Control, ControlError
+from typing import TYPE_CHECKING, Any
+
 from evtop.control.commands import COMMANDS, Command, Kind, Param, Request, build_request, command
 from evtop.control.replies import BroadcastResult, Reply, Status
+
+if TYPE_CHECKING:
+    from evtop.broker.mailbox import Mailbox, ReadOnlyError
+    from evtop.control.client import Control, ControlError
+
+
+def __getattr__(name: str) -> Any:
+    """The client and the mailbox, imported on first use: they need kombu, which the
+    command table (read by every ``evtop --help`` and option check) and a replay never do."""
+    if name in ("Mailbox", "ReadOnlyError"):
+        from evtop.broker import mailbox
+
+        return getattr(mailbox, name)
+    if name in ("Control", "ControlError"):
+        from evtop.control import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "COMMANDS",

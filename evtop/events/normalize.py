@@ -208,7 +208,7 @@ class Normalizer:
         stats.received += len(items)
         accepted = []
         for event in items:
-            reason = self._normalize(event, local_received, small) if type(event) is dict else NOT_AN_OBJECT
+            reason = self.normalize(event, local_received, small) if type(event) is dict else NOT_AN_OBJECT
             if reason is None:
                 accepted.append(event)
             else:
@@ -224,7 +224,9 @@ class Normalizer:
             table[text] = found = text
         return found
 
-    def _normalize(self, event: dict[str, Any], local_received: float, small: bool) -> str | None:
+    def normalize(self, event: dict[str, Any], local_received: float, small: bool) -> str | None:
+        """Normalise one event dict in place; the drop reason, or None when it may be applied.
+        The caller counts it (:meth:`events` does)."""
         type_ = event.get("type")
         known = _KNOWN_TYPES.get(type_) if type(type_) is str else None
         if known is not None:

@@ -70,17 +70,36 @@ class Ingest:
         except BodyDecodeError as exc:
             self._count_undecodable(DECODE_ERROR, f"could not decode a message body ({exc})")
             return
-        events = self.normalizer.events(decoded, self._now(), small=is_small(raw, brackets))
-        if events:
-            self._deliver(events)
+        self._apply(decoded, self._now(), is_small(raw, brackets))
 
     def feed_decoded(self, body: Any, local_received: float | None = None, *, small: bool = False) -> None:
         """One decoded body (an event object or a list of them); ``small`` as for
         :meth:`~evtop.events.normalize.Normalizer.events`."""
-        received = self._now() if local_received is None else local_received
-        events = self.normalizer.events(body, received, small=small)
-        if events:
-            self._deliver(events)
+        self._apply(body, self._now() if local_received is None else local_received, small)
+
+    def _apply(self, body: Any, received: float, small: bool) -> None:
+        if type(body) is not dict:
+            events = self.normalizer.events(body, received, small=small)
+            if events:
+                self._deliver(events)
+            return
+        # One event (every replayed line, most live messages but task.multi batches):
+        # _deliver's work without a list around it.
+        stats = self.stats
+        stats.received += 1
+        reason = self.normalizer.normalize(body, received, small)
+        if reason is not None:
+            stats.drop(reason)
+            return
+        try:
+            self.health.observe(body)
+            self.handler(body)
+        except Exception as exc:
+            self._handler_failed(body, exc)
+        else:
+            stats.applied += 1
+        if self.after_message is not None:
+            self._message_done()
 
     def count_transport_error(self, exc: BaseException) -> None:
         """A message the transport itself could not unpack (e.g. a broken Redis envelope)."""
@@ -104,17 +123,24 @@ class Ingest:
                 handler(event)
             except Exception as exc:
                 failed += 1
-                stats.drop(HANDLER_ERROR)
-                logger.warning(
-                    HANDLER_ERROR,
-                    "dropped a %s event: the handler raised %s",
-                    event.get("type"),
-                    type(exc).__name__,
-                    exc_info=True,
-                )
+                self._handler_failed(event, exc)
         stats.applied += len(events) - failed
         if self.after_message is not None:
-            try:
-                self.after_message()
-            except Exception:
-                logger.warning("after_message", "the end-of-message hook failed", exc_info=True)
+            self._message_done()
+
+    def _message_done(self) -> None:
+        assert self.after_message is not None
+        try:
+            self.after_message()
+        except Exception:
+            logger.warning("after_message", "the end-of-message hook failed", exc_info=True)
+
+    def _handler_failed(self, event: Event, exc: Exception) -> None:
+        self.stats.drop(HANDLER_ERROR)
+        logger.warning(
+            HANDLER_ERROR,
+            "dropped a %s event: the handler raised %s",
+            event.get("type"),
+            type(exc).__name__,
+            exc_info=True,
+        )

@@ -321,16 +321,21 @@ class ReplaySource:
         pacer = None if self.speed == math.inf else _Pacer(self.speed, self._monotonic)
         feed = self.ingest.feed_decoded
         status = self.status
+        stopped = stop.is_set
+        record_on = self._record
         try:
             for line in self._lines:
-                if stop.is_set():
+                if stopped():
                     break
-                record, small = self._record(line)
+                record, small = record_on(line)
                 if type(record) is EventRecord:
                     received = record.received
                     if pacer is not None and not pacer.wait(received, stop):
                         break
-                    self._resume(received)
+                    if self._live:  # _resume, inlined
+                        self._now = received
+                    else:
+                        self._resume(received)
                     self.events += 1
                     status.last_message_at = received
                     feed(record.event, received, small=small)

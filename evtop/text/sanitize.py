@@ -24,8 +24,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from wcwidth import wcswidth, wcwidth
-
 __all__ = ["MAX_COMBINING", "TAB_SIZE", "display_width", "fit", "sanitize", "truncate"]
 
 #: Combining marks kept after one base character; more is Zalgo text or an attack on the
@@ -241,6 +239,8 @@ def sanitize(value: object, *, multiline: bool = False) -> str:
 
 
 def _char_width(ch: str) -> int:
+    from wcwidth import wcwidth
+
     w = wcwidth(ch)
     return 1 if w < 0 else w
 
@@ -253,6 +253,10 @@ def display_width(text: str) -> int:
     """
     if text.isascii():
         return len(text)
+    # Imported here, for non-ASCII text only: wcwidth takes longer to import than the
+    # rest of the text layer, and a replay or a --dump never measures width.
+    from wcwidth import wcswidth
+
     width = wcswidth(text)
     if width >= 0:
         return width

@@ -16,8 +16,6 @@ from itertools import islice
 from typing import Any, TypeAlias
 from weakref import WeakSet
 
-from kombu.clocks import timetuple
-
 from evtop.events import states
 from evtop.events.lru import LRUCache
 from evtop.events.state.index import TaskIndex
@@ -410,14 +408,20 @@ class State:
 
     def rebuild_taskheap(self) -> None:
         with self._mutex:
-            # Sorted with kombu's own comparison, as celery does: it is intransitive when
-            # some tasks have no clock, and then only the same sort gives the same order.
-            # tuple.__new__ takes the fields as they are: a task may have no clock or time.
-            new = tuple.__new__
-            ordered = sorted(
-                new(timetuple, (t.clock, t.timestamp, t.origin, (uuid, t._serial)))
-                for uuid, t in self.tasks.data.items()
-            )
+            tasks = self.tasks.data
+            ordered: list[Any] = []
+            if tasks:  # every State is built through here: an empty one needs no kombu
+                from kombu.clocks import timetuple
+
+                # Sorted with kombu's own comparison, as celery does: it is intransitive
+                # when some tasks have no clock, and then only the same sort gives the
+                # same order. tuple.__new__ takes the fields as they are: a task may have
+                # no clock or time.
+                new = tuple.__new__
+                ordered = sorted(
+                    new(timetuple, (t.clock, t.timestamp, t.origin, (uuid, t._serial)))
+                    for uuid, t in tasks.items()
+                )
             self._taskheap = TimeOrder(
                 self._taskheap.limit,
                 ((clock, origin, stamp, *task) for clock, stamp, origin, task in ordered),

@@ -169,6 +169,18 @@ def test_a_value_larger_than_many_reads(make_parser):
     assert values == [[b"pmessage", b"p", b"c", payload], MESSAGE]
 
 
+@with_each_parser
+def test_messages_over_a_kib_however_split(make_parser):
+    """hiredis drops what it consumed once a KiB has gone by, also in the middle of a
+    message (after its first elements, after a type byte): what it still holds then
+    starts inside one, which is not garbage. Events are about that size."""
+    payloads = [b"%d" % n * 1200 for n in range(2)]
+    data = PMESSAGE * 15 + b"".join(command("pmessage", "/0.celeryev/*", "c", body) for body in payloads)
+    expected = [MESSAGE] * 15 + [[b"pmessage", b"/0.celeryev/*", b"c", payload] for payload in payloads]
+    for cut in range(len(data) + 1):
+        assert parse_all(make_parser, data, [cut]) == expected
+
+
 def refused(make_parser, data: bytes) -> list:
     """Feed ``data`` whole, in two pieces split at each byte boundary, and a byte at a
     time: a ProtocolError naming the problem must end each run (not a hang, not another

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -105,6 +107,39 @@ def test_a_replay_ends_with_a_final_snapshot_of_every_task(tmp_path, evtop_camer
     ]
     shots = module(evtop_camera).SHOTS
     assert shots[-1] == dict.fromkeys(uuids(50), "SUCCESS")
+
+
+def test_a_replay_camera_imports_no_broker_or_terminal_library(tmp_path):
+    """kombu (with amqp) was most of what evtop's start cost a replay that never talks to
+    a broker, and the camera replay must stay within 1.2x of a plain State loop
+    (benchmarks/bench_camera.py). Run in a fresh interpreter, which imported nothing yet."""
+    path = write_recording(tmp_path / "r.jsonl", lifecycle(20))
+    (tmp_path / "counting_cam.py").write_text(
+        "from evtop.camera import Polaroid\n\n"
+        "class Camera(Polaroid):\n"
+        "    seen = []\n\n"
+        "    def on_shutter(self, state):\n"
+        "        Camera.seen.append(state.event_count)\n"
+    )
+    script = (
+        "import sys\n"
+        "from evtop.cli import main\n"
+        f"status = main(['--replay', {path!r}, '--speed', 'max', '-c', 'counting_cam.Camera'])\n"
+        "import counting_cam\n"
+        "libraries = {'kombu', 'amqp', 'redis', 'hiredis', 'urwid', 'blessed'}\n"
+        "loaded = sorted({name.split('.')[0] for name in sys.modules} & libraries)\n"
+        "print(status, counting_cam.Camera.seen[-1], loaded)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.splitlines()[-1:] == ["0 60 []"], done.stderr
 
 
 def test_max_tasks_bounds_the_cameras_state_keeping_the_newest(tmp_path, evtop_camera):
