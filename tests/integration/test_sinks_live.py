@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -144,6 +145,19 @@ def scrape(port: int) -> dict[tuple[str, tuple], float]:
     }
 
 
+def worker_up(port: int) -> Callable[[str], bool]:
+    """A probe: whether the exporter on ``port`` says the worker is up (not while it
+    cannot be scraped yet)."""
+
+    def up(hostname: str) -> bool:
+        try:
+            return scrape(port).get(("celery_worker_up", (("hostname", hostname),))) == 1
+        except (OSError, urllib.error.URLError):
+            return False
+
+    return up
+
+
 def total(found: dict, metric: str, name: str) -> float:
     return sum(
         value for (sample, labels), value in found.items() if sample == metric and ("name", name) in labels
@@ -160,11 +174,7 @@ def test_prometheus_counters_scraped_while_tasks_run_count_what_the_workers_ran(
     evtop = SinkProcess(broker_url, f"prometheus://127.0.0.1:{port}", tmp_path=tmp_path)
     scrapes = []
 
-    def up(hostname: str) -> bool:
-        try:
-            return scrape(port).get(("celery_worker_up", (("hostname", hostname),))) == 1
-        except (OSError, urllib.error.URLError):
-            return False
+    up = worker_up(port)
 
     try:
         probe_until(broker_url, up)
@@ -213,11 +223,7 @@ def test_prometheus_queue_length_and_consumers_of_a_live_broker(
     evtop = SinkProcess(broker_url, f"prometheus://127.0.0.1:{port}", tmp_path=tmp_path)
     found: dict = {}
 
-    def up(hostname: str) -> bool:
-        try:
-            return scrape(port).get(("celery_worker_up", (("hostname", hostname),))) == 1
-        except (OSError, urllib.error.URLError):
-            return False
+    up = worker_up(port)
 
     try:
         probe_until(broker_url, up)
