@@ -22,6 +22,9 @@ BROKER_TEST_TIMEOUT = 90
 #: broker kinds the ``broker_url`` fixture is parametrized over
 BROKER_KINDS = ("redis", "amqp")
 
+#: Seconds a worker left running at the end of a test gets to shut down warm.
+TEARDOWN_WARM_SHUTDOWN = 5.0
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -107,7 +110,9 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., CeleryWorker]]:
 
     yield factory
     for worker in reversed(started):
-        worker.stop()
+        # The test is over: a worker still running a long task (a 30 s sleep) is not
+        # waited for as long as a test's own stop() waits; the process group is killed.
+        worker.stop(timeout=TEARDOWN_WARM_SHUTDOWN)
 
 
 # ============================================================================================
