@@ -5,6 +5,10 @@ workers, periodic heartbeats, celery 5.x field sets and repr-string args/results
 events share one Lamport clock, which no real cluster has (each worker keeps its own):
 it arrives almost in clock order, so it suits ``--dump``; the State and consumer
 benchmarks use the production-like streams of cluster.py.
+
+It imports nothing from evtop, so its events are built here rather than by
+:mod:`evtop.broker.dispatch`: ``bench_tui.py --old REV`` runs it on that older
+revision's evtop.
 """
 
 from __future__ import annotations

@@ -35,6 +35,41 @@ def event_body(
     }
 
 
+def task_sent_fields(name: str, args: str, *, root_id: str, parent_id: str | None) -> dict[str, Any]:
+    """What a ``task-sent`` event carries after its ``uuid``, in the order celery's
+    ``send_task_message`` sets it, for a task sent without options to the default queue."""
+    return {
+        "root_id": root_id,
+        "parent_id": parent_id,
+        "name": name,
+        "args": args,
+        "kwargs": "{}",
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "queue": "celery",
+        "exchange": "",
+        "routing_key": "celery",
+    }
+
+
+def task_received_fields(
+    name: str, args: str, *, root_id: str, parent_id: str | None, retries: int
+) -> dict[str, Any]:
+    """What a worker's ``task-received`` carries after its ``uuid``, in the order celery's
+    worker strategy sends it, for a task without keyword arguments, eta or expiry."""
+    return {
+        "name": name,
+        "args": args,
+        "kwargs": "{}",
+        "root_id": root_id,
+        "parent_id": parent_id,
+        "retries": retries,
+        "eta": None,
+        "expires": None,
+    }
+
+
 def routing_key(type_: str) -> str:
     """``task-received`` -> ``task.received``, as celery's dispatcher routes a single event."""
     return type_.replace("-", ".")

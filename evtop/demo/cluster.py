@@ -25,7 +25,7 @@ from typing import Any
 from kombu import Connection
 
 from evtop.broker.config import BrokerConfig
-from evtop.broker.dispatch import EventSender, event_body
+from evtop.broker.dispatch import EventSender, event_body, task_received_fields, task_sent_fields
 
 DEMO_URL = "memory://localhost/"
 #: The memory transport otherwise sleeps a whole second whenever its queue is empty.
@@ -289,17 +289,7 @@ class DemoCluster:
             self._client,
             os.getpid(),
             uuid=task_id,
-            root_id=job.root_id,
-            parent_id=parent_id,
-            name=task_type.name,
-            args=job.args,
-            kwargs="{}",
-            retries=0,
-            eta=None,
-            expires=None,
-            queue="celery",
-            exchange="",
-            routing_key="celery",
+            **task_sent_fields(task_type.name, job.args, root_id=job.root_id, parent_id=parent_id),
         )
         self._send(sent, self._client)
         self._at(rng.uniform(0.01, 0.3), lambda: self._receive(job))
@@ -313,14 +303,9 @@ class DemoCluster:
             worker,
             "received",
             job.task_id,
-            name=job.type.name,
-            args=job.args,
-            kwargs="{}",
-            root_id=job.root_id,
-            parent_id=job.parent_id,
-            retries=job.retries,
-            eta=None,
-            expires=None,
+            **task_received_fields(
+                job.type.name, job.args, root_id=job.root_id, parent_id=job.parent_id, retries=job.retries
+            ),
         )
         worker.active += 1
         self._at(self._rng.uniform(0.005, 0.2), lambda: self._start(worker, job))

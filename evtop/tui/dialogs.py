@@ -130,12 +130,18 @@ def pane_rows(lines: Sequence[Any]) -> list[urwid.Text]:
     return [RowText(line or " ") for line in lines] or [urwid.Text("")]
 
 
+def _titled(listbox: urwid.ListBox, heading: str) -> tuple[urwid.Widget, urwid.ListBox]:
+    """``listbox`` under a title line; the list too, for the caller to read and move its
+    focus."""
+    title = urwid.AttrMap(urwid.Text(f" {heading}", wrap="clip"), "pane.title")
+    return urwid.Frame(listbox, header=title), listbox
+
+
 def list_pane(title: str, lines: Sequence[Any]) -> tuple[urwid.Widget, urwid.ListBox]:
     """A pane whose lines are picked one at a time (a workflow tree's tasks): the keys move
     the selection, which the actions read, where :func:`pane` scrolls text."""
     listbox = urwid.ListBox(urwid.SimpleFocusListWalker(pane_rows(lines)))
-    heading = urwid.AttrMap(urwid.Text(f" {title}  (Esc or q: close)", wrap="clip"), "pane.title")
-    return urwid.Frame(listbox, header=heading), listbox
+    return _titled(listbox, f"{title}  (Esc or q: close)")
 
 
 def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid.Widget, urwid.ListBox]:
@@ -145,8 +151,7 @@ def menu(title: str, entries: list[str], current: int, note: str) -> tuple[urwid
     listbox = urwid.ListBox(urwid.SimpleFocusListWalker(rows))
     if rows:
         listbox.focus_position = current
-    heading = urwid.AttrMap(urwid.Text(f" {title}  ({note}, Esc: close)", wrap="clip"), "pane.title")
-    return urwid.Frame(listbox, header=heading), listbox
+    return _titled(listbox, f"{title}  ({note}, Esc: close)")
 
 
 def question(text: str, choices: str = "y/N") -> urwid.Widget:

@@ -17,14 +17,13 @@ from evtop.camera.sinks.sql import Dialect, SQLSink
 from evtop.errors import describe_error
 
 CONNECT_TIMEOUT = 5
-STATEMENT_TIMEOUT = "SET statement_timeout = '30s'"
 
 POSTGRESQL = Dialect(
     name="postgresql",
-    types={"text": "text", "real": "double precision", "int": "bigint", "bool": "boolean", "json": "jsonb"},
     param="%s",
     json_param="%s::jsonb",
     begin="BEGIN",
+    session=("SET statement_timeout = '30s'",),
     # The lock's key is "evtop" in ASCII.
     migration_lock="SELECT pg_advisory_xact_lock(435779039088)",
 )
@@ -57,10 +56,4 @@ class PostgreSQLSink(SQLSink):
         options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
         if "application_name" not in self.params:
             options["application_name"] = "evtop"
-        conn = psycopg.connect(self.url, **options)
-        try:
-            conn.execute(STATEMENT_TIMEOUT)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return psycopg.connect(self.url, **options)

@@ -28,7 +28,7 @@ import contextlib
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
@@ -41,21 +41,32 @@ class SchemaError(Exception):
     """The database holds a schema this evtop cannot use."""
 
 
+#: What each generic column type of the schema below is in each dialect.
+COLUMN_TYPES: Mapping[str, Mapping[str, str]] = {
+    "text": {"sqlite": "TEXT", "postgresql": "text"},
+    "real": {"sqlite": "REAL", "postgresql": "double precision"},
+    "int": {"sqlite": "INTEGER", "postgresql": "bigint"},
+    "bool": {"sqlite": "INTEGER", "postgresql": "boolean"},
+    "json": {"sqlite": "TEXT", "postgresql": "jsonb"},
+}
+
+
 @dataclass(frozen=True)
 class Dialect:
+    #: Its column in :data:`COLUMN_TYPES`.
     name: str
-    #: Column types for the generic names used below: text, real, int, bool, json.
-    types: Mapping[str, str] = field(hash=False)
     #: The parameter marker of the driver's paramstyle, and the one for a JSON value.
     param: str
     json_param: str
     #: What starts a transaction that writes.
     begin: str
+    #: Run on every new connection before anything else (connection settings).
+    session: tuple[str, ...] = ()
     #: Run first in the migration transaction, so two evtops never migrate at once.
     migration_lock: str | None = None
 
     def render(self, template: str) -> str:
-        return template.format(**self.types)
+        return template.format(**{generic: types[self.name] for generic, types in COLUMN_TYPES.items()})
 
 
 #: Migrations, in order; the schema's version is how many of them were applied.
@@ -235,11 +246,14 @@ class SQLSink(Sink):
 
     @abstractmethod
     def connect(self) -> Any:
-        """A new DB-API connection in autocommit mode (transactions are explicit)."""
+        """A new connection in autocommit mode (transactions are explicit), with ``execute``
+        (as sqlite3's and psycopg's have) for the dialect's session statements."""
 
     def open(self) -> None:
         conn = self.connect()
         try:
+            for statement in self.dialect.session:
+                conn.execute(statement)
             with _transaction(conn, self.dialect.begin) as cursor:
                 migrate(cursor, self.dialect)
         except BaseException:

@@ -20,10 +20,10 @@ BUSY_TIMEOUT = 5.0
 
 SQLITE = Dialect(
     name="sqlite",
-    types={"text": "TEXT", "real": "REAL", "int": "INTEGER", "bool": "INTEGER", "json": "TEXT"},
     param="?",
     json_param="?",
     begin="BEGIN IMMEDIATE",
+    session=("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"),
 )
 
 
@@ -38,11 +38,4 @@ class SQLiteSink(SQLSink):
 
     def connect(self) -> sqlite3.Connection:
         os.close(open_private(self.path, option="--sink"))  # 0600, and no symlink followed
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)

@@ -45,6 +45,16 @@ def test_the_role_has_no_special_rights(postgres_url):
         ).fetchone() == (False, False, False)
 
 
+def test_the_sinks_statements_time_out(postgres_url):
+    """A lock held elsewhere fails a write after 30 s (its snapshot is retried) instead of
+    holding up the delivery thread for good."""
+    sink = opened(PostgreSQLSink(postgres_url))
+    try:
+        assert sink._connection().execute("SHOW statement_timeout").fetchone() == ("30s",)
+    finally:
+        sink.close()
+
+
 def test_json_columns_are_jsonb_for_queries(postgres_url):
     sink = opened(PostgreSQLSink(postgres_url))
     sink.write(Shots().feed(received(1, 1), started(1, 2)).shoot())

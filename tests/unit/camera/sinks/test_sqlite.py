@@ -56,6 +56,16 @@ def test_the_file_is_private_and_in_wal_mode(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+def test_the_sink_syncs_at_checkpoints_only(tmp_path):
+    """synchronous=NORMAL: in WAL mode still safe against a crash of evtop, without an
+    fsync per snapshot."""
+    sink = opened(SQLiteSink(f"sqlite:///{tmp_path}/a.db"))
+    try:
+        assert sink._connection().execute("PRAGMA synchronous").fetchone() == (1,)
+    finally:
+        sink.close()
+
+
 def test_a_planted_symlink_is_refused(tmp_path):
     canary = tmp_path / "canary"
     canary.write_text("keep me")
