@@ -15,17 +15,17 @@ from datetime import datetime, timezone
 from evtop.doctor.findings import Findings, examine
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus
-from evtop.events.state import State
 from evtop.options import Options, Source
-from evtop.runner import Ending, event_stream, run_source
+from evtop.runner import Ending, Liveness, event_stream, new_state, run_source
 from evtop.text.jsonline import dumps
 
 
 def run_doctor(options: Options, env: Environment) -> int:
     replay = options.source is Source.REPLAY
-    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
+    liveness = Liveness(options)
+    state = new_state(options, liveness)
     stop = threading.Event()
-    with event_stream(options, state.event) as (ingest, source):
+    with event_stream(options, state.event, liveness=liveness) as (ingest, source):
         status = source.status
         where = status.snapshot().url
         _say(env, f"reading {where}" if replay else f"listening to {where} for {options.listen:g} s")

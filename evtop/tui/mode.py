@@ -24,9 +24,8 @@ from evtop.broker.queues import QueueReading
 from evtop.control.queuewatch import QueueWatch
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
-from evtop.events.state import State
 from evtop.options import Options, Source
-from evtop.runner import event_stream, liveness_clock
+from evtop.runner import Liveness, event_stream, new_state
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
@@ -104,17 +103,14 @@ def _queues(options: Options, bridge: Bridge) -> tuple[QueueBoard, QueueWatch | 
 def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
-    state = State(
-        max_tasks_in_memory=options.max_tasks,
-        max_workers_in_memory=options.max_workers,
-        monotonic=liveness_clock(options),
-    )
+    liveness = Liveness(options)
+    state = new_state(options, liveness)
     rows = TaskRows(state)
     stop = threading.Event()
     bridge = Bridge()
     runner, no_control = _control(options, bridge)
     queues, watch = _queues(options, bridge)
-    with event_stream(options, rows.feed) as (ingest, source):
+    with event_stream(options, rows.feed, liveness=liveness) as (ingest, source):
         app = App(
             state,
             ingest.stats,

@@ -126,3 +126,23 @@ HOSTILE = [
     "e" + "\u0301" * 500,
     "lone \ud800 surrogate \udfff",
 ]
+
+
+#: The workers of :func:`fading_workers`: heartbeating to the end, silent since T0 + 6,
+#: and said goodbye at T0 + 10.
+BUSY, QUIET, GONE = "celery@busy", "celery@quiet", "celery@gone"
+
+
+def fading_workers() -> list[dict[str, Any]]:
+    """Twenty seconds of heartbeats (every 2 s, so alive for 4 s after each), in receive
+    order: at the end, as the recording's own time judges, one worker is alive."""
+    events = []
+    for i in range(11):
+        at = T0 + 2 * i
+        events.append(worker_event("worker-heartbeat", BUSY, at, 100 + i))
+        if at <= T0 + 6:
+            events.append(worker_event("worker-heartbeat", QUIET, at, 200 + i))
+        if at < T0 + 10:
+            events.append(worker_event("worker-heartbeat", GONE, at, 300 + i))
+    events.append(worker_event("worker-offline", GONE, T0 + 10, 320))
+    return sorted(events, key=lambda event: event["local_received"])
