@@ -34,7 +34,6 @@ from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 from evtop.view.queues import QueueBoard
 from evtop.view.taskrows import TaskRows
-from evtop.zones import local_zone
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def run_tui(options: Options, env: Environment) -> int:
             health=ingest.health,
             queues=queues,
             watch_queues=watch.wanted if watch is not None else None,
-            zone=options.zone or local_zone(env.environ),
+            zone=options.shown_zone(env.environ),
             terminal=_terminal_writer(env),
         )
 

@@ -15,10 +15,12 @@ import pytest
 from evtop.record.schema import EventRecord, SessionRecord, parse
 from tests.support.events import (
     BUSY,
+    GAP_IN_KOLKATA,
     GONE,
     QUIET,
     T0,
     fading_workers,
+    gap_across_an_outage,
     lifecycle,
     worker_event,
     write_recording,
@@ -200,6 +202,13 @@ def test_a_replays_snapshots_see_the_workers_alive_as_they_were(tmp_path, monkey
     statuses, alive = module(name).SHOTS[-1]
     assert statuses == {BUSY: "ONLINE", QUIET: "OFFLINE", GONE: "OFFLINE"}
     assert alive == [BUSY]
+
+
+def test_times_on_stderr_are_in_the_zone_of_tz(tmp_path, evtop_camera):
+    path = gap_across_an_outage(tmp_path / "gap.jsonl")
+    run = Run("--replay", path, "-c", f"{evtop_camera}.Camera", "--speed", "max", "--tz", "Asia/Kolkata")
+    assert run.status == 0, run.err
+    assert GAP_IN_KOLKATA in run.err
 
 
 def test_a_celery_polaroid_camera_runs_unchanged(tmp_path, monkeypatch):
