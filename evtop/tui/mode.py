@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import urwid
 
-from evtop.broker.queues import QueueReading
+from evtop.broker.queues import QueueReading, sampled_from
 from evtop.control.queuewatch import QueueWatch
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
@@ -91,7 +91,7 @@ def _queues(options: Options, bridge: Bridge) -> tuple[QueueBoard, QueueWatch | 
         return QueueBoard("a recording holds events, not the broker's queues; run evtop on the broker"), None
     if options.source is Source.DEMO:
         return QueueBoard("the demo cluster is simulated and has no broker queues to read"), None
-    board = QueueBoard()
+    board = QueueBoard(source=sampled_from(options.broker))
 
     def deliver(reading: QueueReading) -> None:  # on the watch's thread
         bridge.post(lambda: board.take(reading))

@@ -339,6 +339,26 @@ def test_a_replayed_worker_is_online_or_offline_as_the_recording_has_it(tmp_path
     assert status == 0, err
 
 
+def test_the_queue_screen_says_where_its_numbers_come_from_without_a_password():
+    """Here a broker and a management API nobody answers: the source shows while it is
+    read and with the failure (a live reading: tests/integration)."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = f"http://monitor:hunter2@127.0.0.1:{port}"
+    broker = f"amqp://guest:hunter2@127.0.0.1:{port}//"
+    with Terminal("-b", broker, "--management-url", api, cols=230) as term:
+        term.wait_for("connecting to amqp://guest:**@127.0.0.1", timeout=30)
+        term.send("4")
+        source = f"the RabbitMQ management API at http://monitor:**@127.0.0.1:{port}"
+        term.wait_for(f"reading the queues from {source}...", timeout=30)
+        term.wait_for(f"failed: cannot reach amqp://guest:**@127.0.0.1:{port}//", f"({source})", timeout=60)
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert b"hunter2" not in bytes(term.raw) and "hunter2" not in err
+
+
 def test_without_a_broker_the_queue_screen_and_worker_pane_say_why(recording):
     with Terminal("--demo", cols=150) as term:
         term.wait_for("connected to memory://", "SUCCESS", timeout=30)
