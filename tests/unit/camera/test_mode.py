@@ -69,8 +69,9 @@ CELERY_CAMERA = """
             self.app.add_defaults({"monitors_expire_success": timedelta(days=1)})
 
         def install(self):
-            super().install()
+            # Before the timer starts: its first shutter may come before install() returns.
             LOG.append(("install", self.app.conf.monitors_expire_success, type(self.timer).__module__))
+            super().install()
 
         def on_shutter(self, state):
             for hostname, worker in state.workers.items():
