@@ -8,13 +8,14 @@ command line: ``evtop.cli`` builds an :class:`Options` from argv and the environ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from evtop.broker.config import BrokerConfig
 from evtop.control.commands import Request
-from evtop.zones import Zone
+from evtop.zones import Zone, local_zone
 
 DEFAULT_FREQUENCY = 1.0
 DEFAULT_CONTROL_TIMEOUT = 1.0
@@ -76,8 +77,8 @@ class Options:
     wakeup: bool = False
     json: bool = False
     color: bool = True
-    #: ``--tz``: the zone times are shown in; None when not given (the TUI shows local
-    #: time, ``--dump`` celery's UTC format).
+    #: ``--tz``: the zone times are shown in; None when not given (see :meth:`shown_zone`;
+    #: ``--dump`` lines are then in celery's UTC format).
     zone: Zone | None = None
     #: The TUI takes clicks and the wheel (``--no-mouse``: the terminal keeps them).
     mouse: bool = True
@@ -103,3 +104,8 @@ class Options:
     #: ``evtop doctor``: seconds to listen to a live broker.
     listen: float = DEFAULT_LISTEN
     queues: QueuesOptions | None = None
+
+    def shown_zone(self, environ: Mapping[str, str]) -> Zone:
+        """The zone people read times in (the TUI, doctor, stderr news): ``--tz``, else
+        local time (``TZ``, then the system's zone). ``--dump`` lines keep celery's UTC."""
+        return self.zone or local_zone(environ)

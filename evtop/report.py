@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 
 from evtop.broker.status import ConnectionStatus, Outage
 from evtop.events.health import WITHOUT_TASK_EVENTS, Gap, Health
@@ -23,12 +22,10 @@ from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
 from evtop.record.recorder import EndedOutages
 from evtop.text.sanitize import sanitize
+from evtop.view.cells import clock_text
+from evtop.zones import UTC, Zone
 
 logger = logging.getLogger(__name__)
-
-
-def _utc(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%H:%M:%S")
 
 
 #: Seconds between two reports of dropped events.
@@ -50,7 +47,9 @@ class Reporter:
         silence: SilenceWatch | None = None,
         clock: Callable[[], float] = time.time,
         health: Health | None = None,
+        zone: Zone = UTC,
     ) -> None:
+        """``zone``: where the times said are shown (``--tz``; each names it)."""
         self.stats = stats
         self.url = url
         self.interval = interval
@@ -61,6 +60,7 @@ class Reporter:
         self.silence = silence if silence is not None else SilenceWatch()
         self.clock = clock
         self.health = health
+        self.zone = zone
         #: Missed tasks already reported, per worker.
         self._missed: dict[str, int] = {}
         if health is not None:
@@ -85,12 +85,12 @@ class Reporter:
 
     def _gap(self, gap: Gap) -> None:
         logger.warning(
-            "%s: about %.0f s of its events were missed (its own clock shows nothing heard from "
-            "%s to %s UTC)",
+            "%s: about %.0f s of its events were missed (its own clock shows nothing heard from %s to %s %s)",
             sanitize(gap.hostname),
             gap.seconds,
-            _utc(gap.before),
-            _utc(gap.after),
+            clock_text(gap.before, self.zone),
+            clock_text(gap.after, self.zone),
+            self.zone.name,
         )
 
     def report_losses(self) -> None:

@@ -20,6 +20,7 @@ from evtop.broker.status import ConnectionStatus
 from evtop.broker.urls import url_secrets
 from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
+from evtop.events.state import State
 from evtop.options import Options, Source
 
 
@@ -41,10 +42,43 @@ def make_ingest(
     )
 
 
-def liveness_clock(options: Options) -> Callable[[], float] | None:
-    """The monotonic clock worker liveness follows (``State(monotonic=...)``) on a live
-    source; None on a replay, whose recorded receive times are all there is."""
-    return None if options.source is Source.REPLAY else time.monotonic
+class Liveness:
+    """The clocks a :class:`~evtop.events.state.State` judges worker liveness by
+    (``State(clock=liveness.wall, monotonic=liveness.monotonic)``) for one run of a mode.
+
+    Live: celery's rule against the wall clock, and a monotonic clock liveness follows
+    instead (a wall-clock step flips no worker). On a replay: the recording's time, the
+    newest receive time replayed so far, so a recording's workers read online or offline
+    as they were then, not against today's clock; it is the time Health's findings (LOST,
+    the doctor's online) already follow. The State exists before the source (its handler
+    applies the source's events), so :func:`event_stream` hands that time over once the
+    source's ingest exists; until then no worker is known.
+    """
+
+    def __init__(self, options: Options) -> None:
+        self.replay = options.source is Source.REPLAY
+        self.monotonic: Callable[[], float] | None = None if self.replay else time.monotonic
+        self._recorded: Callable[[], float] | None = None
+
+    def wall(self) -> float:
+        recorded = self._recorded
+        return time.time() if recorded is None else recorded()
+
+    def follow(self, ingest: Ingest) -> None:
+        """Judge by the recording's time, as ``ingest``'s Health reads it (a replay only)."""
+        if self.replay:
+            self._recorded = ingest.health.now
+
+
+def new_state(options: Options, liveness: Liveness) -> State:
+    """A mode's State: as many tasks and workers as ``options`` keep, worker liveness
+    judged by ``liveness`` (pass the same to :func:`event_stream`)."""
+    return State(
+        max_tasks_in_memory=options.max_tasks,
+        max_workers_in_memory=options.max_workers,
+        clock=liveness.wall,
+        monotonic=liveness.monotonic,
+    )
 
 
 def open_source(options: Options, ingest: Ingest) -> EventSource:
@@ -64,9 +98,16 @@ def open_source(options: Options, ingest: Ingest) -> EventSource:
 
 @contextmanager
 def event_stream(
-    options: Options, handler: Handler, after_message: Callable[[], object] | None = None
+    options: Options,
+    handler: Handler,
+    after_message: Callable[[], object] | None = None,
+    *,
+    liveness: Liveness | None = None,
 ) -> Iterator[tuple[Ingest, EventSource]]:
     """The ingest boundary and source for ``options``, recording with ``--record``.
+
+    ``liveness``: the clocks of the State the handler applies events to, set to follow
+    the source's time (see :class:`Liveness`).
 
     ``after_message`` runs once the events of each message were handled (see
     :class:`~evtop.events.pipeline.Ingest`).
@@ -82,6 +123,8 @@ def event_stream(
         handler = recorder.wrap(handler)
     try:
         ingest = make_ingest(options, handler, after_message)
+        if liveness is not None:
+            liveness.follow(ingest)
         source = open_source(options, ingest)
         source.status.subscribe(ingest.health.on_status)
         if recorder is not None:

@@ -250,6 +250,20 @@ def sample(config: BrokerConfig, names: Iterable[str]) -> tuple[list[QueueDepth]
         return amqp_depths(connection, names)
 
 
+def _on_redis(config: BrokerConfig) -> bool:
+    return bool(Connection(config.url).transport.driver_type == "redis")
+
+
 def lists_queues(config: BrokerConfig) -> bool:
     """Whether :func:`sample` finds queues unnamed (Redis, or a management API)."""
-    return bool(config.management_url) or Connection(config.url).transport.driver_type == "redis"
+    return bool(config.management_url) or _on_redis(config)
+
+
+def sampled_from(config: BrokerConfig) -> str:
+    """Where :func:`sample` reads the depths, in words (a password masked), so a screen
+    can say where its numbers come from."""
+    if _on_redis(config):
+        return "Redis LLEN"
+    if config.management_url:
+        return f"the RabbitMQ management API at {mask_url(config.management_url)}"
+    return "AMQP passive queue.declare"

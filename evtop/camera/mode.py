@@ -32,7 +32,7 @@ from evtop.options import Options
 from evtop.pidfile import PidFile
 from evtop.record.replay import ReplaySource
 from evtop.report import Reporter
-from evtop.runner import Ending, EventSource, event_stream, liveness_clock, run_source
+from evtop.runner import Ending, EventSource, Liveness, event_stream, new_state, run_source
 from evtop.text.sanitize import sanitize
 
 logger = logging.getLogger(__name__)
@@ -94,18 +94,21 @@ def _run_held(
 
 def shoot(options: Options, env: Environment, setup: Setup, ready: Callable[[], None] | None = None) -> int:
     """Run the camera until the stream ends or a signal; ``ready()`` once it is installed."""
-    state = State(
-        max_tasks_in_memory=options.max_tasks,
-        max_workers_in_memory=options.max_workers,
-        monotonic=liveness_clock(options),
-    )
+    liveness = Liveness(options)
+    state = new_state(options, liveness)
     timer = Timer()
     stop = threading.Event()
     try:
-        with event_stream(options, setup.handler(options, state)) as (ingest, source):
+        with event_stream(options, setup.handler(options, state), liveness=liveness) as (ingest, source):
             status = source.status
             live = None if isinstance(source, ReplaySource) else status
-            reporter = Reporter(ingest.stats, status.snapshot().url, status=live, health=ingest.health)
+            reporter = Reporter(
+                ingest.stats,
+                status.snapshot().url,
+                status=live,
+                health=ingest.health,
+                zone=options.shown_zone(env.environ),
+            )
             status.subscribe(reporter.on_status)
             camera = _start(options, setup, setup.create(options, state, timer, ingest, source), env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")

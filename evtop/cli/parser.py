@@ -389,8 +389,9 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         metavar="ZONE",
         type=time_zone,
         default=None,
-        help="time zone of the times shown: local (the TUI's default), UTC, or Area/City such as"
-        " Europe/Paris; --dump keeps celery's UTC format unless --tz is given",
+        help="time zone of the times shown (the TUI, doctor, messages on stderr): local (the"
+        " default), UTC, or Area/City such as Europe/Paris; --dump lines keep celery's UTC format"
+        " unless --tz is given",
     )
     modes.add_argument(
         "--no-mouse",

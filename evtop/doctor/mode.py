@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 
 from evtop.doctor.findings import Findings, examine
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus
-from evtop.events.state import State
 from evtop.options import Options, Source
-from evtop.runner import Ending, event_stream, run_source
+from evtop.runner import Ending, Liveness, event_stream, new_state, run_source
 from evtop.text.jsonline import dumps
+from evtop.zones import Zone
 
 
 def run_doctor(options: Options, env: Environment) -> int:
     replay = options.source is Source.REPLAY
-    state = State(max_tasks_in_memory=options.max_tasks, max_workers_in_memory=options.max_workers)
+    liveness = Liveness(options)
+    state = new_state(options, liveness)
     stop = threading.Event()
-    with event_stream(options, state.event) as (ingest, source):
+    with event_stream(options, state.event, liveness=liveness) as (ingest, source):
         status = source.status
         where = status.snapshot().url
         _say(env, f"reading {where}" if replay else f"listening to {where} for {options.listen:g} s")
@@ -51,7 +51,8 @@ def run_doctor(options: Options, env: Environment) -> int:
     if options.json:
         env.stdout.write(dumps(found.to_json()) + "\n")
     else:
-        env.stdout.write("".join(f"{line}\n" for line in report(found, time.time())))
+        lines = report(found, time.time(), options.shown_zone(env.environ))
+        env.stdout.write("".join(f"{line}\n" for line in lines))
     env.stdout.flush()
     return ExitStatus.OK if found.healthy else ExitStatus.ERROR
 
@@ -61,15 +62,16 @@ def _say(env: Environment, message: str) -> None:
     env.stderr.flush()
 
 
-def _ago(then: float, now: float) -> str:
+def _ago(then: float, now: float, zone: Zone) -> str:
     seconds = max(0.0, now - then)
     if seconds < 120:
         return f"{seconds:.1f} s ago"
-    return datetime.fromtimestamp(then, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{zone.at(then).strftime('%Y-%m-%d %H:%M:%S')} {zone.name}"
 
 
-def report(found: Findings, now: float) -> list[str]:
-    """The text report; every string in ``found`` is already sanitized."""
+def report(found: Findings, now: float, zone: Zone) -> list[str]:
+    """The text report, times in ``zone`` (named with each); every string in ``found`` is
+    already sanitized."""
     lines = [f"broker:   {found.url} ({'reached' if found.reached else 'NOT reached'})"]
     dropped = sum(found.dropped.values())
     lines.append(f"events:   {found.received} received, {found.applied} applied, {dropped} dropped")
@@ -80,7 +82,7 @@ def report(found: Findings, now: float) -> list[str]:
         skew = "skew ?" if worker.clock_skew is None else f"skew {worker.clock_skew:+.2f} s"
         lines.append(
             f"  {worker.hostname:<{width}}  {'online ' if worker.online else 'OFFLINE'}  "
-            f"heard {_ago(worker.last_heard, now)}  {skew}  {worker.events_per_second:.1f} events/s  "
+            f"heard {_ago(worker.last_heard, now, zone)}  {skew}  {worker.events_per_second:.1f} events/s  "
             f"missed {worker.missed_tasks}"
         )
     lines.append(f"lost:     {found.lost_count} tasks")

@@ -20,13 +20,12 @@ from contextlib import contextmanager
 
 import urwid
 
-from evtop.broker.queues import QueueReading
+from evtop.broker.queues import QueueReading, sampled_from
 from evtop.control.queuewatch import QueueWatch
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus, UsageError
-from evtop.events.state import State
 from evtop.options import Options, Source
-from evtop.runner import event_stream, liveness_clock
+from evtop.runner import Liveness, event_stream, new_state
 from evtop.tui.actions import ACTIONS
 from evtop.tui.app import App
 from evtop.tui.bridge import Bridge
@@ -35,7 +34,6 @@ from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
 from evtop.view.queues import QueueBoard
 from evtop.view.taskrows import TaskRows
-from evtop.zones import local_zone
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +91,7 @@ def _queues(options: Options, bridge: Bridge) -> tuple[QueueBoard, QueueWatch | 
         return QueueBoard("a recording holds events, not the broker's queues; run evtop on the broker"), None
     if options.source is Source.DEMO:
         return QueueBoard("the demo cluster is simulated and has no broker queues to read"), None
-    board = QueueBoard()
+    board = QueueBoard(source=sampled_from(options.broker))
 
     def deliver(reading: QueueReading) -> None:  # on the watch's thread
         bridge.post(lambda: board.take(reading))
@@ -104,17 +102,14 @@ def _queues(options: Options, bridge: Bridge) -> tuple[QueueBoard, QueueWatch | 
 def run_tui(options: Options, env: Environment) -> int:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError(NO_TERMINAL)
-    state = State(
-        max_tasks_in_memory=options.max_tasks,
-        max_workers_in_memory=options.max_workers,
-        monotonic=liveness_clock(options),
-    )
+    liveness = Liveness(options)
+    state = new_state(options, liveness)
     rows = TaskRows(state)
     stop = threading.Event()
     bridge = Bridge()
     runner, no_control = _control(options, bridge)
     queues, watch = _queues(options, bridge)
-    with event_stream(options, rows.feed) as (ingest, source):
+    with event_stream(options, rows.feed, liveness=liveness) as (ingest, source):
         app = App(
             state,
             ingest.stats,
@@ -129,7 +124,7 @@ def run_tui(options: Options, env: Environment) -> int:
             health=ingest.health,
             queues=queues,
             watch_queues=watch.wanted if watch is not None else None,
-            zone=options.zone or local_zone(env.environ),
+            zone=options.shown_zone(env.environ),
             terminal=_terminal_writer(env),
         )
 

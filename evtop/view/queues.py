@@ -46,9 +46,11 @@ class QueueItem:
 class QueueBoard:
     """The latest queue reading, kept for the screen (written on the UI thread only)."""
 
-    def __init__(self, unavailable: str = "") -> None:
+    def __init__(self, unavailable: str = "", *, source: str = "") -> None:
         #: Why the broker cannot be asked at all ("" when it can).
         self.unavailable = unavailable
+        #: Where the numbers come from (:func:`~evtop.broker.queues.sampled_from`).
+        self.source = sanitize(source)
         self.reading: QueueReading | None = None
         self._items: list[QueueItem] = []
 
@@ -61,15 +63,18 @@ class QueueBoard:
         return list(self._items)
 
     def status(self, now: float) -> str:
-        """A few words for the view line: how old the rows are, and what is missing."""
+        """A few words for the view line: how old the rows are, where they come from, and
+        what is missing."""
         if self.unavailable:
             return f"queues unavailable: {self.unavailable}"
+        where = f" from {self.source}" if self.source else ""
         reading = self.reading
         if reading is None:
-            return "reading the queues..."
+            return f"reading the queues{where}..."
         age = f"read {duration_text(max(now - reading.time, 0.0))} ago"
-        if reading.failed:
-            return f"{age}, failed: {sanitize(reading.note)}"
+        if reading.failed:  # what failed first: the line is cut at the terminal's width
+            return f"{age}, failed: {sanitize(reading.note)}" + (f" ({self.source})" if self.source else "")
+        age += where
         return f"{age}; {sanitize(reading.note)}" if reading.note else age
 
 

@@ -181,6 +181,8 @@ def test_the_queue_screen_lists_every_queue_with_unacked_through_the_management_
             "the queue screen never showed both queues from the management API",
         )
         assert worker.nodename in screen_row(term.text, busy)
+        masked = api.replace("guest:guest@", "guest:**@")
+        assert f"ago from the RabbitMQ management API at {masked}" in term.text
         assert api not in term.text and ":guest@" not in term.text
         term.send("q")
         status, err = term.wait_exit()

@@ -160,7 +160,7 @@ def test_the_queue_screen_on_redis_priority_lists_an_idle_queue_and_read_only(re
     with Terminal("-b", url, cols=150, rows=30) as term:
         term.wait_for("workers 1/1 online", timeout=30)
         term.send("4")
-        term.wait_for("[Queues]", "read ", timeout=30)
+        term.wait_for("[Queues]", "read ", "ago from Redis LLEN", timeout=30)
         row = term.wait_line(idle, timeout=30).split()  # the first reading has no change yet
         assert row == [idle, "5", "-", "0", "-", "-"], row
         row = term.wait_line(idle, "+0.0", timeout=30).split()

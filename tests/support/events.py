@@ -13,7 +13,7 @@ import unicodedata
 from typing import Any
 
 from evtop.broker.dispatch import event_body
-from evtop.record.schema import event_line
+from evtop.record.schema import event_line, outage_line
 
 T0 = 1795418542.0
 HOST = "celery@h"
@@ -126,3 +126,41 @@ HOSTILE = [
     "e" + "\u0301" * 500,
     "lone \ud800 surrogate \udfff",
 ]
+
+
+#: The workers of :func:`fading_workers`: heartbeating to the end, silent since T0 + 6,
+#: and said goodbye at T0 + 10.
+BUSY, QUIET, GONE = "celery@busy", "celery@quiet", "celery@gone"
+
+
+def fading_workers() -> list[dict[str, Any]]:
+    """Twenty seconds of heartbeats (every 2 s, so alive for 4 s after each), in receive
+    order: at the end, as the recording's own time judges, one worker is alive."""
+    events = []
+    for i in range(11):
+        at = T0 + 2 * i
+        events.append(worker_event("worker-heartbeat", BUSY, at, 100 + i))
+        if at <= T0 + 6:
+            events.append(worker_event("worker-heartbeat", QUIET, at, 200 + i))
+        if at < T0 + 10:
+            events.append(worker_event("worker-heartbeat", GONE, at, 300 + i))
+    events.append(worker_event("worker-offline", GONE, T0 + 10, 320))
+    return sorted(events, key=lambda event: event["local_received"])
+
+
+#: What the stderr reporter says of :func:`gap_across_an_outage`'s gap with ``--tz Asia/Kolkata``.
+GAP_IN_KOLKATA = (
+    "celery@h: about 18 s of its events were missed (its own clock shows nothing heard from"
+    " 12:52:25 to 12:52:43 Asia/Kolkata)"
+)
+
+
+def gap_across_an_outage(path):
+    """A recording at ``path``: heartbeats every 2 s stamped to T0 + 3.99 (07:22:25 UTC),
+    an outage, then heartbeats from T0 + 21.99 (07:22:43): 18 s of the worker's own clock
+    missed across the reconnect."""
+    beats = [worker_event("worker-heartbeat", HOST, T0 + at, at) for at in (0, 2, 4, 22, 24)]
+    lines = [event_line(event) for event in beats]
+    lines.insert(3, outage_line(T0 + 5, T0 + 20, "ConnectionError: refused"))
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return str(path)

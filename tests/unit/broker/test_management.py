@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from evtop.broker.config import BrokerConfig
-from evtop.broker.queues import lists_queues, management_depths
+from evtop.broker.queues import lists_queues, management_depths, sampled_from
 from evtop.errors import EvtopError
 
 
@@ -32,3 +32,11 @@ def test_a_management_url_lists_the_queues_of_a_broker_that_cannot():
     assert not lists_queues(rabbit)
     assert lists_queues(BrokerConfig(url="amqp://guest@rabbit//", management_url="http://rabbit:15672"))
     assert lists_queues(BrokerConfig(url="redis://h/0"))
+
+
+def test_where_the_depths_come_from_is_said_without_a_password():
+    api = "http://monitor:s3cret@rabbit:15672"
+    managed = sampled_from(BrokerConfig(url="amqp://guest:pw@rabbit//", management_url=api))
+    assert managed == "the RabbitMQ management API at http://monitor:**@rabbit:15672"
+    assert sampled_from(BrokerConfig(url="amqp://guest:pw@rabbit//")) == "AMQP passive queue.declare"
+    assert sampled_from(BrokerConfig(url="redis://:pw@h/0", management_url=api)) == "Redis LLEN"

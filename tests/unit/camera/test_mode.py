@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 
 from evtop.record.schema import EventRecord, SessionRecord, parse
-from tests.support.events import T0, lifecycle, worker_event, write_recording
+from tests.support.events import (
+    BUSY,
+    GAP_IN_KOLKATA,
+    GONE,
+    QUIET,
+    T0,
+    fading_workers,
+    gap_across_an_outage,
+    lifecycle,
+    worker_event,
+    write_recording,
+)
 from tests.unit.camera.fakes import Run, loaded, module, sigterm_when, write_camera
 
 EVTOP_CAMERA = """
@@ -58,8 +69,9 @@ CELERY_CAMERA = """
             self.app.add_defaults({"monitors_expire_success": timedelta(days=1)})
 
         def install(self):
-            super().install()
+            # Before the timer starts: its first shutter may come before install() returns.
             LOG.append(("install", self.app.conf.monitors_expire_success, type(self.timer).__module__))
+            super().install()
 
         def on_shutter(self, state):
             for hostname, worker in state.workers.items():
@@ -164,6 +176,40 @@ def test_snapshots_follow_the_replayed_stream(tmp_path, evtop_camera):
     sizes = [len(shot) for shot in shots]
     assert sizes == sorted(sizes) and sizes[-1] == 5 and len(shots) > 2
     assert shots[-1] == dict.fromkeys(uuids(5), "SUCCESS")
+
+
+LIVENESS_CAMERA = """
+    from evtop.camera import Polaroid
+
+    SHOTS = []
+
+    class Camera(Polaroid):
+        def on_shutter(self, state):
+            SHOTS.append(
+                (
+                    {hostname: worker.status_string for hostname, worker in state.workers.items()},
+                    sorted(worker.hostname for worker in state.alive_workers()),
+                )
+            )
+"""
+
+
+def test_a_replays_snapshots_see_the_workers_alive_as_they_were(tmp_path, monkeypatch):
+    """Liveness follows the recording's time, not today's."""
+    name = write_camera(tmp_path, monkeypatch, LIVENESS_CAMERA)
+    path = write_recording(tmp_path / "r.jsonl", fading_workers())
+    run = Run("--replay", path, "-c", f"{name}.Camera", "--speed", "max")
+    assert run.status == 0, run.err
+    statuses, alive = module(name).SHOTS[-1]
+    assert statuses == {BUSY: "ONLINE", QUIET: "OFFLINE", GONE: "OFFLINE"}
+    assert alive == [BUSY]
+
+
+def test_times_on_stderr_are_in_the_zone_of_tz(tmp_path, evtop_camera):
+    path = gap_across_an_outage(tmp_path / "gap.jsonl")
+    run = Run("--replay", path, "-c", f"{evtop_camera}.Camera", "--speed", "max", "--tz", "Asia/Kolkata")
+    assert run.status == 0, run.err
+    assert GAP_IN_KOLKATA in run.err
 
 
 def test_a_celery_polaroid_camera_runs_unchanged(tmp_path, monkeypatch):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,7 @@ from evtop.env import Environment
 from tests.support.events import T0, lifecycle, task_event, worker_event, write_recording
 
 W1, W2 = "celery@w1", "celery@w2"
+REPO = str(Path(__file__).resolve().parents[3])
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -110,6 +115,29 @@ def test_the_text_report_names_each_worker(tmp_path):
     assert "workers:  2 (2 online)" in out and W1 in out
     assert "\x1b" not in out and "␛[2Jevil@h" in out
     assert out.rstrip().endswith("no problems found")
+
+
+def test_the_text_report_shows_times_in_the_zone_of_tz_and_names_it(tmp_path):
+    """T0 + 4 is 07:22:26 UTC; a recording's workers were heard long before now."""
+    path = write_recording(tmp_path / "r.jsonl", heartbeats(W1, T0, T0 + 4))
+    status, out, _ = run("--replay", path, "--tz", "Asia/Kolkata", "doctor")
+    assert status == 0, out
+    assert "heard 2026-11-23 12:52:26 Asia/Kolkata" in out and "UTC" not in out
+
+
+def test_without_tz_the_text_report_shows_local_time(tmp_path):
+    """As in the TUI: TZ here, in a real process, whose C library applies it."""
+    path = write_recording(tmp_path / "r.jsonl", heartbeats(W1, T0, T0 + 4))
+    result = subprocess.run(
+        [sys.executable, "-m", "evtop", "--replay", path, "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": REPO, "TZ": "Asia/Kolkata"},
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "heard 2026-11-23 12:52:26 Asia/Kolkata" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,10 @@ from evtop.env import Environment
 from evtop.events.pipeline import Ingest
 from evtop.record.schema import EventRecord, OutageRecord, dumps, outage_line, parse
 from tests.support.events import (
+    GAP_IN_KOLKATA,
     T0,
     assert_terminal_safe,
+    gap_across_an_outage,
     hostile_events,
     lifecycle,
     task_event,
@@ -103,6 +105,29 @@ def test_outages_reach_json_output_and_are_reported_on_stderr(tmp_path):
     as_text = replay_dump(path)
     assert len(as_text.out.splitlines()) == 3
     assert "event stream resumed after a 12.0 s outage (ConnectionError: refused)" in as_text.err
+
+
+def test_times_on_stderr_are_in_the_zone_of_tz_and_named(tmp_path):
+    run = replay_dump(gap_across_an_outage(tmp_path / "gap.jsonl"), "--tz", "Asia/Kolkata")
+    assert run.status == 0, run.err
+    assert GAP_IN_KOLKATA in run.err
+    assert run.out.startswith("celery@h [2026-11-23 12:52:21.990000+05:30] heartbeat")
+
+
+def test_times_on_stderr_are_local_by_default_while_lines_keep_celerys_utc(tmp_path):
+    """As in the TUI, local time (TZ, here) without --tz: a real process, whose C library
+    applies TZ."""
+    result = subprocess.run(
+        evtop_command("--replay", gap_across_an_outage(tmp_path / "gap.jsonl"), "--dump", "--speed", "max"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(TZ="Asia/Kolkata"),
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert GAP_IN_KOLKATA in result.stderr
+    assert result.stdout.startswith("celery@h [2026-11-23 07:22:21.990000+00:00] heartbeat")
 
 
 def test_invalid_events_and_bad_lines_are_counted_on_stderr_never_on_stdout(tmp_path):

@@ -639,7 +639,7 @@ def test_the_queue_screen_says_why_it_cannot_read_and_shows_a_reading():
     from evtop.view.queues import QueueBoard
 
     watched = []
-    board = QueueBoard()
+    board = QueueBoard(source="Redis LLEN")
     app = App(
         cluster(),
         IngestStats(),
@@ -654,20 +654,21 @@ def test_the_queue_screen_says_why_it_cannot_read_and_shows_a_reading():
     app.refresh()
     assert watched[-1] is False
     text = press(app, "4")
-    assert watched[-1] is True and "[Queues] 0/0" in text and "reading the queues..." in text
+    assert watched[-1] is True and "[Queues] 0/0" in text and "reading the queues from Redis LLEN..." in text
     rows = (
         QueueRow("celery", 3, 1, None, ["celery@w1"], -1.5),
         QueueRow("idle\x1b[2J", 40, 0, None, [], 2.0),
     )
     board.take(QueueReading(T0 + 98, rows, note="a note"))
     text = press(app, "<")  # by name: a text column sorts A to Z first
-    assert "[Queues] 2/2" in text and "read 2.000s ago; a note" in text
+    assert "[Queues] 2/2" in text and "read 2.000s ago from Redis LLEN; a note" in text
     lines = text.splitlines()
     assert lines[4].split() == ["celery", "3", "-", "1", "-1.5", "celery@w1"]
     assert lines[5].split()[1:] == ["40", "-", "0", "+2.0", "-"] and "\x1b" not in text
     board.take(QueueReading(T0 + 99, note="cannot reach the broker", failed=True))
     text = press(app, "/", *"celery", "enter")
     assert "[Queues] 1/2" in text and "failed: cannot reach the broker" in text  # the rows stay
+    assert board.status(T0 + 100) == "read 1.000s ago, failed: cannot reach the broker (Redis LLEN)"
     press(app, "1")
     assert watched[-1] is False
     assert "no broker to ask" in press(make_app(), "4")

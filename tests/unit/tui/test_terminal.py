@@ -18,7 +18,18 @@ import time
 import pytest
 
 from evtop.tui.mode import NO_TERMINAL
-from tests.support.events import T0, hostile_events, lifecycle, task_event, worker_event, write_recording
+from tests.support.events import (
+    BUSY,
+    GONE,
+    QUIET,
+    T0,
+    fading_workers,
+    hostile_events,
+    lifecycle,
+    task_event,
+    worker_event,
+    write_recording,
+)
 from tests.support.live import wait_until
 from tests.support.terminal import REPO, Terminal
 
@@ -305,6 +316,47 @@ def test_what_health_found_shows_lost_tasks_missed_tasks_and_the_workers_clock(t
         status, err = term.wait_exit()
     assert status == 130, err
     assert_restored(term)
+
+
+def test_a_replayed_worker_is_online_or_offline_as_the_recording_has_it(tmp_path):
+    """Liveness follows the recording's time, not today's: at the end of the recording one
+    worker still heartbeats, one went silent, one said goodbye."""
+    recording = write_recording(tmp_path / "r.jsonl", fading_workers())
+    with Terminal("--replay", recording, "--speed", "max", cols=140) as term:
+        term.wait_for("replay finished", "workers 1/3 online")
+        term.send("2")
+        term.wait_for("[Workers] 3/3")
+        term.wait_line(BUSY, "online")
+        term.wait_line(QUIET, "offline")
+        term.wait_line(GONE, "offline")
+        term.send("/busy\r")
+        term.wait_for("[Workers] 1/3")
+        term.send("i")
+        term.wait_line("status", "online")
+        term.send("q")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+
+
+def test_the_queue_screen_says_where_its_numbers_come_from_without_a_password():
+    """Here a broker and a management API nobody answers: the source shows while it is
+    read and with the failure (a live reading: tests/integration)."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    api = f"http://monitor:hunter2@127.0.0.1:{port}"
+    broker = f"amqp://guest:hunter2@127.0.0.1:{port}//"
+    with Terminal("-b", broker, "--management-url", api, cols=230) as term:
+        term.wait_for("connecting to amqp://guest:**@127.0.0.1", timeout=30)
+        term.send("4")
+        source = f"the RabbitMQ management API at http://monitor:**@127.0.0.1:{port}"
+        term.wait_for(f"reading the queues from {source}...", timeout=30)
+        term.wait_for(f"failed: cannot reach amqp://guest:**@127.0.0.1:{port}//", f"({source})", timeout=60)
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    assert b"hunter2" not in bytes(term.raw) and "hunter2" not in err
 
 
 def test_without_a_broker_the_queue_screen_and_worker_pane_say_why(recording):
