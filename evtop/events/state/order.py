@@ -163,8 +163,15 @@ class TimeOrder:
             self._insert_replayed(entry)
             return
         else:  # all in (clock, origin) order: insort's place, found by C bisections
-            index, offset = self._ordered_place(entry)
-            block = blocks[index]
+            # _ordered_place, inlined: three in four events of a real stream come here.
+            probe = (clock, origin, _LAST)
+            index = bisect_right(self._firsts, probe) - 1
+            if index < 0:  # older than every entry in the blocks
+                index = offset = 0
+                block = blocks[0]
+            else:
+                block = blocks[index]
+                offset = bisect_right(block, probe)
             block.insert(offset, entry)
             if not offset:
                 self._firsts[index] = entry

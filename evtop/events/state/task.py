@@ -102,13 +102,20 @@ class Task:
         children: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        # Only what the State reads on every event is set here; the other celery
-        # defaults come from __getattr__ until an event sets them (cheaper per task).
+        # celery's class-level defaults, each set on its slot (a slot costs its memory
+        # set or not). Not served by a __getattr__: a class defining one has every
+        # attribute read take the slow generic path, never the interpreter's specialised
+        # one, and the State reads a dozen attributes of a task per event.
         self.uuid = uuid
         self._serial = next(_SERIALS)
         self.cluster_state = cluster_state
         self.name = self.parent_id = self.root_id = self.worker = self.client = None
+        self.received = self.sent = self.started = self.rejected = self.succeeded = None
+        self.failed = self.retried = self.revoked = self.timestamp = self.runtime = None
+        self.args = self.kwargs = self.result = self.exception = self.traceback = None
+        self.eta = self.expires = self.retries = self.exchange = self.routing_key = None
         self.state = states.PENDING
+        self.clock = 0
         self._children: WeakSet[Task] | None = None
         self._index_keys: tuple[str, str] | None = None  # (task name, hostname) it is indexed under
         self._root_key: str | None = None  # the root_id State last filed it under (tasks_by_root)
@@ -117,13 +124,6 @@ class Task:
             self._children = WeakSet(known[i] for i in children if i in known)
         if kwargs:
             TASK_FIELDS.apply(self, kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        """celery's class-level defaults for fields no event has set yet."""
-        try:
-            return _TASK_DEFAULTS[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def event(
         self,
@@ -226,14 +226,6 @@ class Task:
     def __repr__(self) -> str:
         return f"<Task: {self.name}({self.uuid}) {self.state} clock:{self.clock}>"
 
-
-#: What celery's Task has as class attributes: every field of ``_fields`` defaults to
-#: None except ``state`` and ``clock``.
-_TASK_DEFAULTS: dict[str, Any] = {
-    **dict.fromkeys(set(Task._fields) - {"root", "parent", "children"}, None),
-    "state": states.PENDING,
-    "clock": 0,
-}
 
 #: Event fields that may be copied onto a Task slot. ``state`` and ``worker`` are set by
 #: the State itself; an event carrying such keys must not overwrite them. Every event of

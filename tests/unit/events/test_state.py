@@ -262,3 +262,19 @@ def test_a_million_task_cap_keeps_every_task_in_time_order():
     assert len(state.tasks) == 30_000 and len(state._taskheap) == 30_000
     newest = [uuid for uuid, _ in state.tasks_by_time(limit=3)]
     assert newest == ["t29999", "t29996", "t29993"]  # w2's clocks are the highest
+
+
+def test_a_new_task_reads_celerys_class_defaults_and_no_more():
+    """Every field celery's Task defaults at class level reads the same on a fresh task;
+    fields celery has no default for (set by events only) raise AttributeError, as there."""
+    from celery.events.state import Task as CeleryTask
+
+    task = State().Task("t")
+    for name in task._fields:
+        if name in ("uuid", "root", "parent", "children"):  # instance values or properties
+            continue
+        assert getattr(task, name) == getattr(CeleryTask, name), name
+    for name in ("hostname", "pid", "local_received", "utcoffset", "type"):
+        assert not hasattr(CeleryTask, name)
+        with pytest.raises(AttributeError):
+            getattr(task, name)
