@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evtop.broker.config import BrokerConfig
-from evtop.control.commands import Request
-from evtop.zones import Zone
+if TYPE_CHECKING:  # names in annotations only: a run imports the modules it uses
+    from evtop.broker.config import BrokerConfig
+    from evtop.control.commands import Request
+    from evtop.zones import Zone
 
 DEFAULT_FREQUENCY = 1.0
 DEFAULT_CONTROL_TIMEOUT = 1.0
