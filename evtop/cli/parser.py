@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
 import re
@@ -100,8 +101,9 @@ class EvtopArgumentParser(argparse.ArgumentParser):
 
     def filled(self) -> EvtopArgumentParser:
         """This parser complete: ``fill`` adds the rest of it the first time it is parsed,
-        shown or walked. ``evtop control``'s parser fills in its command parsers this way,
-        as building them cost every other run more than the rest of its parsing."""
+        shown or walked. The commands' parsers are filled in this way: building ``evtop
+        control``'s two dozen, with the command table they come from, cost every other run
+        more than the rest of its parsing."""
         if self._fill is not None:
             fill, self._fill = self._fill, None
             fill(self)
@@ -533,7 +535,7 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         action="store_true",
         help="camera: run in the background once started (needs --logfile; --pidfile holds the daemon's pid)",
     )
-    _accept_global_options_after_commands(parser, _add_commands(parser))
+    _add_commands(parser)
     return parser
 
 
@@ -583,32 +585,15 @@ def seconds(low: float, high: float = math.inf, *, zero: bool = False) -> Callab
     return check
 
 
-def _subcommand(
-    subcommands: Any,
-    root: EvtopArgumentParser,
-    name: str,
-    summary: str,
-    description: str,
-    examples: Sequence[str],
-) -> EvtopArgumentParser:
-    parser: EvtopArgumentParser = subcommands.add_parser(
-        name,
-        help=f"{summary} (evtop {name} --help)",
-        description=description,
-        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=root,
-        allow_abbrev=False,
-    )
-    return parser
+def _describe(parser: EvtopArgumentParser, description: str, examples: Iterable[str]) -> None:
+    """Set what a command's ``--help`` says above and below its options."""
+    parser.description = description
+    parser.epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
 
 
-def _add_doctor(subcommands: Any, root: EvtopArgumentParser) -> EvtopArgumentParser:
-    doctor = _subcommand(
-        subcommands,
-        root,
-        "doctor",
-        "listen for a while, then report what evtop can and cannot see",
+def _fill_doctor(doctor: EvtopArgumentParser) -> None:
+    _describe(
+        doctor,
         DOCTOR_DESCRIPTION,
         (
             "evtop -b redis://localhost:6379/0 doctor",
@@ -626,7 +611,6 @@ def _add_doctor(subcommands: Any, root: EvtopArgumentParser) -> EvtopArgumentPar
     doctor.add_argument(
         "--json", action="store_true", dest=DOCTOR_DEST + "json", help="print the report as one JSON object"
     )
-    return doctor
 
 
 QUEUES_DESCRIPTION = """\
@@ -641,12 +625,9 @@ Exit status 1 when a named queue does not exist."""
 QUEUES_DEST = "queues_"
 
 
-def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> EvtopArgumentParser:
-    queues = _subcommand(
-        subcommands,
-        root,
-        "queues",
-        "messages waiting in each task queue, consumers and trend",
+def _fill_queues(queues: EvtopArgumentParser) -> None:
+    _describe(
+        queues,
         QUEUES_DESCRIPTION,
         (
             "evtop -b redis://localhost:6379/0 queues",
@@ -667,35 +648,42 @@ def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> EvtopArgumentPar
     queues.add_argument(
         "--json", action="store_true", dest=QUEUES_DEST + "json", help="print a JSON list of the queues"
     )
-    return queues
 
 
-def _add_commands(parser: EvtopArgumentParser) -> list[EvtopArgumentParser]:
-    """``evtop doctor``, ``evtop queues`` and ``evtop control``; the parsers made now."""
+def _add_commands(parser: EvtopArgumentParser) -> None:
+    """``evtop doctor``, ``evtop queues`` and ``evtop control``: named now, each parser filled
+    in when used (see :meth:`EvtopArgumentParser.filled`)."""
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    made = [_add_doctor(subcommands, parser), _add_queues(subcommands, parser)]
-    subcommands.add_parser(
-        "control",
-        help="send a remote-control command to the workers (evtop control --help)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=parser,
-        allow_abbrev=False,
-        fill=_fill_control,
-    )
-    return made
+    for name, summary, fill in (
+        ("doctor", "listen for a while, then report what evtop can and cannot see", _fill_doctor),
+        ("queues", "messages waiting in each task queue, consumers and trend", _fill_queues),
+        ("control", "send a remote-control command to the workers", _fill_control),
+    ):
+        subcommands.add_parser(
+            name,
+            help=f"{summary} (evtop {name} --help)",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            root=parser,
+            allow_abbrev=False,
+            fill=functools.partial(_fill_command, fill=fill),
+        )
+
+
+def _fill_command(command: EvtopArgumentParser, fill: Callable[[EvtopArgumentParser], None]) -> None:
+    """Fill in a command's parser, then repeat the global options in it and below it."""
+    fill(command)
+    assert command.root is not None
+    _accept_global_options_after_commands(command.root, [command, *_descendants(command)])
 
 
 def _fill_control(control: EvtopArgumentParser) -> None:
     """``evtop control COMMAND ...``: one subparser per entry of the command table."""
     from evtop.control.commands import COMMANDS
 
-    assert control.root is not None
-    control.description = control_description()
-    control.epilog = "examples:\n" + "\n".join(f"  {c.example}" for c in COMMANDS.values() if c.example)
+    _describe(control, control_description(), (c.example for c in COMMANDS.values() if c.example))
     actions = control.add_subparsers(
         dest="control_command", metavar="COMMAND", title="commands", required=True
     )
-    commands = []
     for command in COMMANDS.values():
         aliases = [command.name] if command.name != command.cli_name else []
         sub = actions.add_parser(
@@ -709,8 +697,6 @@ def _fill_control(control: EvtopArgumentParser) -> None:
         for param in command.params:
             _add_param(sub, param)
         _add_control_options(sub)
-        commands.append(sub)
-    _accept_global_options_after_commands(control.root, [control, *commands])
 
 
 def _add_param(parser: argparse.ArgumentParser, param: Param) -> None:
@@ -757,7 +743,7 @@ def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
 
 def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     """The parser of ``evtop doctor`` or ``evtop queues`` (the man page reads its options)."""
-    return _subparsers(parser)[name]
+    return _filled(_subparsers(parser)[name])
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -877,7 +863,7 @@ def _from_environment(
 
 def environment_variables(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     """Each ``EVTOP_<OPTION>`` variable and the options it stands for (the man page lists them)."""
-    parsers = [parser, *(sub for name, sub in _subparsers(parser).items() if name != "control")]
+    parsers = [parser, *(_filled(sub) for name, sub in _subparsers(parser).items() if name != "control")]
     found: dict[str, list[str]] = {}
     for owner in parsers:
         for action in owner._actions:
@@ -900,7 +886,7 @@ def apply_environment(
     parsers = [parser]
     command = _subparsers(parser).get(getattr(args, "command", None) or "")
     if command is not None and args.command != "control":
-        parsers.append(command)
+        parsers.append(_filled(command))
     taken: dict[str, FromEnvironment] = {}
     for owner in parsers:
         for action in owner._actions:
