@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evtop.broker.config import BrokerConfig
-from evtop.control.commands import Request
-from evtop.zones import Zone, local_zone
+if TYPE_CHECKING:  # names in annotations only: a run imports the modules it uses
+    from evtop.broker.config import BrokerConfig
+    from evtop.control.commands import Request
+    from evtop.zones import Zone
 
 DEFAULT_FREQUENCY = 1.0
 DEFAULT_CONTROL_TIMEOUT = 1.0
@@ -108,4 +109,8 @@ class Options:
     def shown_zone(self, environ: Mapping[str, str]) -> Zone:
         """The zone people read times in (the TUI, doctor, stderr news): ``--tz``, else
         local time (``TZ``, then the system's zone). ``--dump`` lines keep celery's UTC."""
-        return self.zone or local_zone(environ)
+        if self.zone is not None:
+            return self.zone
+        from evtop.zones import local_zone  # reading the system's zone: only when asked
+
+        return local_zone(environ)

@@ -20,7 +20,6 @@ prints, logs or records anything. The rules here:
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -126,6 +125,8 @@ def _parse_part(raw: str, schemes: frozenset[str] = SUPPORTED_SCHEMES) -> _Part:
     part.scheme = m.group(1)
     scheme = part.scheme.lower()
     if scheme not in schemes:
+        import difflib  # here: only a refused URL needs it
+
         supported = ", ".join(sorted(schemes))
         guess = difflib.get_close_matches(scheme, sorted(schemes), n=1, cutoff=0.6)
         hint = f"; did you mean {guess[0]!r}?" if guess else ""

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 from evtop.camera.sinks.registry import Registry
 from evtop.cli.parser import (
-    CONTROL_DESCRIPTION,
     DESCRIPTION,
     DOCTOR_DESCRIPTION,
     EPILOG,
     QUEUES_DESCRIPTION,
     build_parser,
+    control_description,
     control_parser,
     environment_variables,
     subcommand_parser,
@@ -112,7 +112,7 @@ def _command_usage(command: Command) -> str:
 
 def _control_lines(parser: argparse.ArgumentParser) -> list[str]:
     """The CONTROL COMMANDS section, from the same table and parser as ``--help``."""
-    paragraphs = [_escape(" ".join(text.split())) for text in CONTROL_DESCRIPTION.split("\n\n")]
+    paragraphs = [_escape(" ".join(text.split())) for text in control_description().split("\n\n")]
     out = [".SH CONTROL COMMANDS", "\n.PP\n".join(paragraphs)]
     common = control_parser(parser, "ping")
     for group in common._action_groups:

@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import argparse
 import copy
-import difflib
+import functools
 import json
 import math
 import re
 import shlex
 import sys
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from evtop.broker.config import DEFAULT_QUEUE_MAX_LENGTH, DEFAULT_QUEUE_TTL
 from evtop.broker.urls import BrokerURLError, validate_management_url
-from evtop.control.commands import COMMANDS, CONFIRM_NOTE, Param
 from evtop.errors import EvtopError, UsageError
 from evtop.logs import LEVELS
 from evtop.options import DEFAULT_LISTEN, DEFAULT_MAX_TASKS, DEFAULT_MAX_WORKERS
 from evtop.rates import parse_rate
 from evtop.version import __version__
-from evtop.zones import Zone, parse_zone
+
+if TYPE_CHECKING:
+    from evtop.control.commands import Param
+    from evtop.zones import Zone
 
 DESCRIPTION = """\
 Watch a Celery cluster through its event stream: a live TUI (default), a line-per-event
@@ -83,12 +85,41 @@ class ParserExit(Exception):
 class EvtopArgumentParser(argparse.ArgumentParser):
     """argparse that reports errors in one line and never calls ``sys.exit`` itself."""
 
-    def __init__(self, *args: Any, root: EvtopArgumentParser | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        root: EvtopArgumentParser | None = None,
+        fill: Callable[[EvtopArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.out: IO[str] | None = None
         self.err: IO[str] | None = None
         #: Subcommand parsers print through the top-level parser's streams.
         self.root = root
+        self._fill = fill
+
+    def filled(self) -> EvtopArgumentParser:
+        """This parser complete: ``fill`` adds the rest of it the first time it is parsed,
+        shown or walked. The commands' parsers are filled in this way: building ``evtop
+        control``'s two dozen, with the command table they come from, cost every other run
+        more than the rest of its parsing."""
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill(self)
+        return self
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self.filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self.filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self.filled()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -134,7 +165,7 @@ def _check_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None
             current = _subparsers(current).get(word, current)
             continue
         name = word.partition("=")[0] if word.startswith("--") else word[:2]
-        action = current._option_string_actions.get(name)
+        action = _filled(current)._option_string_actions.get(name)
         if action is None:
             raise UsageError(_unknown_option(name, current))
         if action.nargs is None and "=" not in word and (word.startswith("--") or len(word) == 2):
@@ -142,6 +173,8 @@ def _check_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None
 
 
 def _unknown_option(name: str, parser: argparse.ArgumentParser) -> str:
+    import difflib  # here: only a mistyped option needs it
+
     visible = [s for a in parser._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
     known = visible + [s for s in parser._option_string_actions if s not in visible]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
@@ -158,6 +191,11 @@ def _unknown_option(name: str, parser: argparse.ArgumentParser) -> str:
     else:
         hint = f"see {parser.prog} --help"
     return f"unknown option {name}; {hint}"
+
+
+def _filled(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` with every option and command it has (see :meth:`EvtopArgumentParser.filled`)."""
+    return parser.filled() if isinstance(parser, EvtopArgumentParser) else parser
 
 
 def _descendants(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -280,6 +318,8 @@ def loglevel(text: str) -> str:
 
 
 def time_zone(text: str) -> Zone:
+    from evtop.zones import parse_zone  # here: zoneinfo is needed only when --tz is given
+
     try:
         return parse_zone(text)
     except ValueError as exc:
@@ -496,17 +536,21 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         action="store_true",
         help="camera: run in the background once started (needs --logfile; --pidfile holds the daemon's pid)",
     )
-    _add_control(parser)
-    _accept_global_options_after_commands(parser)
+    _add_commands(parser)
     return parser
 
 
-CONTROL_DESCRIPTION = f"""\
+def control_description() -> str:
+    """What ``evtop control --help`` and the man page say of the control commands."""
+    from evtop.control.commands import CONFIRM_NOTE
+
+    return f"""\
 Send a remote-control command to the Celery workers (all of them, or the --destination
 ones) and print each worker's reply. Exit status 0 when at least one worker replied ok,
 1 when none did, 2 on a bad command line.
 
 {textwrap.fill(CONFIRM_NOTE, 88)}"""
+
 
 #: Prefix of the argparse destinations of control values, apart from the global options.
 CONTROL_DEST = "ctl_"
@@ -542,32 +586,15 @@ def seconds(low: float, high: float = math.inf, *, zero: bool = False) -> Callab
     return check
 
 
-def _subcommand(
-    subcommands: Any,
-    root: EvtopArgumentParser,
-    name: str,
-    summary: str,
-    description: str,
-    examples: Sequence[str],
-) -> EvtopArgumentParser:
-    parser: EvtopArgumentParser = subcommands.add_parser(
-        name,
-        help=f"{summary} (evtop {name} --help)",
-        description=description,
-        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=root,
-        allow_abbrev=False,
-    )
-    return parser
+def _describe(parser: EvtopArgumentParser, description: str, examples: Iterable[str]) -> None:
+    """Set what a command's ``--help`` says above and below its options."""
+    parser.description = description
+    parser.epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
 
 
-def _add_doctor(subcommands: Any, root: EvtopArgumentParser) -> None:
-    doctor = _subcommand(
-        subcommands,
-        root,
-        "doctor",
-        "listen for a while, then report what evtop can and cannot see",
+def _fill_doctor(doctor: EvtopArgumentParser) -> None:
+    _describe(
+        doctor,
         DOCTOR_DESCRIPTION,
         (
             "evtop -b redis://localhost:6379/0 doctor",
@@ -599,12 +626,9 @@ Exit status 1 when a named queue does not exist."""
 QUEUES_DEST = "queues_"
 
 
-def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> None:
-    queues = _subcommand(
-        subcommands,
-        root,
-        "queues",
-        "messages waiting in each task queue, consumers and trend",
+def _fill_queues(queues: EvtopArgumentParser) -> None:
+    _describe(
+        queues,
         QUEUES_DESCRIPTION,
         (
             "evtop -b redis://localhost:6379/0 queues",
@@ -627,20 +651,37 @@ def _add_queues(subcommands: Any, root: EvtopArgumentParser) -> None:
     )
 
 
-def _add_control(parser: EvtopArgumentParser) -> None:
-    """``evtop control COMMAND ...``: one subparser per entry of the command table."""
+def _add_commands(parser: EvtopArgumentParser) -> None:
+    """``evtop doctor``, ``evtop queues`` and ``evtop control``: named now, each parser filled
+    in when used (see :meth:`EvtopArgumentParser.filled`)."""
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    _add_doctor(subcommands, parser)
-    _add_queues(subcommands, parser)
-    control = subcommands.add_parser(
-        "control",
-        help="send a remote-control command to the workers (evtop control --help)",
-        description=CONTROL_DESCRIPTION,
-        epilog="examples:\n" + "\n".join(f"  {c.example}" for c in COMMANDS.values() if c.example),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        root=parser,
-        allow_abbrev=False,
-    )
+    for name, summary, fill in (
+        ("doctor", "listen for a while, then report what evtop can and cannot see", _fill_doctor),
+        ("queues", "messages waiting in each task queue, consumers and trend", _fill_queues),
+        ("control", "send a remote-control command to the workers", _fill_control),
+    ):
+        subcommands.add_parser(
+            name,
+            help=f"{summary} (evtop {name} --help)",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            root=parser,
+            allow_abbrev=False,
+            fill=functools.partial(_fill_command, fill=fill),
+        )
+
+
+def _fill_command(command: EvtopArgumentParser, fill: Callable[[EvtopArgumentParser], None]) -> None:
+    """Fill in a command's parser, then repeat the global options in it and below it."""
+    fill(command)
+    assert command.root is not None
+    _accept_global_options_after_commands(command.root, [command, *_descendants(command)])
+
+
+def _fill_control(control: EvtopArgumentParser) -> None:
+    """``evtop control COMMAND ...``: one subparser per entry of the command table."""
+    from evtop.control.commands import COMMANDS
+
+    _describe(control, control_description(), (c.example for c in COMMANDS.values() if c.example))
     actions = control.add_subparsers(
         dest="control_command", metavar="COMMAND", title="commands", required=True
     )
@@ -651,7 +692,7 @@ def _add_control(parser: EvtopArgumentParser) -> None:
             aliases=aliases,
             help=command.summary,
             description=f"{command.summary}. {command.note}".strip(),
-            root=parser,
+            root=control.root,
             allow_abbrev=False,
         )
         for param in command.params:
@@ -703,11 +744,11 @@ def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
 
 def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     """The parser of ``evtop doctor`` or ``evtop queues`` (the man page reads its options)."""
-    return _subparsers(parser)[name]
+    return _filled(_subparsers(parser)[name])
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
+    for action in _filled(parser)._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}
@@ -745,7 +786,9 @@ AFTER_COMMAND = "after_command__"
 AFTER_COMMAND_NOTE = "The global options (evtop --help) may come after the command too: {prog} -b URL."
 
 
-def _accept_global_options_after_commands(parser: EvtopArgumentParser) -> None:
+def _accept_global_options_after_commands(
+    root: EvtopArgumentParser, commands: Iterable[argparse.ArgumentParser]
+) -> None:
     """``evtop control ping -b URL`` works as ``evtop -b URL control ping`` does.
 
     Each command's parser gets a hidden copy of every global option it does not define
@@ -753,9 +796,8 @@ def _accept_global_options_after_commands(parser: EvtopArgumentParser) -> None:
     no default, so an option given only before the command keeps its value;
     :func:`_fold_after_command` then merges them into the global ones.
     """
-    globals_ = [a for a in parser._actions if a.option_strings and a.dest not in ACTIONS]
-
-    def add(sub: argparse.ArgumentParser) -> None:
+    globals_ = [a for a in root._actions if a.option_strings and a.dest not in ACTIONS]
+    for sub in commands:
         note = AFTER_COMMAND_NOTE.format(prog=sub.prog)
         sub.epilog = f"{sub.epilog}\n\n{note}" if sub.epilog else note
         for action in globals_:
@@ -767,11 +809,6 @@ def _accept_global_options_after_commands(parser: EvtopArgumentParser) -> None:
                     argparse.SUPPRESS,
                 )
                 sub._add_action(hidden)
-        for child in dict.fromkeys(_subparsers(sub).values()):
-            add(child)
-
-    for sub in dict.fromkeys(_subparsers(parser).values()):
-        add(sub)
 
 
 def _fold_after_command(args: argparse.Namespace) -> None:
@@ -827,7 +864,7 @@ def _from_environment(
 
 def environment_variables(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     """Each ``EVTOP_<OPTION>`` variable and the options it stands for (the man page lists them)."""
-    parsers = [parser, *(sub for name, sub in _subparsers(parser).items() if name != "control")]
+    parsers = [parser, *(_filled(sub) for name, sub in _subparsers(parser).items() if name != "control")]
     found: dict[str, list[str]] = {}
     for owner in parsers:
         for action in owner._actions:
@@ -850,7 +887,7 @@ def apply_environment(
     parsers = [parser]
     command = _subparsers(parser).get(getattr(args, "command", None) or "")
     if command is not None and args.command != "control":
-        parsers.append(command)
+        parsers.append(_filled(command))
     taken: dict[str, FromEnvironment] = {}
     for owner in parsers:
         for action in owner._actions:

@@ -20,10 +20,7 @@ from evtop.broker.config import (
     DurableQueue,
 )
 from evtop.broker.urls import BrokerURLError, mask_url, validate_broker_url
-from evtop.celery_app import app_settings, load_app
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST, FromEnvironment
-from evtop.control import arguments
-from evtop.control.commands import command
 from evtop.errors import UsageError
 from evtop.options import (
     DEFAULT_CONTROL_TIMEOUT,
@@ -195,6 +192,8 @@ def _broker(
 ) -> BrokerConfig:
     """The broker, from the first of: ``-b``, ``-A`` (or the app ``celery evtop`` runs in),
     ``$EVTOP_BROKER``, ``$EVTOP_BROKER_URL``, ``$CELERY_BROKER_URL``, the default."""
+    from evtop.celery_app import app_settings, load_app  # here: a replay or demo has no broker
+
     if args.app:
         app = load_app(args.app)
     settings = app_settings(app) if app is not None else None
@@ -271,6 +270,9 @@ def _durable_queue(args: argparse.Namespace, driver: str) -> DurableQueue:
 
 def _control(args: argparse.Namespace) -> ControlOptions:
     """Validate the control command's values; a bad one is a usage error (exit 2)."""
+    from evtop.control import arguments  # here: only control mode reads the command table
+    from evtop.control.commands import command
+
     values = vars(args)
     chosen = command(args.control_command)
     given = {param.name: values[CONTROL_DEST + param.name] for param in chosen.params}
