@@ -25,9 +25,8 @@ wall-clock step cannot flip a worker offline), the recorded receive times on a r
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +113,7 @@ class Sender:
     @property
     def clock_skew(self) -> float | None:
         """Its clock minus evtop's (seconds; positive when it runs ahead), median of recent."""
-        return statistics.median(self.skews) if self.skews else None
+        return _median(self.skews) if self.skews else None
 
     def online(self, now: float) -> bool:
         return not self.said_offline and now - self.last_heard <= EXPIRE_FACTOR * self.freq
@@ -125,6 +124,14 @@ class Sender:
             return self.last_rate
         span = now - self.window
         return (self.events - self.window_events) / span if span > 0 else 0.0
+
+
+def _median(values: Iterable[float]) -> float:
+    """The median of a few samples (statistics.median, without importing the statistics
+    package and its fractions and decimal modules into every mode's start)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 class Health:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from evtop.broker.status import ConnectionStatus
-from evtop.events.health import Health, lost_tasks
+from evtop.events.health import Health, _median, lost_tasks
 from evtop.events.state import State
 from tests.support.events import T0, task_event, worker_event
 
@@ -181,3 +187,8 @@ def test_events_of_other_kinds_may_name_no_sender():
     """Only task and worker events must carry a hostname; a custom one passes untouched."""
     health = feed(Health(), {"type": "evtop-probe", "id": "x", "local_received": T0}, heartbeat(T0 + 1, 0))
     assert [w.hostname for w in health.workers()] == [W] and health.now() == T0 + 1
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40))
+def test_a_senders_skew_is_the_median_of_its_samples(samples):
+    assert _median(samples) == pytest.approx(statistics.median(samples))
