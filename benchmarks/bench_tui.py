@@ -195,7 +195,8 @@ def view_line(term: Term) -> str:
 
 
 def sort_shown(term: Term) -> tuple[str, str] | None:
-    match = re.search(r"sort: (\w+) ([▲▼])", view_line(term))
+    """The sort column's title as shown (one word or more: ``LAST EVENT``) and its arrow."""
+    match = re.search(r"sort: ([^▲▼]+?) ([▲▼])", view_line(term))
     return (match.group(1), match.group(2)) if match else None
 
 
@@ -210,10 +211,9 @@ def press(term: Term, key: str) -> float:
         before = term.selected_row()
         return term.key(key, lambda: term.selected_row() not in (None, before))
     column, arrow = sort_shown(term) or ("?", "?")
-    if key == "s":
-        wanted = (SORTS[(SORTS.index(column) + 1) % len(SORTS)], arrow)
-    else:
-        wanted = (column, "▲" if arrow == "▼" else "▼")
+    if key == "s":  # the next column (each has its own first direction)
+        return term.key(key, lambda: (sort_shown(term) or (column,))[0] != column)
+    wanted = (column, "▲" if arrow == "▼" else "▼")
     return term.key(key, lambda: sort_shown(term) == wanted)
 
 
