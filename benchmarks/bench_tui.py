@@ -16,7 +16,8 @@ out of clock order) and cached under /tmp.
 2. Idle CPU of the process over 10 s once the replay finished (/proc/PID/stat).
 3. A flood: ``--big`` tasks replayed at ``--speed max`` with the ``--tasks`` cap, events/s
    until the screen says the replay finished, against ``--dump`` on the same file (to
-   /dev/null); ``S`` pressed every half second meanwhile, its latency as in 1.
+   /dev/null), and the CPU time each took per event (which the machine's other load
+   moves less); ``S`` pressed every half second meanwhile, its latency as in 1.
 4. Frame cost at ``--big`` tasks, timed in process (refresh plus urwid render, with the
    live loop's budget of row updates where it has one): idle, and after 100, 1,000 and
    5,000 new events; and the catching up the loop does after such a frame, between keys.
@@ -33,6 +34,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import select
 import statistics
 import struct
@@ -195,7 +197,8 @@ def view_line(term: Term) -> str:
 
 
 def sort_shown(term: Term) -> tuple[str, str] | None:
-    match = re.search(r"sort: (\w+) ([▲▼])", view_line(term))
+    """The sort column's title as shown (one word or more: ``LAST EVENT``) and its arrow."""
+    match = re.search(r"sort: ([^▲▼]+?) ([▲▼])", view_line(term))
     return (match.group(1), match.group(2)) if match else None
 
 
@@ -210,10 +213,9 @@ def press(term: Term, key: str) -> float:
         before = term.selected_row()
         return term.key(key, lambda: term.selected_row() not in (None, before))
     column, arrow = sort_shown(term) or ("?", "?")
-    if key == "s":
-        wanted = (SORTS[(SORTS.index(column) + 1) % len(SORTS)], arrow)
-    else:
-        wanted = (column, "▲" if arrow == "▼" else "▼")
+    if key == "s":  # the next column (each has its own first direction)
+        return term.key(key, lambda: (sort_shown(term) or (column,))[0] != column)
+    wanted = (column, "▲" if arrow == "▼" else "▼")
     return term.key(key, lambda: sort_shown(term) == wanted)
 
 
@@ -242,7 +244,9 @@ def idle_cpu(pid: int, seconds: float = 10.0) -> float:
     return (cpu_seconds(pid) - before) / (time.perf_counter() - began)
 
 
-def dump_rate(source: Path, path: Path, events: int) -> float:
+def dump_rate(source: Path, path: Path, events: int) -> tuple[float, float]:
+    """Events/s of ``--dump`` to /dev/null, and its CPU seconds."""
+    cpu = children_cpu()
     began = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "evtop", "--replay", str(path), "--speed", "max", "--dump"],
@@ -252,7 +256,12 @@ def dump_rate(source: Path, path: Path, events: int) -> float:
         cwd=source,
         check=True,
     )
-    return events / (time.perf_counter() - began)
+    return events / (time.perf_counter() - began), children_cpu() - cpu
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
@@ -276,10 +285,11 @@ def flood(source: Path, path: Path, cap: int, events: int) -> dict[str, object]:
             when.append((time.perf_counter() - began, latencies[-1]))
             next_key = time.perf_counter() + 0.5
         seconds = time.perf_counter() - began
+        cpu = cpu_seconds(term.process.pid)
     finally:
         term.close()
     slowest = sorted(when, key=lambda pair: -pair[1])[:5]
-    return {"rate": events / seconds, "seconds": seconds, "keys": latencies, "slowest": slowest}
+    return {"rate": events / seconds, "seconds": seconds, "cpu": cpu, "keys": latencies, "slowest": slowest}
 
 
 #: Run in a fresh interpreter on the implementation under test: argv = tasks.
@@ -435,11 +445,17 @@ def main() -> None:
                 term.close()
         if "flood" not in skip:
             events = events_in(big)
-            dump = dump_rate(source, big, events)
+            dump, dump_cpu = dump_rate(source, big, events)
             tui = flood(source, big, args.tasks, events)
             print(
                 f"  flood of {events:,} events, cap {args.tasks:,}: --dump {dump:,.0f}/s, "
                 f"TUI {tui['rate']:,.0f}/s ({tui['rate'] / dump:.2f}x of --dump)"  # type: ignore[operator]
+            )
+            # CPU time moves less with the machine's other load than the rates do.
+            tui_cpu: float = tui["cpu"]  # type: ignore[assignment]
+            print(
+                f"    CPU per event: --dump {dump_cpu / events * 1e6:.1f} us, "
+                f"TUI {tui_cpu / events * 1e6:.1f} us ({dump_cpu / tui_cpu:.2f}x)"
             )
             keys: list[float] = tui["keys"]  # type: ignore[assignment]
             within = sum(latency <= 0.2 for latency in keys) / max(len(keys), 1)

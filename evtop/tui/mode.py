@@ -32,6 +32,7 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.logview import logs_on_screen
 from evtop.tui.palette import PALETTE
+from evtop.tui.turns import Loop, Turns
 from evtop.view.queues import QueueBoard
 from evtop.view.taskrows import TaskRows
 
@@ -109,7 +110,8 @@ def run_tui(options: Options, env: Environment) -> int:
     bridge = Bridge()
     runner, no_control = _control(options, bridge)
     queues, watch = _queues(options, bridge)
-    with event_stream(options, rows.feed, liveness=liveness) as (ingest, source):
+    turns = Turns()  # the UI thread runs first whenever it has work (see evtop.tui.turns)
+    with event_stream(options, turns.paced(rows.feed), liveness=liveness) as (ingest, source):
         app = App(
             state,
             ingest.stats,
@@ -147,7 +149,7 @@ def run_tui(options: Options, env: Environment) -> int:
             thread = threading.Thread(target=feed, name="evtop-source", daemon=True)
             thread.start()
             try:
-                _loop(app, env, options)
+                _loop(app, env, options, turns)
             finally:
                 stop.set()
                 if watch is not None:
@@ -168,7 +170,7 @@ def _terminal_writer(env: Environment) -> Callable[[str], None]:
     return write
 
 
-def _loop(app: App, env: Environment, options: Options) -> None:
+def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
     screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
     if not options.color:
         screen.set_terminal_properties(colors=1)
@@ -177,6 +179,7 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         app.root,
         PALETTE,
         screen=screen,
+        event_loop=Loop(turns),
         handle_mouse=options.mouse,
         input_filter=_keys(app, screen, options.mouse, lambda: after_keys()),
     )

@@ -260,6 +260,25 @@ def test_a_refresh_on_a_budget_moves_a_chunk_and_drops_evicted_rows_at_once():
     check(rows, state, Order("time", True), "")
 
 
+def test_a_budgeted_sync_keeps_the_rows_in_the_order_state_made_their_tasks():
+    """Rows taken a chunk at a time join oldest first, as State holds its tasks, so the
+    rows of evicted tasks are found at the front: no live row is moved to find them."""
+    state = State(max_tasks_in_memory=4, clock=lambda: T0)
+    rows = TaskRows(state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "REBUILD_SHARE", math.inf)
+        patch.setattr(taskrows, "CHUNK", 2)
+        for first in (0, 6):
+            for i in range(first, first + 6):
+                rows.feed(task("task-received", f"u{i}", T0 + i, i + 1, name="proj.add"))
+            rows.feed(task("task-started", f"u{first + 3}", T0 + first + 6, first + 7))
+            while rows.behind:
+                rows.sync(0.0)
+            assert list(rows.rows) == list(state.tasks.data)
+    assert list(rows.rows) == ["u8", "u9", "u10", "u11"]
+    check(rows, state, Order("time", True), "")
+
+
 def test_a_new_order_shows_its_first_rows_then_is_built_whole_by_the_next_sync():
     state = State(clock=lambda: T0)
     rows = TaskRows(state)
