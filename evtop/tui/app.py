@@ -356,6 +356,14 @@ class App:
             self.hints_line.show(hints(self.context))
         self._summary(now)
 
+    def whole_table(self) -> None:
+        """Every row of the table, now: a filter's pass still underway (the table holds
+        its first rows) is finished at once, for what needs them all (moving past the
+        first rows, searching, tagging every row shown)."""
+        if self.table.counting is not None:
+            self.rows.count_whole()
+            self.show_table()
+
     def _measure_rate(self, now: float) -> None:
         then, count = self._rate_mark
         if now - then >= 0.5:
@@ -383,8 +391,9 @@ class App:
     def _view_text(self) -> str:
         view, table = self.view, self.table
         order = table.order
+        shown = f"{len(table.items)}" if table.counting is None else f"counting… {table.counting}+"
         parts = [
-            f"[{table.sheet.title}] {len(table.items)}/{table.total}",
+            f"[{table.sheet.title}] {shown}/{table.total}",
             f"sort: {sort_title(table.sheet, order.column)} {'▼' if order.descending else '▲'}",
         ]
         if view.filter_text:

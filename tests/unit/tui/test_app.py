@@ -799,9 +799,10 @@ class AlarmLoop:
 def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took():
     app = make_app()
     clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0, 30.0, 30.0])  # took 0, 0.2, 5 s, 0
-    settler = mode._Settler(app, clock=lambda: next(clock))
-    settler.loop = loop = AlarmLoop()
     applied = []
+    after: list[int] = []  # what was applied when the work left for later was scheduled
+    settler = mode._Settler(app, lambda: after.append(len(applied)), clock=lambda: next(clock))
+    settler.loop = loop = AlarmLoop()
     for text in ("s", "st"):  # two batches before the alarm: the first alarm is replaced
         app.defer("filter", lambda text=text: applied.append(text))
         settler.soon()
@@ -815,6 +816,7 @@ def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(
     app.defer("filter", lambda: applied.append("state"))
     settler.soon()
     assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped
+    assert after == [1, 2, 3, 4]
 
 
 # --- many tasks at once, workflow trees, running tasks (#13) ----------------------------------
