@@ -30,11 +30,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import chain, compress, islice, repeat
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sortedcontainers import SortedKeyList, SortedList
 
-from evtop.view.tasks import TaskItem
+from evtop.view.tasks import TaskItem, TimeKey
 
 TIME = operator.attrgetter("time")
 FIRST = operator.itemgetter(0)
@@ -87,18 +87,25 @@ def _presorted(items: list[Any], key: Callable[[Any], Any] | None = None) -> Sor
 
     Sorting a sorted list again still compares every neighbour (tuples, here: a third of
     building an order's index); this fills the list's blocks as its own ``update`` does
-    after its sort. sortedcontainers 2.4's layout, checked by the tests (``_check``);
-    the dependency is pinned below 2.5 for it.
+    after its sort (:func:`_filled`).
     """
     made: SortedList = SortedList() if key is None else SortedKeyList(key=key)
     load = made._load
-    made._lists = [items[start : start + load] for start in range(0, len(items), load)]
-    if key is None:
-        made._maxes = [part[-1] for part in made._lists]
+    lists = [items[start : start + load] for start in range(0, len(items), load)]
+    return _filled(made, lists, None if key is None else [list(map(key, part)) for part in lists])
+
+
+def _filled(made: SortedList, lists: list[list[Any]], keys: list[list[Any]] | None) -> SortedList:
+    """``made``, empty, holding ``lists``: blocks of items in its order, each of its load
+    but the last (``keys``: theirs, for a key list). sortedcontainers 2.4's layout,
+    checked by the tests (``_check``); the dependency is pinned below 2.5 for it."""
+    made._lists = lists
+    if keys is None:
+        made._maxes = [part[-1] for part in lists]
     else:
-        made._keys = [list(map(key, part)) for part in made._lists]
-        made._maxes = [keys[-1] for keys in made._keys]
-    made._len = len(items)
+        made._keys = keys
+        made._maxes = [part[-1] for part in keys]
+    made._len = sum(map(len, lists))
     return made
 
 
@@ -118,6 +125,13 @@ class TimeIndex:
             self._rows = _presorted(rows, TIME)
         else:
             self._rows = SortedKeyList(rows, key=TIME)
+
+    @classmethod
+    def of_blocks(cls, blocks: list[list[TaskItem]], times: list[list[TimeKey]]) -> TimeIndex:
+        """From rows in ascending time in blocks of the index's load (and their times)."""
+        made = cls()
+        made._rows = _filled(made._rows, blocks, times)
+        return made
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -426,7 +440,12 @@ class Counting(Partial):
     ``rows`` (ascending time) are the rows as they were when the pass began: the changes
     since are taken once it is done (:meth:`TaskRows.sync
     <evtop.view.taskrows.TaskRows.sync>`), so an event that came meanwhile is not lost.
-    ``keep`` gives the rows of a list that the filter keeps, in their order."""
+    ``keep`` gives the rows of a list that the filter keeps, in their order.
+
+    At a million rows, reading each row once more after the pass (to build the index,
+    or only to drop a reference to it) is a pause of a tenth of a second: the rows sit
+    all over memory. So each row is done with while the pass has just read it: let go
+    of in ``rows``, and, in time order, put in the blocks the index is made of."""
 
     def __init__(
         self,
@@ -436,39 +455,69 @@ class Counting(Partial):
         first: list[TaskItem],
         keep: Callable[[list[TaskItem]], list[TaskItem]],
     ) -> None:
-        super().__init__(column, descending, rows, first)
+        super().__init__(column, descending, [], first)
         self._keep = keep
+        #: The rows to search, each set to None once searched.
+        self._unsearched = cast(list[TaskItem | None], rows)
         self._searched = 0
+        #: The rows kept: in time order, blocks of a time index and their times; else
+        #: one list (:func:`build_index` sorts it).
+        self._blocks: list[list[TaskItem]] = []
+        self._times: list[list[TimeKey]] = []
         self._kept: list[TaskItem] = []
+        self._counted = 0
         self._positions = {row.uuid: position for position, row in enumerate(first)}
 
     @property
     def counted(self) -> int:
         """Rows the filter keeps, as far as the pass has come."""
-        return len(self._kept) if self._whole is None else len(self._whole)
+        return self._counted if self._whole is None else len(self._whole)
 
     def step(self, deadline: float) -> bool:
-        """Search the rows a chunk at a time until ``deadline`` (``time.perf_counter``),
-        then build the index; True once it is built."""
+        """Search the rows a chunk at a time while another chunk, as long as the last,
+        still ends before ``deadline`` (``time.perf_counter``), then build the index;
+        True once it is built."""
         while self._whole is None:
-            if self._searched < len(self._rows):
+            started = time.perf_counter()
+            if self._searched < len(self._unsearched):
                 self._search_chunk()
             else:
                 self.whole()
-            if time.perf_counter() >= deadline:
-                break
+            now = time.perf_counter()
+            if 2 * now - started >= deadline or self._searched == len(self._unsearched):
+                break  # building the index is a step of its own
         return self._whole is not None
 
     def _search_chunk(self) -> None:
-        chunk = self._rows[self._searched : self._searched + COUNT_CHUNK]
-        self._kept += self._keep(chunk)
+        start, end = self._searched, self._searched + COUNT_CHUNK
+        chunk = cast(list[TaskItem], self._unsearched[start:end])
+        self._unsearched[start:end] = repeat(None, len(chunk))
+        kept = self._keep(chunk)
         self._searched += len(chunk)
+        self._counted += len(kept)
+        if self._column != "time":
+            self._kept += kept
+            return
+        times = list(map(TIME, kept))
+        load = SortedList.DEFAULT_LOAD_FACTOR
+        while kept:
+            if not self._blocks or len(self._blocks[-1]) >= load:
+                self._blocks.append([])
+                self._times.append([])
+            room = load - len(self._blocks[-1])
+            self._blocks[-1] += kept[:room]
+            self._times[-1] += times[:room]
+            kept, times = kept[room:], times[room:]
 
     def _build(self) -> Index:
-        while self._searched < len(self._rows):  # the rest of the pass at once
+        while self._searched < len(self._unsearched):  # the rest of the pass at once
             self._search_chunk()
-        rows, self._kept, self._positions = self._kept, [], {}
-        return build_index(self._column, self.descending, rows)
+        blocks, times, kept = self._blocks, self._times, self._kept
+        self._blocks, self._times, self._kept, self._unsearched, self._positions = [], [], [], [], {}
+        if self._column != "time":
+            return build_index(self._column, self.descending, kept)
+        with collection_paused():
+            return TimeIndex.of_blocks(blocks, times)
 
     def __len__(self) -> int:
         return len(self._first) if self._whole is None else len(self._whole)

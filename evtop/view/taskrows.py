@@ -241,7 +241,9 @@ class TaskRows:
         for kept in reversed(list(self._kept.values())):  # the one shown last first
             index = kept.value.index
             if _underway(index):
-                if not index.step(deadline):
+                if deadline == math.inf:
+                    index.whole()
+                elif not index.step(deadline):
                     return
                 self._catch_up(kept)
                 self._trim_log()
@@ -416,7 +418,9 @@ class TaskRows:
         if len(source) > COUNT_AT_ONCE:
             first = self._first_rows(column, descending, query, search)
             if first is not None:
-                return Counting(column, descending, source.in_time(), first, search)
+                with collection_paused():  # else the next collection reads every row in it
+                    rows = source.in_time()
+                return Counting(column, descending, rows, first, search)
         return build_index(column, descending, search(source.in_time()), partial=True)
 
     def _narrowest(self, query: Query) -> Index:

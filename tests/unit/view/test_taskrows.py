@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from sortedcontainers import SortedList
 
 from evtop.events import states
 from evtop.events.state import State
@@ -380,7 +381,8 @@ def test_a_filter_over_many_rows_shows_its_first_rows_and_counts_the_rest_betwee
         rows.feed(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=NAMES[i % 3]))
     rows.sync()
     order = Order("time", True)
-    with counted_between_refreshes(first_rows=5, scan=16):
+    with counted_between_refreshes(first_rows=5, scan=16), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SortedList, "DEFAULT_LOAD_FACTOR", 4)  # the rows kept fill blocks of 4
         table = SHEET.table(rows, T0, order, "proj")
         assert rows.counting and table.counting is not None and table.counting < 60
         assert [row.uuid for row in table.items] == reference(rows, order, "proj")[:5]
@@ -394,6 +396,8 @@ def test_a_filter_over_many_rows_shows_its_first_rows_and_counts_the_rest_betwee
         assert len(counts) > 3  # a chunk of two rows at a time
         check_orders(rows, order, "proj.a")
         assert SHEET.table(rows, T0, order, "proj.a").counting is None
+        (index,) = [kept.value.index for kept in rows._kept.values() if kept.value.query.text == "proj.a"]
+        index.whole()._rows._check()  # the time index made of those blocks is sound
     table = SHEET.table(rows, T0, order, "proj.a")
     assert len(table.items) == 20
 
