@@ -22,7 +22,8 @@ out of clock order) and cached under /tmp.
    5,000 new events; and the catching up the loop does after such a frame, between keys.
    Then a filter typed a letter at a time (``task_1``, ``state:su``), each letter applied
    and drawn: the time to its first screen, then to its whole count (a filter over many
-   rows is counted in steps between keys; each step is timed with its redraw).
+   rows is counted in steps between keys, as the live loop does them, without the pauses
+   it leaves to the event thread; each step is timed with its redraw).
 
 Prints medians and ranges; nothing here asserts a target.
 """
@@ -375,7 +376,7 @@ for text in TYPED:  # a filter typed a letter at a time, each letter applied (th
         while getattr(rows, "counting", False):
             started = time.perf_counter()
             rows.sync(step)
-            app.show_table()
+            app.show_counting()
             held = app.render(size)
             settle()
             steps, longest = steps + 1, max(longest, time.perf_counter() - started)

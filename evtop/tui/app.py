@@ -50,6 +50,8 @@ CHROME_ROWS = 6
 VIEW_ROW, TITLES_ROW, BODY_ROW = 2, 3, 4
 #: Rows the mouse wheel moves the selection by.
 WHEEL_ROWS = 3
+#: Seconds between two redraws of a filter's count while its pass is underway.
+COUNT_SHOWN = 0.1
 
 
 class App:
@@ -100,6 +102,8 @@ class App:
         self.terminal = terminal
         #: The last search (F3), for n and N.
         self.search_text = ""
+        #: When a filter's count so far was last shown (:meth:`show_counting`).
+        self._count_shown = 0.0
         #: What prompts asked to do once the keys of this batch are handled, by purpose.
         self._deferred: dict[str, Callable[[], None]] = {}
         #: Where each screen's tab is on the view line: (first column, end, key).
@@ -355,6 +359,15 @@ class App:
         if not self.layers:
             self.hints_line.show(hints(self.context))
         self._summary(now)
+
+    def show_counting(self) -> None:
+        """After a step of a filter's pass (:meth:`TaskRows.sync`): the whole table once
+        it is counted, else the count so far, every :data:`COUNT_SHOWN` seconds (each
+        redraw would cost a step as much as a fifth of its time)."""
+        now = time.monotonic()
+        if not self.rows.counting or now - self._count_shown >= COUNT_SHOWN:
+            self._count_shown = now
+            self.show_table()
 
     def whole_table(self) -> None:
         """Every row of the table, now: a filter's pass still underway (the table holds

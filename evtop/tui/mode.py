@@ -218,8 +218,8 @@ def _loop(app: App, env: Environment, options: Options) -> None:
         counting = app.rows.counting
         with _survive("refreshing the screen"):
             app.rows.sync(CATCH_UP_BUDGET)
-            if counting:  # the filter's count so far, or all its rows once counted
-                app.show_table()
+            if counting:
+                app.show_counting()
         settle_garbage()
         catch_up_after(time.monotonic() - started)
 

@@ -717,7 +717,7 @@ def test_a_filter_over_many_tasks_shows_its_first_rows_then_counts_the_rest_betw
         seen = []
         while app.rows.counting:  # what the loop does between keys, a step at a time
             app.rows.sync(0.0)
-            app.show_table()
+            app.show_counting()
             seen.append(screen(app).splitlines()[2].split()[1])
         assert seen[-1] == "20/60" and all(shown.startswith("counting…") for shown in seen[:-1])
         press(app, "enter")
