@@ -462,6 +462,9 @@ def test_indexes_built_from_sorted_rows_are_valid_sorted_lists(values):
         )
         for each in lists:
             each._check()
+        for direction in (True, False) if orderings.holds_both_directions(column) else (descending,):
+            shown = [index.at(position, direction) for position in range(len(index))]
+            assert list(index.display(direction)) == shown  # what a filter's first rows are read from
         late = TaskItem("late", "proj.add", "", "", None, None, 1.0, "", "", (-1, "", -1))
         index.add(late)
         assert index.locate(late, descending) is not None
