@@ -462,6 +462,6 @@ def _search(sheet: TaskSheet, query: Query, rows: list[TaskItem]) -> list[TaskIt
     """The rows ``query`` keeps, in their order: a term at a time, each over the rows the
     terms before kept, in C loops."""
     for term in query.terms:
-        found = map(term.holds, sheet.search_texts(term.field, rows))
+        found = term.holds_each(sheet.search_texts(term.field, rows))
         rows = list(compress(rows, map(operator.not_, found) if term.negate else found))
     return rows

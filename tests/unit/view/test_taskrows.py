@@ -425,6 +425,13 @@ def test_a_filter_that_narrows_another_keeps_only_rows_the_other_keeps(new, old,
         assert other.matches(fields)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TERMS), st.lists(st.sampled_from(["", "a", "ad", "su", "xsux", "s"]), max_size=8))
+def test_a_term_over_many_values_holds_where_it_holds_for_each(term, values):
+    (parsed,) = parse(term, SHEET.fields).terms
+    assert list(parsed.holds_each(values)) == [parsed.holds(value) for value in values]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(max_size=6), min_size=6, max_size=6), st.sampled_from([None, *SHEET.fields]))
 def test_the_filters_bulk_search_reads_what_the_row_search_reads(texts, field):
