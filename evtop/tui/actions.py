@@ -48,7 +48,12 @@ def _move(app: App, delta: int | None = None, *, to: int | None = None) -> None:
     count = len(cast(Sized, listbox.body))
     if not count:
         return
-    target = listbox.focus_position + (delta or 0) if to is None else count - 1 if to < 0 else to
+    end = to is not None and to < 0
+    target = listbox.focus_position + (delta or 0) if to is None else count - 1 if end else to
+    if (end or target >= count) and listbox is app.listbox and app.table.counting is not None:
+        app.whole_table()  # past the filter's first rows: every row it keeps
+        count = len(cast(Sized, listbox.body))
+        target = count - 1 if end else target
     listbox.focus_position = max(0, min(count - 1, target))
     app.follow_focus()
 
@@ -231,6 +236,7 @@ def pause(app: App) -> None:
 def find(app: App, query: Query, start: int, step: int) -> int | None:
     """The first row matching ``query`` from ``start`` on in ``step``'s direction, wrapping
     around (every row is looked at once at most)."""
+    app.whole_table()
     items, sheet = app.table.items, app.table.sheet
     count = len(items)
     for offset in range(count):
@@ -282,6 +288,7 @@ def search(app: App) -> None:
 
     def jump(text: str) -> None:
         app.search_text = text
+        app.whole_table()
         found, hidden = by_id(app, text)
         if found is None:
             query = _search_query(app, text)
@@ -639,6 +646,7 @@ def tag_toggle(app: App) -> None:
 @action("tag-shown")
 def tag_shown(app: App) -> None:
     before = len(app.tagged)
+    app.whole_table()
     app.tagged.update(item.uuid for item in app.table.items)
     app.show_table()
     app.say(f"tagged {len(app.tagged) - before} more: c revokes, x terminates the tagged tasks, u untags")

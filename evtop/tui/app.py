@@ -50,6 +50,8 @@ CHROME_ROWS = 6
 VIEW_ROW, TITLES_ROW, BODY_ROW = 2, 3, 4
 #: Rows the mouse wheel moves the selection by.
 WHEEL_ROWS = 3
+#: Seconds between two redraws of a filter's count while its pass is underway.
+COUNT_SHOWN = 0.1
 
 
 class App:
@@ -100,6 +102,8 @@ class App:
         self.terminal = terminal
         #: The last search (F3), for n and N.
         self.search_text = ""
+        #: When a filter's count so far was last shown (:meth:`show_counting`).
+        self._count_shown = 0.0
         #: What prompts asked to do once the keys of this batch are handled, by purpose.
         self._deferred: dict[str, Callable[[], None]] = {}
         #: Where each screen's tab is on the view line: (first column, end, key).
@@ -356,6 +360,23 @@ class App:
             self.hints_line.show(hints(self.context))
         self._summary(now)
 
+    def show_counting(self) -> None:
+        """After a step of a filter's pass (:meth:`TaskRows.sync`): the whole table once
+        it is counted, else the count so far, every :data:`COUNT_SHOWN` seconds (each
+        redraw would cost a step as much as a fifth of its time)."""
+        now = time.monotonic()
+        if not self.rows.counting or now - self._count_shown >= COUNT_SHOWN:
+            self._count_shown = now
+            self.show_table()
+
+    def whole_table(self) -> None:
+        """Every row of the table, now: a filter's pass still underway (the table holds
+        its first rows) is finished at once, for what needs them all (moving past the
+        first rows, searching, tagging every row shown)."""
+        if self.table.counting is not None:
+            self.rows.count_whole()
+            self.show_table()
+
     def _measure_rate(self, now: float) -> None:
         then, count = self._rate_mark
         if now - then >= 0.5:
@@ -383,8 +404,9 @@ class App:
     def _view_text(self) -> str:
         view, table = self.view, self.table
         order = table.order
+        shown = f"{len(table.items)}" if table.counting is None else f"counting… {table.counting}+"
         parts = [
-            f"[{table.sheet.title}] {len(table.items)}/{table.total}",
+            f"[{table.sheet.title}] {shown}/{table.total}",
             f"sort: {sort_title(table.sheet, order.column)} {'▼' if order.descending else '▲'}",
         ]
         if view.filter_text:

@@ -174,7 +174,7 @@ def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
     screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
     if not options.color:
         screen.set_terminal_properties(colors=1)
-    settler = _Settler(app)
+    settler = _Settler(app, lambda: catch_up_after(0.0))
     loop = urwid.MainLoop(
         app.root,
         PALETTE,
@@ -213,8 +213,11 @@ def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
         nonlocal step
         step = None
         started = time.monotonic()
+        counting = app.rows.counting
         with _survive("refreshing the screen"):
             app.rows.sync(CATCH_UP_BUDGET)
+            if counting:
+                app.show_counting()
         settle_garbage()
         catch_up_after(time.monotonic() - started)
 
@@ -272,7 +275,8 @@ Keys = list[str | tuple[str, int, int, int]]
 
 
 class _Settler:
-    """Does what typed keys deferred (:meth:`App.settle`) once the typing pauses.
+    """Does what typed keys deferred (:meth:`App.settle`) once the typing pauses, then
+    ``after`` (the work it left: a filter's pass over many rows, between frames).
 
     It waits after the last key as long as the last settling took, within
     [:data:`SETTLE_AFTER`, :data:`SETTLE_MOST`]: a cheap filter follows every key, while
@@ -280,8 +284,11 @@ class _Settler:
     up each key typed, whose text always shows first.
     """
 
-    def __init__(self, app: App, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, app: App, after: Callable[[], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.app = app
+        self.after = after
         self.clock = clock
         self.loop: urwid.MainLoop | None = None
         self._alarm: object | None = None
@@ -300,6 +307,7 @@ class _Settler:
         with _survive("applying what was typed"):
             self.app.settle()
         self._took = self.clock() - started
+        self.after()
 
 
 def _keys(

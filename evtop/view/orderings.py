@@ -4,7 +4,9 @@ An index takes the rows that changed (old row out, new row in) at a few binary s
 each, however many tasks are held (:class:`~evtop.view.taskrows.TaskRows` decides when).
 It is built once, when the user picks its order or filter, from the rows already in
 time order, in C loops (sorting by one value keeps time order among equal values): first
-only the rows a screen shows, by selection (:class:`Partial`), then whole.
+only the rows a screen shows, by selection (:class:`Partial`), then whole. A filter over
+many rows is searched a chunk at a time between frames (:class:`Counting`), its first
+rows found first among the rows of an order already built.
 
 Every order breaks ties newest first, in either direction, as a stable sort of the
 newest-first list does, and puts rows without a value (a task not yet received or
@@ -23,15 +25,16 @@ from __future__ import annotations
 import gc
 import heapq
 import operator
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import chain, compress, islice, repeat
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sortedcontainers import SortedKeyList, SortedList
 
-from evtop.view.tasks import TaskItem
+from evtop.view.tasks import TaskItem, TimeKey
 
 TIME = operator.attrgetter("time")
 FIRST = operator.itemgetter(0)
@@ -58,6 +61,9 @@ class Index(Protocol):
     def in_time(self) -> list[TaskItem]:
         """Every row here, in ascending time."""
 
+    def display(self, descending: bool) -> Iterator[TaskItem]:
+        """Every row here in display order, lazily (the first ones cost no more than they)."""
+
 
 @contextmanager
 def collection_paused() -> Iterator[None]:
@@ -81,18 +87,25 @@ def _presorted(items: list[Any], key: Callable[[Any], Any] | None = None) -> Sor
 
     Sorting a sorted list again still compares every neighbour (tuples, here: a third of
     building an order's index); this fills the list's blocks as its own ``update`` does
-    after its sort. sortedcontainers 2.4's layout, checked by the tests (``_check``);
-    the dependency is pinned below 2.5 for it.
+    after its sort (:func:`_filled`).
     """
     made: SortedList = SortedList() if key is None else SortedKeyList(key=key)
     load = made._load
-    made._lists = [items[start : start + load] for start in range(0, len(items), load)]
-    if key is None:
-        made._maxes = [part[-1] for part in made._lists]
+    lists = [items[start : start + load] for start in range(0, len(items), load)]
+    return _filled(made, lists, None if key is None else [list(map(key, part)) for part in lists])
+
+
+def _filled(made: SortedList, lists: list[list[Any]], keys: list[list[Any]] | None) -> SortedList:
+    """``made``, empty, holding ``lists``: blocks of items in its order, each of its load
+    but the last (``keys``: theirs, for a key list). sortedcontainers 2.4's layout,
+    checked by the tests (``_check``); the dependency is pinned below 2.5 for it."""
+    made._lists = lists
+    if keys is None:
+        made._maxes = [part[-1] for part in lists]
     else:
-        made._keys = [list(map(key, part)) for part in made._lists]
-        made._maxes = [keys[-1] for keys in made._keys]
-    made._len = len(items)
+        made._keys = keys
+        made._maxes = [part[-1] for part in keys]
+    made._len = sum(map(len, lists))
     return made
 
 
@@ -112,6 +125,13 @@ class TimeIndex:
             self._rows = _presorted(rows, TIME)
         else:
             self._rows = SortedKeyList(rows, key=TIME)
+
+    @classmethod
+    def of_blocks(cls, blocks: list[list[TaskItem]], times: list[list[TimeKey]]) -> TimeIndex:
+        """From rows in ascending time in blocks of the index's load (and their times)."""
+        made = cls()
+        made._rows = _filled(made._rows, blocks, times)
+        return made
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -137,6 +157,9 @@ class TimeIndex:
 
     def in_time(self) -> list[TaskItem]:
         return list(self._rows)
+
+    def display(self, descending: bool) -> Iterator[TaskItem]:
+        return reversed(self._rows) if descending else iter(self._rows)
 
 
 class GroupIndex:
@@ -221,6 +244,10 @@ class GroupIndex:
     def in_time(self) -> list[TaskItem]:
         return sorted(chain.from_iterable(self._groups.values()), key=TIME)
 
+    def display(self, descending: bool) -> Iterator[TaskItem]:
+        values = reversed(self._values) if descending else iter(self._values)
+        return chain.from_iterable(reversed(self._groups[value]) for value in values)
+
 
 class ValueIndex:
     """Rows by a number column in one direction (``descending`` is fixed when it is built),
@@ -283,6 +310,9 @@ class ValueIndex:
     def in_time(self) -> list[TaskItem]:
         return sorted(chain(map(THIRD, self._known), self._unknown.in_time()), key=TIME)
 
+    def display(self, descending: bool) -> Iterator[TaskItem]:
+        return chain(map(THIRD, reversed(self._known)), self._unknown.display(True))
+
 
 #: Rows of a new order found before its index is built whole: more than a screen shows.
 FIRST_ROWS = 200
@@ -333,7 +363,7 @@ class Partial:
     which the TUI calls just after drawing the key's effect)."""
 
     def __init__(self, column: str, descending: bool, rows: list[TaskItem], first: list[TaskItem]) -> None:
-        self._column, self._descending = column, descending
+        self._column, self.descending = column, descending
         self._rows: list[TaskItem] = rows
         self._first = first
         self._whole: Index | None = None
@@ -345,9 +375,12 @@ class Partial:
     def whole(self) -> Index:
         """The index built whole (once)."""
         if self._whole is None:
-            self._whole = build_index(self._column, self._descending, self._rows)
+            self._whole = self._build()
             self._rows, self._first = [], []
         return self._whole
+
+    def _build(self) -> Index:
+        return build_index(self._column, self.descending, self._rows)
 
     def __len__(self) -> int:
         return len(self._rows) if self._whole is None else len(self._whole)
@@ -359,7 +392,7 @@ class Partial:
         self.whole().discard(row)
 
     def at(self, index: int, descending: bool) -> TaskItem:
-        if self._whole is None and descending == self._descending and index < len(self._first):
+        if self._whole is None and descending == self.descending and index < len(self._first):
             return self._first[index]
         return self.whole().at(index, descending)
 
@@ -368,6 +401,134 @@ class Partial:
 
     def in_time(self) -> list[TaskItem]:
         return self._rows[:] if self._whole is None else self._whole.in_time()
+
+    def display(self, descending: bool) -> Iterator[TaskItem]:
+        return self.whole().display(descending)
+
+
+#: Rows a filter's pass searches between two looks at the clock: a few ms for a word
+#: looked for in every column.
+COUNT_CHUNK = 4096
+#: The first rows of a filter are looked for among this many rows of the order shown,
+#: this many at a time: fewer matching (under one in forty) and a pass over every row at
+#: once costs little more than one between frames, so none is begun.
+FIRST_SCAN = 8192
+FIRST_CHUNK = 1024
+
+
+def first_kept(
+    rows: Iterator[TaskItem], keep: Callable[[list[TaskItem]], list[TaskItem]]
+) -> list[TaskItem] | None:
+    """The first :data:`FIRST_ROWS` of ``rows`` (in display order) that ``keep`` keeps,
+    when they are among the first :data:`FIRST_SCAN`; else None."""
+    first: list[TaskItem] = []
+    for _ in range(max(FIRST_SCAN // FIRST_CHUNK, 1)):
+        chunk = list(islice(rows, FIRST_CHUNK))
+        first += keep(chunk)
+        if len(first) >= FIRST_ROWS or len(chunk) < FIRST_CHUNK:
+            break
+    return first[:FIRST_ROWS] if len(first) >= FIRST_ROWS else None
+
+
+class Counting(Partial):
+    """The index of a filter while its pass over the rows is underway: the rows it keeps
+    that a screen shows first (found among the rows of an order already built), then,
+    a chunk at a time between frames (:meth:`step`), every row it keeps among ``rows``,
+    from which the index is built whole. Until then it holds only those first rows, and
+    :attr:`counted` says how many it kept so far.
+
+    ``rows`` (ascending time) are the rows as they were when the pass began: the changes
+    since are taken once it is done (:meth:`TaskRows.sync
+    <evtop.view.taskrows.TaskRows.sync>`), so an event that came meanwhile is not lost.
+    ``keep`` gives the rows of a list that the filter keeps, in their order.
+
+    At a million rows, reading each row once more after the pass (to build the index,
+    or only to drop a reference to it) is a pause of a tenth of a second: the rows sit
+    all over memory. So each row is done with while the pass has just read it: let go
+    of in ``rows``, and, in time order, put in the blocks the index is made of."""
+
+    def __init__(
+        self,
+        column: str,
+        descending: bool,
+        rows: list[TaskItem],
+        first: list[TaskItem],
+        keep: Callable[[list[TaskItem]], list[TaskItem]],
+    ) -> None:
+        super().__init__(column, descending, [], first)
+        self._keep = keep
+        #: The rows to search, each set to None once searched.
+        self._unsearched = cast(list[TaskItem | None], rows)
+        self._searched = 0
+        #: The rows kept: in time order, blocks of a time index and their times; else
+        #: one list (:func:`build_index` sorts it).
+        self._blocks: list[list[TaskItem]] = []
+        self._times: list[list[TimeKey]] = []
+        self._kept: list[TaskItem] = []
+        self._counted = 0
+        self._positions = {row.uuid: position for position, row in enumerate(first)}
+
+    @property
+    def counted(self) -> int:
+        """Rows the filter keeps, as far as the pass has come."""
+        return self._counted if self._whole is None else len(self._whole)
+
+    def step(self, deadline: float) -> bool:
+        """Search the rows a chunk at a time while another chunk, as long as the last,
+        still ends before ``deadline`` (``time.perf_counter``), then build the index;
+        True once it is built."""
+        while self._whole is None:
+            started = time.perf_counter()
+            if self._searched < len(self._unsearched):
+                self._search_chunk()
+            else:
+                self.whole()
+            now = time.perf_counter()
+            if 2 * now - started >= deadline or self._searched == len(self._unsearched):
+                break  # building the index is a step of its own
+        return self._whole is not None
+
+    def _search_chunk(self) -> None:
+        start, end = self._searched, self._searched + COUNT_CHUNK
+        chunk = cast(list[TaskItem], self._unsearched[start:end])
+        self._unsearched[start:end] = repeat(None, len(chunk))
+        kept = self._keep(chunk)
+        self._searched += len(chunk)
+        self._counted += len(kept)
+        if self._column != "time":
+            self._kept += kept
+            return
+        times = list(map(TIME, kept))
+        load = SortedList.DEFAULT_LOAD_FACTOR
+        while kept:
+            if not self._blocks or len(self._blocks[-1]) >= load:
+                self._blocks.append([])
+                self._times.append([])
+            room = load - len(self._blocks[-1])
+            self._blocks[-1] += kept[:room]
+            self._times[-1] += times[:room]
+            kept, times = kept[room:], times[room:]
+
+    def _build(self) -> Index:
+        while self._searched < len(self._unsearched):  # the rest of the pass at once
+            self._search_chunk()
+        blocks, times, kept = self._blocks, self._times, self._kept
+        self._blocks, self._times, self._kept, self._unsearched, self._positions = [], [], [], [], {}
+        if self._column != "time":
+            return build_index(self._column, self.descending, kept)
+        with collection_paused():
+            return TimeIndex.of_blocks(blocks, times)
+
+    def __len__(self) -> int:
+        return len(self._first) if self._whole is None else len(self._whole)
+
+    def locate(self, row: TaskItem, descending: bool) -> int | None:
+        if self._whole is None and descending == self.descending:
+            return self._positions.get(row.uuid)
+        return self.whole().locate(row, descending)
+
+    def in_time(self) -> list[TaskItem]:
+        return self.whole().in_time()
 
 
 class Ordered:

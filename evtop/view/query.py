@@ -10,8 +10,10 @@ case-insensitive, so nothing the user types can be an invalid pattern.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 
 #: The filter syntax, for the help screen.
 FILTER_HELP = (
@@ -36,6 +38,15 @@ class Term:
         if self.exact:
             return value in self.needles
         return any(needle in value for needle in self.needles)
+
+    def holds_each(self, values: Iterable[str]) -> Iterator[bool]:
+        """:meth:`holds` for each value, in C loops where it can (one needle, or an exact
+        term): a filter typed at a million rows reads them all."""
+        if self.exact:
+            return map(frozenset(self.needles).__contains__, values)
+        if len(self.needles) == 1:
+            return map(operator.contains, values, repeat(self.needles[0]))
+        return map(self.holds, values)
 
     def implies(self, other: Term) -> bool:
         """Whether every value this term keeps, ``other`` keeps too (by the rule of

@@ -109,6 +109,9 @@ class Table(Generic[Item]):
     now: float
     #: Keys of the tagged rows: marked by :data:`TAG_MARK` before the first cell.
     tagged: AbstractSet[str] = frozenset()
+    #: While the filter's pass over the rows is underway: the rows it kept so far
+    #: (``items`` then holds its first rows only); None once every row is searched.
+    counting: int | None = None
 
     def key(self, index: int) -> str:
         return self.sheet.key(self.items[index])

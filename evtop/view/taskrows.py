@@ -14,7 +14,10 @@ Under a flood a sync can be given a time budget: it moves the changed rows a chu
 time and leaves the rest for the next call (:attr:`TaskRows.behind`), so the TUI draws
 and answers keys in between. A filter is searched a term at a time over the rows in C
 loops, and among the rows of a kept filter it narrows (typed one letter further) rather
-than among all.
+than among all. Over many rows that most of the filter keeps (the first letters typed at
+a million tasks), its first screen is found at once among the rows of the order shown,
+and the rest of the pass is done between frames (:class:`Counting`), cancelled by the
+next letter.
 """
 
 from __future__ import annotations
@@ -24,17 +27,20 @@ import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import compress
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
 from evtop.events.state import State, Task
 from evtop.view.orderings import (
+    Counting,
     Index,
     Ordered,
     Partial,
     TimeIndex,
     build_index,
     collection_paused,
+    first_kept,
     holds_both_directions,
 )
 from evtop.view.query import Query, narrows, parse
@@ -54,6 +60,9 @@ CHUNK = 128
 #: Indexes of orders and filters shown before, kept for going back to them (cycling
 #: through the sort columns): each is brought up to date when shown again.
 KEPT_INDEXES = 8
+#: A filter over more rows than this is searched between frames (:class:`Counting`)
+#: when its first screen is found quickly (:func:`first_kept`); else at once.
+COUNT_AT_ONCE = 16_384
 
 
 class _Taking(Protocol):
@@ -189,11 +198,17 @@ class TaskRows:
         behind; or they went past :meth:`feed`), or an order shown by its first rows only
         (:class:`Partial`)."""
         missed = self.state.event_count - self._base != self._fed
-        return bool(self._pending) or self._full or missed or bool(self._partial())
+        return bool(self._pending) or self._full or missed or bool(self._partial()) or self.counting
 
     def _partial(self) -> list[Partial]:
         indexes = (kept.value.index for kept in self._kept.values())
-        return [index for index in indexes if isinstance(index, Partial) and not index.complete]
+        return [index for index in indexes if _unbuilt(index) and not isinstance(index, Counting)]
+
+    @property
+    def counting(self) -> bool:
+        """Whether a filter's pass is underway (:class:`Counting`): :meth:`sync` goes on
+        with it once the rows are up to date."""
+        return any(_underway(kept.value.index) for kept in self._kept.values())
 
     def sync(self, budget: float = math.inf) -> bool:
         """Bring the rows and indexes up to date with State; True when a row changed.
@@ -201,7 +216,8 @@ class TaskRows:
         ``budget``: seconds to spend at most (roughly: a chunk of rows at a time), so a
         flood between two refreshes delays keys by one chunk, not by the whole flood; what
         is left waits in :attr:`behind` for the next call (however big: an index rebuilt
-        at once would hold keys up as long). A full scan is done whole.
+        at once would hold keys up as long). A full scan is done whole. What the budget
+        leaves goes to a filter's pass (:attr:`counting`).
         """
         deadline = time.perf_counter() + budget
         for index in self._partial():  # the order on screen first: it was asked for
@@ -219,8 +235,28 @@ class TaskRows:
             if changes:
                 changed = True
                 self._take(changes)
+            if done:
+                self._count(deadline)
             if done or time.perf_counter() >= deadline:
                 return changed
+
+    def _count(self, deadline: float) -> None:
+        """Go on with a filter's pass until ``deadline``; once it is done, its index
+        takes the changes that came since the pass began."""
+        for kept in reversed(list(self._kept.values())):  # the one shown last first
+            index = kept.value.index
+            if _underway(index):
+                if deadline == math.inf:
+                    index.whole()
+                elif not index.step(deadline):
+                    return
+                self._catch_up(kept)
+                self._trim_log()
+
+    def count_whole(self) -> None:
+        """Finish a filter's pass at once: what needs every row it keeps (moving past its
+        first rows, searching or tagging them) cannot wait for it."""
+        self._count(math.inf)
 
     def _take(self, changes: list[Change]) -> None:
         """Move the changed rows in the time index; log them for what is kept."""
@@ -335,7 +371,9 @@ class TaskRows:
         query = parse(filter_text, sheet.fields)
         index = self._index(sheet, column, order.descending, query)
         items = Ordered(index, order.descending, self.rows)
-        return Table(sheet, items, len(self.rows), Order(column, order.descending), query, now)
+        counting = index.counted if _underway(index) else None
+        order = Order(column, order.descending)
+        return Table(sheet, items, len(self.rows), order, query, now, counting=counting)
 
     def types(self) -> TypeStats:
         """Per task name statistics as of the last :meth:`sync` (kept up to date only
@@ -347,33 +385,88 @@ class TaskRows:
         return stats
 
     def _index(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
+        """The index of an order and filter: kept, else built (a filter's pass over many
+        rows begun, the pass of the filter shown before cancelled). Only one pass is
+        underway: the filter's of the table shown last."""
         if column == "time" and not query:
+            self._cancel_counting(None)
             return self.by_time
         serves = (column, None if holds_both_directions(column) else descending, query.terms)
+        self._cancel_counting(serves, descending)
         kept = self._kept.pop(serves, None)
         if kept is None:
-            rows = self._matching(sheet, query) if query else self.by_time.in_time()
-            index = build_index(column, descending, rows, partial=True)
             keep = (lambda row: query.matches(sheet.search(row))) if query else None
-            kept = _Kept(_Filtered(index, keep, query), self._logged)
+            synced = self._logged
+            kept = _Kept(_Filtered(self._build(sheet, column, descending, query), keep, query), synced)
         self._kept[serves] = kept
         if len(self._kept) > KEPT_INDEXES:
             self._kept.popitem(last=False)
-        index = self._catch_up(kept).index
+        index = kept.value.index
+        if not _underway(index):  # else it takes them once counted
+            self._catch_up(kept)
         self._trim_log()
         return index
 
-    def _matching(self, sheet: TaskSheet, query: Query) -> list[TaskItem]:
-        """The rows ``query`` keeps, in ascending time: searched among the rows of a
-        filter it narrows when one is kept (the filter typed one letter further), else
-        among all; a term at a time, each over the rows the terms before kept."""
+    def _cancel_counting(self, serves: tuple[Any, ...] | None, descending: bool = False) -> None:
+        """Drop a filter's pass underway unless it serves ``serves`` in that direction
+        (another order or filter is shown: a pass for it would be wasted)."""
+        for key, kept in list(self._kept.items()):
+            index = kept.value.index
+            if _underway(index) and (key != serves or index.descending != descending):
+                del self._kept[key]
+
+    def _build(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
+        if not query:
+            return build_index(column, descending, self.by_time.in_time(), partial=True)
+        source = self._narrowest(query)
+        search = partial(_search, sheet, query)
+        if len(source) > COUNT_AT_ONCE:
+            first = self._first_rows(column, descending, query, search)
+            if first is not None:
+                with collection_paused():  # else the next collection reads every row in it
+                    rows = source.in_time()
+                return Counting(column, descending, rows, first, search)
+        return build_index(column, descending, search(source.in_time()), partial=True)
+
+    def _narrowest(self, query: Query) -> Index:
+        """The fewest rows ``query`` is sure to be found among: those of a filter it
+        narrows when one is kept (the filter typed one letter further), else all."""
         source: Index = self.by_time
         for kept in list(self._kept.values()):
             filtered = kept.value
             if filtered.query and len(filtered.index) < len(source) and narrows(query, filtered.query):
                 source = self._catch_up(kept).index
-        rows = source.in_time()
-        for term in query.terms:
-            found = map(term.holds, sheet.search_texts(term.field, rows))
-            rows = list(compress(rows, map(operator.not_, found) if term.negate else found))
-        return rows
+        return source
+
+    def _first_rows(
+        self, column: str, descending: bool, query: Query, search: Callable[[list[TaskItem]], list[TaskItem]]
+    ) -> list[TaskItem] | None:
+        """The first rows a screen shows of ``query`` in this order (:func:`first_kept`),
+        read from the index of the same order kept for a filter it narrows (or for none);
+        None where there is none."""
+        shown: Index | None = self.by_time if column == "time" else None
+        for (kind, direction, _), kept in list(self._kept.items()):
+            index = kept.value.index
+            fits = kind == column and direction in (None, descending) and not _unbuilt(index)
+            if fits and (shown is None or len(index) < len(shown)) and narrows(query, kept.value.query):
+                shown = self._catch_up(kept).index
+        return None if shown is None else first_kept(shown.display(descending), search)
+
+
+def _unbuilt(index: Index) -> TypeGuard[Partial]:
+    """Whether ``index`` holds its first rows only, so far."""
+    return isinstance(index, Partial) and not index.complete
+
+
+def _underway(index: Index) -> TypeGuard[Counting]:
+    """Whether ``index`` is a filter's whose pass is underway."""
+    return isinstance(index, Counting) and not index.complete
+
+
+def _search(sheet: TaskSheet, query: Query, rows: list[TaskItem]) -> list[TaskItem]:
+    """The rows ``query`` keeps, in their order: a term at a time, each over the rows the
+    terms before kept, in C loops."""
+    for term in query.terms:
+        found = term.holds_each(sheet.search_texts(term.field, rows))
+        rows = list(compress(rows, map(operator.not_, found) if term.negate else found))
+    return rows

@@ -7,6 +7,8 @@ in tests/integration/test_tui_live.py.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from evtop.broker.status import ConnectionStatus
@@ -21,6 +23,7 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import ScrollBox
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
+from evtop.view import orderings, taskrows
 from evtop.view.taskrows import TaskRows
 from tests.support.cluster import T0, cluster, cluster_events, task
 from tests.support.events import worker_event
@@ -694,6 +697,40 @@ def test_typing_in_the_filter_prompt_narrows_once_per_batch_of_keys():
     assert app.view.filter_text == "" and "[Tasks] 6/6" in screen(app)
 
 
+def test_a_filter_over_many_tasks_shows_its_first_rows_then_counts_the_rest_between_frames():
+    state = State(clock=lambda: T0 + 100)
+    names = ("proj.add", "proj.mul", "proj.slow")
+    for i in range(60):
+        state.event(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=names[i % 3]))
+    app = make_app(state=state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "COUNT_AT_ONCE", 0)
+        patch.setattr(orderings, "FIRST_ROWS", 5)
+        patch.setattr(orderings, "FIRST_SCAN", 16)
+        patch.setattr(orderings, "FIRST_CHUNK", 4)
+        patch.setattr(orderings, "COUNT_CHUNK", 4)
+        text = press(app, "/", *"proj.m")
+        counted = re.search(r"\[Tasks\] counting… (\d+)\+/60", text)
+        assert counted and int(counted[1]) < 20
+        assert [line.split()[0] for line in text.splitlines() if "proj.mul" in line] == [
+            "t58", "t55", "t52", "t49", "t46"  # the newest first, at once
+        ]  # fmt: skip
+        seen = []
+        while app.rows.counting:  # what the loop does between keys, a step at a time
+            app.rows.sync(0.0)
+            app.show_counting()
+            seen.append(screen(app).splitlines()[2].split()[1])
+        assert seen[-1] == "20/60" and all(shown.startswith("counting…") for shown in seen[:-1])
+        press(app, "enter")
+        text = press(app, "/", *"proj.a")  # typed anew: counted anew, until Esc puts back the one before
+        assert "[Tasks] counting… " in text
+        text = press(app, "esc")
+        assert "[Tasks] 20/60" in text and not app.rows.counting
+        text = press(app, "/", *"proj.s", "enter", "end")  # past the first rows: all counted at once
+        assert "[Tasks] 20/60" in text and "filter: proj.s" in text
+        assert app.view.selection == "t02" and not app.rows.counting
+
+
 def test_search_moves_the_selection_and_n_wraps_around():
     app = make_app()
     press(app, "f3", *"proj.add", "enter")
@@ -800,9 +837,10 @@ class AlarmLoop:
 def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took():
     app = make_app()
     clock = iter([0.0, 0.0, 10.0, 10.2, 20.0, 25.0, 30.0, 30.0])  # took 0, 0.2, 5 s, 0
-    settler = mode._Settler(app, clock=lambda: next(clock))
-    settler.loop = loop = AlarmLoop()
     applied = []
+    after: list[int] = []  # what was applied when the work left for later was scheduled
+    settler = mode._Settler(app, lambda: after.append(len(applied)), clock=lambda: next(clock))
+    settler.loop = loop = AlarmLoop()
     for text in ("s", "st"):  # two batches before the alarm: the first alarm is replaced
         app.defer("filter", lambda text=text: applied.append(text))
         settler.soon()
@@ -816,6 +854,7 @@ def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(
     app.defer("filter", lambda: applied.append("state"))
     settler.soon()
     assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped
+    assert after == [1, 2, 3, 4]
 
 
 # --- many tasks at once, workflow trees, running tasks (#13) ----------------------------------

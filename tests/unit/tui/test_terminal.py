@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import pyte
 import pytest
 
 from evtop.tui.mode import NO_TERMINAL
+from evtop.view.taskrows import COUNT_AT_ONCE
 from tests.support.events import (
     BUSY,
     GONE,
@@ -117,6 +120,43 @@ def test_a_flood_beyond_the_cap_ends_with_the_newest_tasks_in_every_order(tmp_pa
         term.send("q")
         status, err = term.wait_exit()
     assert status == 0, err
+
+
+def test_a_filter_over_many_tasks_shows_its_first_rows_before_the_count_is_done(tmp_path):
+    """Over more tasks than a filter is searched at once (:data:`COUNT_AT_ONCE`), while
+    most match: the frame drawn just after the letters shows the filter's first rows,
+    newest first, with the count still rising; the count ends right."""
+    total = COUNT_AT_ONCE + 4000
+    events = [
+        task_event("task-received", f"00000000-0000-4000-8000-{i:012d}", T0 + i / 100, i + 1,
+                   name="proj.mul" if i % 10 == 0 else "proj.add", args="(1, 2)", kwargs="{}")
+        for i in range(total)
+    ]  # fmt: skip
+    path = write_recording(tmp_path / "many.jsonl", events)
+    with Terminal("--replay", path, "--speed", "max", "--max-tasks", str(total), cols=170, rows=40) as term:
+        term.wait_for("replay finished", f"[Tasks] {total}/{total}", timeout=60)
+        mark = len(term.raw)
+        term.send("/add")
+        adds = total - len(range(0, total, 10))
+        term.wait_for(f"[Tasks] {adds}/{total}", "filter: add", timeout=30)
+        term.send("\r")
+        term.wait_gone("Enter:accept")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    # The screen as it was when the first frame of the filter was drawn: what came before
+    # it, then that frame up to where the next one rewrites the view line.
+    after = bytes(term.raw[mark:])
+    counting = after.find("counting…".encode())
+    assert counting > 0, after
+    end = after.find(b"[Tasks]", counting)
+    screen = pyte.Screen(term.cols, term.rows)
+    pyte.ByteStream(screen).feed(bytes(term.raw[:mark]) + after[: end if end > 0 else len(after)])
+    view = screen.display[2]
+    assert re.search(r"\[Tasks\] counting… \d+\+/" + str(total), view), view
+    shown = [line for line in screen.display if "proj." in line]
+    assert len(shown) >= 20 and all("proj.add" in line for line in shown), "\n".join(screen.display)
+    assert shown[0].startswith(f"00000000-0000-4000-8000-{total - 1:012d}")  # the newest first
 
 
 def test_keys_open_details_traceback_and_filter(recording):

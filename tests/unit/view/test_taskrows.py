@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 import operator
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from sortedcontainers import SortedList
 
 from evtop.events import states
 from evtop.events.state import State
@@ -117,6 +120,9 @@ def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
     """The table in ``order``, read row by row (first rows before the whole index, when
     the order is new) and then searched by key, is a fresh sort of the rows as held."""
     table = SHEET.table(rows, T0, order, filter_text)
+    if table.counting is not None:  # a filter's pass underway: its first rows, as it began
+        check_counting(rows, table)
+        return
     expected = reference(rows, order, filter_text)
     assert [row.uuid for row in table.items] == expected
     assert table.total == len(rows.rows)
@@ -126,6 +132,17 @@ def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
         assert table.index_of(uuid) is None
 
 
+def check_counting(rows: TaskRows, table) -> None:
+    """The first rows of a filter being counted: each one the filter keeps, found by key."""
+    assert rows.counting and rows.behind
+    first = list(table.items)
+    assert first and all(table.query.matches(SHEET.search(row)) for row in first)
+    for position, row in enumerate(first):
+        if row.uuid in rows.rows:
+            assert table.index_of(row.uuid) == position
+
+
+AT_ONCE = taskrows.COUNT_AT_ONCE
 steps = st.lists(
     st.one_of(
         events(clocked=False),
@@ -140,23 +157,27 @@ steps = st.lists(
 
 
 @pytest.mark.parametrize(
-    ("rebuild_share", "kept", "budget", "first_rows"),
+    ("rebuild_share", "kept", "budget", "first_rows", "count_at_once"),
     [
-        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, math.inf, orderings.FIRST_ROWS),
-        (0.0, taskrows.KEPT_INDEXES, math.inf, 3),
-        (math.inf, 1, math.inf, 3),
-        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, 0.0, 3),
-        (math.inf, taskrows.KEPT_INDEXES, 0.0, 1),
+        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, math.inf, orderings.FIRST_ROWS, AT_ONCE),
+        (0.0, taskrows.KEPT_INDEXES, math.inf, 3, AT_ONCE),
+        (math.inf, 1, math.inf, 3, AT_ONCE),
+        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, 0.0, 3, AT_ONCE),
+        (math.inf, taskrows.KEPT_INDEXES, 0.0, 1, AT_ONCE),
+        (taskrows.REBUILD_SHARE, taskrows.KEPT_INDEXES, 0.0, 1, 0),
+        (math.inf, 2, 0.0, 2, 0),
     ],
 )
 @settings(max_examples=200, deadline=None)
 @given(steps=steps, max_tasks=st.sampled_from([6, 10, 1000]), groups=st.sampled_from([1, 8]))
 def test_rows_and_every_order_match_a_fresh_sort(
-    rebuild_share, kept, budget, first_rows, steps, max_tasks, groups
+    rebuild_share, kept, budget, first_rows, count_at_once, steps, max_tasks, groups
 ):
     """Also with every refresh rebuilding the indexes, and with none doing so; with
     refreshes that move a few rows each (``budget`` 0: one chunk), where the orders must
-    still match the rows as held; with new orders shown by their first few rows."""
+    still match the rows as held; with new orders shown by their first few rows; with
+    every filter counted between refreshes a few rows at a time while events come
+    (``count_at_once`` 0), once counted the same rows as a filter searched at once."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     order, filter_text = Order("time", True), ""
@@ -167,6 +188,10 @@ def test_rows_and_every_order_match_a_fresh_sort(
         patch.setattr(taskrows, "CHUNK", 2)
         patch.setattr(orderings, "FIRST_ROWS", first_rows)
         patch.setattr(orderings, "FIRST_GROUPS", groups)
+        patch.setattr(taskrows, "COUNT_AT_ONCE", count_at_once)
+        patch.setattr(orderings, "COUNT_CHUNK", 2)
+        patch.setattr(orderings, "FIRST_SCAN", 4)
+        patch.setattr(orderings, "FIRST_CHUNK", 2)
         for step in steps:
             if step == "bypass":
                 bypass = True  # the next event reaches State some other way
@@ -296,6 +321,106 @@ def test_a_new_order_shows_its_first_rows_then_is_built_whole_by_the_next_sync()
     check_orders(rows, Order("runtime", False), "")
 
 
+@contextmanager
+def counted_between_refreshes(first_rows: int = 1, scan: int = 4) -> Iterator[list[str]]:
+    """Every filter counted a chunk (of two rows) at a time, its ``first_rows`` found
+    among ``scan``; yields the filter text of each chunk searched, in order."""
+    searched: list[str] = []
+    search = taskrows._search
+
+    def recorded(sheet, query, rows):
+        searched.append(query.text)
+        return search(sheet, query, rows)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "_search", recorded)
+        patch.setattr(taskrows, "COUNT_AT_ONCE", 0)
+        patch.setattr(orderings, "FIRST_ROWS", first_rows)
+        patch.setattr(orderings, "COUNT_CHUNK", 2)
+        patch.setattr(orderings, "FIRST_SCAN", scan)
+        patch.setattr(orderings, "FIRST_CHUNK", 2)
+        yield searched
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(events(clocked=False), min_size=4, max_size=40),
+    column=st.sampled_from(SHEET.sort_columns),
+    descending=st.booleans(),
+    typed=st.sampled_from(["add (1", "state:success", "!state:success mul", "u01", "proj w1", "state:s,f"]),
+    steps=st.lists(st.one_of(st.sampled_from(["letter", "sync"]), events(False), events(False)), max_size=80),
+    max_tasks=st.sampled_from([8, 1000]),
+)
+def test_a_filter_counted_between_refreshes_ends_as_one_searched_at_once(
+    before, column, descending, typed, steps, max_tasks
+):
+    """Typed a letter at a time over the order shown, each letter counted a chunk per
+    refresh while events come (new tasks, changed ones, evictions): the first rows each
+    match, a newer letter cancels the pass before it (no chunk of it is searched after),
+    and once counted the table is the rows as held, filtered and sorted afresh."""
+    state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
+    rows = TaskRows(state)
+    for event in before:
+        rows.feed(event)
+    rows.sync()
+    order = Order(column, descending)
+    letters = [typed[:end] for end in range(1, len(typed) + 1)]
+    shown = ""
+    with counted_between_refreshes() as searched:
+        SHEET.table(rows, T0, order, shown)  # the order shown before the filter is typed
+        rows.sync()
+        for step in [*steps, *["letter"] * len(letters)]:
+            if step == "letter":
+                if not letters:
+                    continue
+                shown = letters.pop(0)
+                done = len(searched)
+                table = SHEET.table(rows, T0, order, shown)  # the key: the first rows at once
+                assert set(searched[done:]) <= {shown}
+                searched.clear()
+            elif step == "sync":  # a step between keys, then the count redrawn
+                rows.sync(0.0)
+                table = SHEET.table(rows, T0, order, shown)
+            else:
+                rows.feed(step)
+                continue
+            if table.counting is not None:
+                check_counting(rows, table)
+            assert set(searched) <= {shown}  # nothing searched for a letter typed before
+        while rows.behind:
+            rows.sync(0.0)
+            assert set(searched) <= {shown}
+    check(rows, state, order, typed)
+
+
+def test_a_filter_over_many_rows_shows_its_first_rows_and_counts_the_rest_between_refreshes():
+    state = State(clock=lambda: T0)
+    rows = TaskRows(state)
+    for i in range(60):
+        rows.feed(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=NAMES[i % 3]))
+    rows.sync()
+    order = Order("time", True)
+    with counted_between_refreshes(first_rows=5, scan=16), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SortedList, "DEFAULT_LOAD_FACTOR", 4)  # the rows kept fill blocks of 4
+        table = SHEET.table(rows, T0, order, "proj")
+        assert rows.counting and table.counting is not None and table.counting < 60
+        assert [row.uuid for row in table.items] == reference(rows, order, "proj")[:5]
+        table = SHEET.table(rows, T0, order, "proj.a")  # a letter more: that pass begins
+        assert [row.uuid for row in table.items] == reference(rows, order, "proj.a")[:5]
+        counts = []
+        while rows.counting:
+            rows.sync(0.0)
+            counts.append(SHEET.table(rows, T0, order, "proj.a").counting)
+        assert counts[-1] is None and counts[:-1] == sorted(counts[:-1])  # rising, then done
+        assert len(counts) > 3  # a chunk of two rows at a time
+        check_orders(rows, order, "proj.a")
+        assert SHEET.table(rows, T0, order, "proj.a").counting is None
+        (index,) = [kept.value.index for kept in rows._kept.values() if kept.value.query.text == "proj.a"]
+        index.whole()._rows._check()  # the time index made of those blocks is sound
+    table = SHEET.table(rows, T0, order, "proj.a")
+    assert len(table.items) == 20
+
+
 TERMS = [
     *("a", "ad", "s", "su", "state:s", "state:su", "state=su", "!s", "!su", "!state:su"),
     *("state:su,a", "state:s,ad", "state=su,a", "state:a,", "!state:su,a"),  # either value
@@ -317,6 +442,13 @@ def test_a_filter_that_narrows_another_keeps_only_rows_the_other_keeps(new, old,
     query, other = parse(" ".join(new), SHEET.fields), parse(" ".join(old), SHEET.fields)
     if narrows(query, other) and query.matches(fields):
         assert other.matches(fields)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TERMS), st.lists(st.sampled_from(["", "a", "ad", "su", "xsux", "s"]), max_size=8))
+def test_a_term_over_many_values_holds_where_it_holds_for_each(term, values):
+    (parsed,) = parse(term, SHEET.fields).terms
+    assert list(parsed.holds_each(values)) == [parsed.holds(value) for value in values]
 
 
 @settings(max_examples=200, deadline=None)
@@ -356,6 +488,9 @@ def test_indexes_built_from_sorted_rows_are_valid_sorted_lists(values):
         )
         for each in lists:
             each._check()
+        for direction in (True, False) if orderings.holds_both_directions(column) else (descending,):
+            shown = [index.at(position, direction) for position in range(len(index))]
+            assert list(index.display(direction)) == shown  # what a filter's first rows are read from
         late = TaskItem("late", "proj.add", "", "", None, None, 1.0, "", "", (-1, "", -1))
         index.add(late)
         assert index.locate(late, descending) is not None
