@@ -265,7 +265,7 @@ class ReplaySource:
             kind = _not_a_file(os.stat(path).st_mode)
             if kind:  # refused before open(): opening a FIFO would wait for a writer
                 raise self._unusable(f"{kind}, not a recording: give a file")
-            raw = open(path, "rb", buffering=_BUFFER)  # noqa: SIM115 - closed by run()
+            raw = io.BufferedReader(io.FileIO(path), _BUFFER)  # closed by run()
         except OSError as exc:
             raise self._unusable(exc) from None
         if raw.peek(2)[:2] == GZIP_MAGIC:
