@@ -67,6 +67,7 @@ def consume_evtop(url: str, total: int, cap: int) -> None:
     from evtop.broker.config import BrokerConfig
     from evtop.events.pipeline import Ingest
     from evtop.events.receiver import Receiver
+    from evtop.runner import INGEST_BATCH
 
     state = State(max_tasks_in_memory=cap)
     counter = Counter(total)
@@ -80,7 +81,8 @@ def consume_evtop(url: str, total: int, cap: int) -> None:
         if counter.hit():
             stop.set()
 
-    Receiver(BrokerConfig(url=url), Ingest(handler), wakeup=False).run(stop)
+    # Batched as evtop's modes that keep a State run it (evtop.runner.make_ingest).
+    Receiver(BrokerConfig(url=url), Ingest(handler, batch=INGEST_BATCH), wakeup=False).run(stop)
     counter.report()
 
 

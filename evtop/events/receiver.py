@@ -140,7 +140,9 @@ class Receiver:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     reader.read(self.drain_timeout)
+                self.ingest.flush()  # all that one read brought is applied before the next
         finally:
+            self.ingest.flush()
             reader.close()
 
     def _queue_session(self, connection: Connection, stop: threading.Event) -> None:
@@ -163,7 +165,10 @@ class Receiver:
             auto_declare=False,
         ).consume()
         self._ready(connection)
-        self._drain(connection, stop)
+        try:
+            self._drain(connection, stop)
+        finally:
+            self.ingest.flush()
 
     def _ready(self, connection: Connection) -> None:
         self._told.pop("refusal", None)
@@ -191,6 +196,7 @@ class Receiver:
                     raise
                 continue
             consecutive = 0
+            self.ingest.flush()
 
     def _feed(self, body: bytes | str, content_type: Any, content_encoding: Any, compressed: bool) -> None:
         self.status.last_message_at = self.status.now()

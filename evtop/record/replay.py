@@ -333,8 +333,10 @@ class ReplaySource:
                 record, small = record_on(line)
                 if type(record) is EventRecord:
                     received = record.received
-                    if pacer is not None and not pacer.wait(received, stop):
-                        break
+                    if pacer is not None:
+                        self.ingest.flush()  # a paced replay shows each event in its time
+                        if not pacer.wait(received, stop):
+                            break
                     if self._live:  # _resume, inlined
                         self._now = received
                     else:
@@ -343,8 +345,10 @@ class ReplaySource:
                     status.last_message_at = received
                     feed(record.event, received, small=small)
                 elif isinstance(record, OutageRecord):
+                    self.ingest.flush()  # the events before it, before the status changes
                     self._outage(record.started, record.ended, record.reason)
                 elif isinstance(record, SessionRecord):  # a new run of evtop began
+                    self.ingest.flush()
                     if pacer is not None:
                         pacer.restart()
                     if self._live:
@@ -354,6 +358,7 @@ class ReplaySource:
             self.skipped["read error"] += 1
             logger.warning("stopped reading %s: %s", self.path, exc)
         finally:
+            self.ingest.flush()
             self._stream.close()
             self.status.stopped()
         if not stop.is_set():

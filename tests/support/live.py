@@ -18,6 +18,7 @@ from evtop.broker.config import BrokerConfig
 from evtop.broker.status import Backoff
 from evtop.events.pipeline import Ingest
 from evtop.events.receiver import Receiver
+from evtop.runner import INGEST_BATCH
 from tests.support.publish import EventPublisher
 
 PROBE = "evtop-probe"
@@ -58,7 +59,9 @@ class LiveReceiver:
         self.events: list[dict[str, Any]] = []
         self.probes = 0
         self.lock = threading.Lock()
-        self.ingest = Ingest(self._handle)
+        # Batched as the modes that keep a State have it: each read's events are applied
+        # when the read is done, which every live test here then relies on.
+        self.ingest = Ingest(self._handle, batch=INGEST_BATCH)
         self.config = config if config is not None else BrokerConfig(url=url)
         self.receiver = Receiver(
             self.config, self.ingest, wakeup=wakeup, backoff=backoff or Backoff(base=0.2, cap=1.0)

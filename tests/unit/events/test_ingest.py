@@ -427,3 +427,39 @@ def test_fast_and_stdlib_decoders_agree_on_every_number(number):
     body = json.dumps({"type": "task-started", "x": number, "y": [number]}).encode()
     fast, slow = (BodyDecoder(fast=f).decode(body, "application/json", "utf-8") for f in (True, False))
     assert repr(fast) == repr(slow)
+
+
+def test_a_batching_ingest_hands_events_over_in_runs_and_when_flushed():
+    ingest, seen = make(batch=3)
+    feed(ingest, good())
+    feed(ingest, [good("task-started")])
+    assert seen == [] and ingest.stats.received == 2 and ingest.stats.applied == 0
+    assert ingest.health.senders["celery@a"].events == 2  # the stream's health reads each at once
+    feed(ingest, [good("task-succeeded", result="4", runtime=0.1), good("task-failed")])
+    assert [e["type"] for e in seen] == ["task-received", "task-started", "task-succeeded", "task-failed"]
+    feed(ingest, good("task-revoked"))
+    assert len(seen) == 4 and not ingest.stats.balanced
+    ingest.flush()
+    ingest.flush()  # nothing left: no event twice
+    assert [e["type"] for e in seen][4:] == ["task-revoked"]
+    assert ingest.stats.applied == 5 and ingest.stats.balanced
+
+
+def test_a_handler_failing_on_one_event_of_a_run_drops_that_one_only():
+    seen = []
+
+    def handler(event):
+        if event["type"] == "task-started":
+            raise RuntimeError("boom")
+        seen.append(event["type"])
+
+    ingest = Ingest(handler, now=lambda: NOW, batch=10)
+    feed(ingest, [good(), good("task-started"), good("task-succeeded", result="4", runtime=0.1)])
+    ingest.flush()
+    assert seen == ["task-received", "task-succeeded"]
+    assert ingest.stats.dropped["handler_error"] == 1 and ingest.stats.balanced
+
+
+def test_a_batching_ingest_refuses_a_per_message_hook():
+    with pytest.raises(ValueError, match="batch=1"):
+        Ingest(print, after_message=lambda: None, batch=2)

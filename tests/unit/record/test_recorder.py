@@ -98,6 +98,9 @@ class _Ingest:
     def feed_decoded(self, body, local_received=None, *, small=False):
         self.seen.append(body)
 
+    def flush(self):
+        pass
+
 
 def test_outages_become_markers_with_secrets_masked(tmp_path):
     path = tmp_path / "r.jsonl"

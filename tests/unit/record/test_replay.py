@@ -19,7 +19,9 @@ from evtop.events.pipeline import Ingest
 from evtop.linewriter import GzipSink
 from evtop.record.replay import MAX_LINE, NOT_RECORDING, ReplaySource, gunzip, read_lines
 from evtop.record.schema import dumps, event_line, outage_line, session_line
+from evtop.runner import INGEST_BATCH
 from tests.support.events import T0, task_event
+from tests.support.live import wait_until
 
 
 def event(received, clock=1, type_="task-started", **fields):
@@ -34,8 +36,8 @@ def write(path, *lines, compress=False):
 
 
 def replay(path, speed=math.inf, stop=None):
-    seen = []
-    source = ReplaySource(path, Ingest(seen.append), speed=speed)
+    seen = []  # batched as the modes that keep a State have it: the last run at the end
+    source = ReplaySource(path, Ingest(seen.append, batch=INGEST_BATCH), speed=speed)
     source.run(stop or threading.Event())
     return source, seen
 
@@ -343,3 +345,17 @@ def test_after_a_failed_write_a_gzip_recording_starts_a_new_member(tmp_path, mon
     sink.close()
     _, seen = replay(str(path))
     assert [e["clock"] for e in seen] == [1, 3]
+
+
+def test_a_paced_replay_hands_each_event_over_before_waiting_for_the_next(tmp_path):
+    """Batching must not hold an event of a paced replay back until a run fills."""
+    path = write(tmp_path / "r", event_line(event(T0, clock=1)), event_line(event(T0 + 3600, clock=2)))
+    seen = []
+    source = ReplaySource(path, Ingest(seen.append, batch=INGEST_BATCH), speed=1.0)
+    stop = threading.Event()
+    runner = threading.Thread(target=source.run, args=(stop,), daemon=True)
+    runner.start()
+    wait_until(lambda: len(seen) == 1, 10)  # the next is an hour away
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive() and [e["uuid"] for e in seen] == ["u1"]
