@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 from evtop.broker.status import ConnectionStatus, Outage
 from evtop.events.health import WITHOUT_TASK_EVENTS, Gap, Health
+from evtop.events.pipeline import Ingest
 from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
 from evtop.record.recorder import EndedOutages
@@ -65,6 +66,21 @@ class Reporter:
         self._missed: dict[str, int] = {}
         if health is not None:
             health.on_gap = self._gap
+
+    @classmethod
+    def following(cls, ingest: Ingest, status: ConnectionStatus, *, replay: bool, zone: Zone) -> Reporter:
+        """The news of one run of a streaming mode: its ingest's drops and health, and the
+        connection's outages (subscribed here); silence only when live, since a replayed
+        file's gaps are history."""
+        reporter = cls(
+            ingest.stats,
+            status.snapshot().url,
+            status=None if replay else status,
+            health=ingest.health,
+            zone=zone,
+        )
+        status.subscribe(reporter.on_status)
+        return reporter
 
     def _resumed(self, outage: Outage) -> None:
         assert outage.ended is not None

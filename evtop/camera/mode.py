@@ -101,15 +101,9 @@ def shoot(options: Options, env: Environment, setup: Setup, ready: Callable[[], 
     try:
         with event_stream(options, setup.handler(options, state), liveness=liveness) as (ingest, source):
             status = source.status
-            live = None if isinstance(source, ReplaySource) else status
-            reporter = Reporter(
-                ingest.stats,
-                status.snapshot().url,
-                status=live,
-                health=ingest.health,
-                zone=options.shown_zone(env.environ),
+            reporter = Reporter.following(
+                ingest, status, replay=isinstance(source, ReplaySource), zone=options.shown_zone(env.environ)
             )
-            status.subscribe(reporter.on_status)
             camera = _start(options, setup, setup.create(options, state, timer, ingest, source), env)
             _say(env, f"reading events from {status.snapshot().url} (Ctrl-C to stop)")
             if ready is not None:

@@ -108,15 +108,9 @@ def run_dump(options: Options, env: Environment) -> int:
     try:
         with event_stream(options, dump, hand_over) as (ingest, source):
             status = source.status
-            live = None if isinstance(source, ReplaySource) else status
-            reporter = Reporter(
-                ingest.stats,
-                status.snapshot().url,
-                status=live,
-                health=ingest.health,
-                zone=options.shown_zone(env.environ),
+            reporter = Reporter.following(
+                ingest, status, replay=isinstance(source, ReplaySource), zone=options.shown_zone(env.environ)
             )
-            status.subscribe(reporter.on_status)
             if options.json:
                 status.subscribe(outage_markers(writer.put, url_secrets(options.broker.url)))
             _say(env, f"dumping events from {status.snapshot().url} (Ctrl-C to stop)")
