@@ -156,21 +156,7 @@ class Ingest:
         self.stats.applied += len(pending) - failed
 
     def _deliver(self, events: list[Event]) -> None:
-        if self.batch > 1:
-            self._pend(events)
-            return
-        handler = self.handler
-        observe = self.health.observe
-        stats = self.stats
-        failed = 0
-        for event in events:
-            try:
-                observe(event)
-                handler(event)
-            except Exception as exc:
-                failed += 1
-                self._handler_failed(event, exc)
-        stats.applied += len(events) - failed
+        self._pend(events)  # with batch=1 a message's events are handed over at once
         if self.after_message is not None:
             self._message_done()
 
