@@ -97,9 +97,10 @@ def _presorted(items: list[Any], key: Callable[[Any], Any] | None = None) -> Sor
 
 
 def _filled(made: SortedList, lists: list[list[Any]], keys: list[list[Any]] | None) -> SortedList:
-    """``made``, empty, holding ``lists``: blocks of items in its order, each of its load
-    but the last (``keys``: theirs, for a key list). sortedcontainers 2.4's layout,
-    checked by the tests (``_check``); the dependency is pinned below 2.5 for it."""
+    """``made``, empty, holding ``lists``: blocks of items in its order, each of half its
+    load to twice it but the last (``keys``: theirs, for a key list). sortedcontainers
+    2.4's layout, checked by the tests (``_check``); the dependency is pinned below 2.5
+    for it."""
     made._lists = lists
     if keys is None:
         made._maxes = [part[-1] for part in lists]
@@ -574,7 +575,7 @@ class Counting(Partial):
     At a million rows, reading each row once more after the pass (to build the index,
     or only to drop a reference to it) is a pause of a tenth of a second: the rows sit
     all over memory. So each row is done with while the pass has just read it: let go
-    of in ``rows``, and put in the blocks the index is made of."""
+    of in ``rows`` (when a list), and put in the blocks the index is made of."""
 
     def __init__(
         self,
@@ -606,7 +607,8 @@ class Counting(Partial):
 
     def step(self, deadline: float) -> bool:
         """Search the rows a chunk at a time while another chunk, as long as the last,
-        still ends before ``deadline`` (``time.perf_counter``); True once all are."""
+        still ends before ``deadline`` (``time.perf_counter``); True once every row is
+        searched (the index then whole)."""
         while self._whole is None:
             started = time.perf_counter()
             self._search_chunk(COUNT_CHUNK)

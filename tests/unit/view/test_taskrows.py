@@ -130,8 +130,9 @@ def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
 
 
 def check_counting(rows: TaskRows, table) -> None:
-    """The first rows of a filter being counted (as many as found so far, maybe none):
-    each one the filter keeps, in the table's order, found by key."""
+    """The first rows of a filter being counted (as many as found so far, maybe none, and
+    the selected row after them): each one the filter keeps, in the table's order, found
+    by key."""
     assert rows.counting and rows.behind
     first = list(table.items)
     assert all(table.query.matches(SHEET.search(row)) for row in first)
@@ -157,7 +158,12 @@ steps = st.lists(
         events(clocked=False),
         st.just("refresh"),
         st.just("sync"),
-        st.tuples(st.sampled_from(SHEET.sort_columns), st.booleans(), st.sampled_from(FILTERS)),
+        st.tuples(
+            st.sampled_from(SHEET.sort_columns),
+            st.booleans(),
+            st.sampled_from(FILTERS),
+            st.one_of(st.none(), st.sampled_from(UUIDS)),  # the row selected
+        ),
         st.just("bypass"),
     ),
     max_size=150,
@@ -185,7 +191,8 @@ def test_rows_and_every_order_match_a_fresh_sort(
     refreshes that move a few rows each (``budget`` 0: one chunk), where the orders must
     still match the rows as held; with new orders shown by their first few rows; with
     every filter counted between refreshes a few rows at a time while events come
-    (``count_at_once`` 0), once counted the same rows as a filter searched at once."""
+    (``count_at_once`` 0), once counted the same rows as a filter searched at once, and
+    meanwhile its rows found so far in order (the row selected after them, if kept)."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     order, filter_text = Order("time", True), ""
@@ -210,7 +217,7 @@ def test_rows_and_every_order_match_a_fresh_sort(
                 bypass = False
             else:
                 if step != "refresh":
-                    column, descending, filter_text = step
+                    column, descending, filter_text, rows.selected = step
                     order = Order(column, descending)
                 rows.sync(budget)
                 if rows.behind:  # a chunk moved: the rest waits, what is held is consistent
@@ -358,14 +365,16 @@ def counted_between_refreshes(first_rows: int = 1, scan: int = 4) -> Iterator[li
     typed=st.sampled_from(["add (1", "state:success", "!state:success mul", "u01", "proj w1", "state:s,f"]),
     steps=st.lists(st.one_of(st.sampled_from(["letter", "sync"]), events(False), events(False)), max_size=80),
     max_tasks=st.sampled_from([8, 1000]),
+    selected=st.one_of(st.none(), st.sampled_from(UUIDS)),
 )
 def test_a_filter_counted_between_refreshes_ends_as_one_searched_at_once(
-    before, column, descending, typed, steps, max_tasks
+    before, column, descending, typed, steps, max_tasks, selected
 ):
     """Typed a letter at a time over the order shown, each letter counted a chunk per
     refresh while events come (new tasks, changed ones, evictions): the first rows each
-    match, a newer letter cancels the pass before it (no chunk of it is searched after),
-    and once counted the table is the rows as held, filtered and sorted afresh."""
+    match, in order, the ``selected`` row after them if kept, a newer letter cancels the
+    pass before it (no chunk of it is searched after), and once counted the table is the
+    rows as held, filtered and sorted afresh."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     for event in before:
@@ -374,6 +383,7 @@ def test_a_filter_counted_between_refreshes_ends_as_one_searched_at_once(
     order = Order(column, descending)
     letters = [typed[:end] for end in range(1, len(typed) + 1)]
     shown = ""
+    rows.selected = selected
     with counted_between_refreshes() as searched:
         SHEET.table(rows, T0, order, shown)  # the order shown before the filter is typed
         rows.sync()
