@@ -340,12 +340,16 @@ class App:
         if self.watch_queues is not None:
             self.watch_queues(queues)
         source: Any = self.queues if queues else self.rows  # the queue screen's rows are the broker's
+        # At the top row the view follows the newest rows (like tail -f); elsewhere the selection
+        # stays on its task, worker or type wherever that row moves. A filter's pass begun now
+        # shows the selected row while it counts; it stays selected then, even at the top (the
+        # rows found come after those shown: the selected one moves down as they come).
+        follow = previous == 0 and (self.table.counting is None or self.rows.selected is None)
+        self.rows.selected = None if follow else view.selection
         self.table = sheet.table(source, self.shown_at(now), view.order, view.filter_text)
         if self.tagged and view.screen is Screen.TASKS:
             self.table = replace(self.table, tagged=self.tagged)
-        # At the top row the view follows the newest rows (like tail -f); elsewhere the
-        # selection stays on its task, worker or type wherever that row moves.
-        index = None if previous == 0 else self.table.index_of(view.selection)
+        index = None if follow else self.table.index_of(view.selection)
         previous = previous or 0
         if index is None and len(self.table.items):
             index = min(previous, len(self.table.items) - 1)

@@ -5,8 +5,9 @@ each, however many tasks are held (:class:`~evtop.view.taskrows.TaskRows` decide
 It is built once, when the user picks its order or filter, from the rows already in
 time order, in C loops (sorting by one value keeps time order among equal values): first
 only the rows a screen shows, by selection (:class:`Partial`), then whole. A filter over
-many rows is searched a chunk at a time between frames (:class:`Counting`), its first
-rows found first among the rows of an order already built.
+many rows is searched a chunk at a time between frames (:class:`Counting`), in the order
+shown, read from that order's index: the rows it keeps come in display order, a screen
+that fills as they are found, and go straight into the blocks of the new index.
 
 Every order breaks ties newest first, in either direction, as a stable sort of the
 newest-first list does, and puts rows without a value (a task not yet received or
@@ -34,7 +35,7 @@ from typing import Any, Protocol, cast
 
 from sortedcontainers import SortedKeyList, SortedList
 
-from evtop.view.tasks import TaskItem, TimeKey
+from evtop.view.tasks import TaskItem
 
 TIME = operator.attrgetter("time")
 FIRST = operator.itemgetter(0)
@@ -96,9 +97,10 @@ def _presorted(items: list[Any], key: Callable[[Any], Any] | None = None) -> Sor
 
 
 def _filled(made: SortedList, lists: list[list[Any]], keys: list[list[Any]] | None) -> SortedList:
-    """``made``, empty, holding ``lists``: blocks of items in its order, each of its load
-    but the last (``keys``: theirs, for a key list). sortedcontainers 2.4's layout,
-    checked by the tests (``_check``); the dependency is pinned below 2.5 for it."""
+    """``made``, empty, holding ``lists``: blocks of items in its order, each of half its
+    load to twice it but the last (``keys``: theirs, for a key list). sortedcontainers
+    2.4's layout, checked by the tests (``_check``); the dependency is pinned below 2.5
+    for it."""
     made._lists = lists
     if keys is None:
         made._maxes = [part[-1] for part in lists]
@@ -127,10 +129,10 @@ class TimeIndex:
             self._rows = SortedKeyList(rows, key=TIME)
 
     @classmethod
-    def of_blocks(cls, blocks: list[list[TaskItem]], times: list[list[TimeKey]]) -> TimeIndex:
-        """From rows in ascending time in blocks of the index's load (and their times)."""
+    def holding(cls, rows: SortedKeyList) -> TimeIndex:
+        """Holding ``rows``, a list keyed by time (made from blocks: :class:`_Blocks`)."""
         made = cls()
-        made._rows = _filled(made._rows, blocks, times)
+        made._rows = rows
         return made
 
     def __len__(self) -> int:
@@ -165,21 +167,28 @@ class TimeIndex:
 class GroupIndex:
     """Rows grouped by a text column, the groups in value order, newest first in each."""
 
-    def __init__(self, column: str, rows: Iterable[TaskItem]) -> None:
+    def __init__(self, column: str, groups: dict[str, SortedKeyList]) -> None:
+        """``groups``: the rows of each value in time order (none empty)."""
         self._value: Callable[[TaskItem], str] = operator.attrgetter(column)
+        self._groups = groups
+        self._values = SortedList(groups)
+        self._size = sum(map(len, groups.values()))
+        #: Per direction: where each group starts on screen; dropped when a group changes.
+        self._starts: dict[bool, list[int]] = {}
+
+    @classmethod
+    def of_rows(cls, column: str, rows: Iterable[TaskItem]) -> GroupIndex:
+        """From rows in ascending time."""
         # A stable sort by value keeps each group in time order: C loops all the way.
-        ordered = sorted(rows, key=self._value)
-        values = list(map(self._value, ordered))
-        self._groups: dict[str, SortedKeyList] = {}
+        ordered = sorted(rows, key=operator.attrgetter(column))
+        values = list(map(operator.attrgetter(column), ordered))
+        groups: dict[str, SortedKeyList] = {}
         start = 0
         while start < len(values):
             end = bisect_right(values, values[start], start)
-            self._groups[values[start]] = _presorted(ordered[start:end], TIME)
+            groups[values[start]] = _presorted(ordered[start:end], TIME)
             start = end
-        self._values = SortedList(self._groups)
-        self._size = len(values)
-        #: Per direction: where each group starts on screen; dropped when a group changes.
-        self._starts: dict[bool, list[int]] = {}
+        return cls(column, groups)
 
     def __len__(self) -> int:
         return self._size
@@ -253,22 +262,30 @@ class ValueIndex:
     """Rows by a number column in one direction (``descending`` is fixed when it is built),
     then the rows without a number, newest first."""
 
-    def __init__(self, column: str, descending: bool, rows: Iterable[TaskItem]) -> None:
+    def __init__(self, column: str, descending: bool, known: SortedList, unknown: TimeIndex) -> None:
+        """``known``: ``(number, time, row)`` entries, the number negated for lowest
+        first; ``unknown``: the rows without a number."""
         self._value: Callable[[TaskItem], float | None] = operator.attrgetter(column)
         self._sign = 1.0 if descending else -1.0
+        self._known = known
+        self._unknown = unknown
+
+    @classmethod
+    def of_rows(cls, column: str, descending: bool, rows: Iterable[TaskItem]) -> ValueIndex:
+        """From rows in ascending time."""
         # In C loops: split off the rows without a number, make the entries in time order
         # (rows near each other in memory), then a stable sort by number alone keeps
         # equal numbers in time order, which is the entries' order.
         rows = rows if isinstance(rows, list) else list(rows)
-        values = list(map(self._value, rows))
+        value = operator.attrgetter(column)
+        values = list(map(value, rows))
         known = list(compress(rows, map(operator.is_not, values, repeat(None))))
-        numbers = map(self._value, known)
+        numbers = map(value, known)
         keys = numbers if descending else map(operator.neg, numbers)
         entries = list(zip(keys, map(TIME, known), known, strict=True))
         entries.sort(key=FIRST)
-        self._known = _presorted(entries)
         unknown = list(compress(rows, map(operator.is_, values, repeat(None))))
-        self._unknown = TimeIndex(unknown, ordered=True)
+        return cls(column, descending, _presorted(entries), TimeIndex(unknown, ordered=True))
 
     def _entry(self, row: TaskItem) -> tuple[float, Any, TaskItem]:
         value = self._value(row)
@@ -409,64 +426,179 @@ class Partial:
 #: Rows a filter's pass searches between two looks at the clock: a few ms for a word
 #: looked for in every column.
 COUNT_CHUNK = 4096
-#: The first rows of a filter are looked for among this many rows of the order shown,
-#: this many at a time: fewer matching (under one in forty) and a pass over every row at
-#: once costs little more than one between frames, so none is begun.
+#: The first rows of a filter are looked for among this many rows of the order shown
+#: when it is typed, this many at a time (a screen at once when many match); the rest
+#: is searched between frames.
 FIRST_SCAN = 8192
 FIRST_CHUNK = 1024
+UUID = operator.attrgetter("uuid")
 
 
-def first_kept(
-    rows: Iterator[TaskItem], keep: Callable[[list[TaskItem]], list[TaskItem]]
-) -> list[TaskItem] | None:
-    """The first :data:`FIRST_ROWS` of ``rows`` (in display order) that ``keep`` keeps,
-    when they are among the first :data:`FIRST_SCAN`; else None."""
-    first: list[TaskItem] = []
-    for _ in range(max(FIRST_SCAN // FIRST_CHUNK, 1)):
-        chunk = list(islice(rows, FIRST_CHUNK))
-        first += keep(chunk)
-        if len(first) >= FIRST_ROWS or len(chunk) < FIRST_CHUNK:
-            break
-    return first[:FIRST_ROWS] if len(first) >= FIRST_ROWS else None
+class _Blocks:
+    """The items of a sorted list taken in display order, a chunk at a time, and put
+    straight in the blocks the list is made of (:func:`_filled`). ``backwards``: the
+    display reads the list backwards (newest or highest first), so the blocks are turned
+    round in place once all are taken, which reads no row again."""
+
+    def __init__(self, backwards: bool, key: Callable[[Any], Any] | None = None) -> None:
+        self._backwards = backwards
+        self._key = key
+        self._load = SortedList.DEFAULT_LOAD_FACTOR
+        self._lists: list[list[Any]] = []
+        self._keys: list[list[Any]] = []
+
+    def extend(self, items: list[Any]) -> None:
+        keys = None if self._key is None else list(map(self._key, items))
+        start = 0
+        while start < len(items):
+            if not self._lists or len(self._lists[-1]) >= self._load:
+                self._lists.append([])
+                self._keys.append([])
+            end = start + self._load - len(self._lists[-1])
+            self._lists[-1] += items[start:end]
+            if keys is not None:
+                self._keys[-1] += keys[start:end]
+            start = end
+
+    def sorted_list(self) -> SortedList:
+        """The list of every item taken (taking them from here)."""
+        lists, keys = self._lists, self._keys
+        self._lists, self._keys = [], []
+        if self._backwards:
+            for blocks in (lists, keys):
+                blocks.reverse()
+                for block in blocks:
+                    block.reverse()
+            # The block filled last comes first now: it may hold less than the half load
+            # a sorted list keeps in every block but its last.
+            if len(lists) > 1 and 2 * len(lists[0]) < self._load:
+                lists[:2] = [lists[0] + lists[1]]
+                keys[:2] = [keys[0] + keys[1]]
+        made = SortedList() if self._key is None else SortedKeyList(key=self._key)
+        return _filled(made, lists, None if self._key is None else keys)
+
+
+class _Parts(Protocol):
+    """An index of one order made from its rows taken in display order (:class:`Counting`)."""
+
+    def take(self, rows: list[TaskItem]) -> None:
+        """The next rows in display order."""
+
+    def index(self) -> Index:
+        """The index of every row taken."""
+
+
+class _TimeParts:
+    def __init__(self, descending: bool) -> None:
+        self._rows = _Blocks(descending, TIME)
+
+    def take(self, rows: list[TaskItem]) -> None:
+        self._rows.extend(rows)
+
+    def index(self) -> Index:
+        return TimeIndex.holding(self._rows.sorted_list())
+
+
+class _GroupParts:
+    def __init__(self, column: str) -> None:
+        self._column = column
+        self._value: Callable[[TaskItem], str] = operator.attrgetter(column)
+        self._groups: dict[str, _Blocks] = {}
+
+    def take(self, rows: list[TaskItem]) -> None:
+        values = list(map(self._value, rows))
+        start = 0
+        while start < len(values):  # a group's rows are together in display order
+            value = values[start]
+            end = start + values.count(value)
+            group = self._groups.get(value)
+            if group is None:
+                group = self._groups[value] = _Blocks(True, TIME)  # newest first in each
+            group.extend(rows[start:end])
+            start = end
+
+    def index(self) -> Index:
+        groups = {value: group.sorted_list() for value, group in self._groups.items()}
+        return GroupIndex(self._column, groups)
+
+
+class _ValueParts:
+    def __init__(self, column: str, descending: bool) -> None:
+        self._column, self._descending = column, descending
+        self._value: Callable[[TaskItem], float | None] = operator.attrgetter(column)
+        self._known = _Blocks(True)  # entries read backwards, as ValueIndex reads them
+        self._unknown = _Blocks(True, TIME)
+
+    def take(self, rows: list[TaskItem]) -> None:
+        values = list(map(self._value, rows))
+        has = list(map(operator.is_not, values, repeat(None)))
+        known = list(compress(rows, has))
+        numbers = cast(Iterator[float], compress(values, has))  # the Nones left out
+        keys = numbers if self._descending else map(operator.neg, numbers)
+        self._known.extend(list(zip(keys, map(TIME, known), known, strict=True)))
+        self._unknown.extend(list(compress(rows, map(operator.not_, has))))
+
+    def index(self) -> Index:
+        unknown = TimeIndex.holding(self._unknown.sorted_list())
+        return ValueIndex(self._column, self._descending, self._known.sorted_list(), unknown)
+
+
+def _parts(column: str, descending: bool) -> _Parts:
+    if column == "time":
+        return _TimeParts(descending)
+    if column in TEXT_COLUMNS:
+        return _GroupParts(column)
+    return _ValueParts(column, descending)
 
 
 class Counting(Partial):
-    """The index of a filter while its pass over the rows is underway: the rows it keeps
-    that a screen shows first (found among the rows of an order already built), then,
-    a chunk at a time between frames (:meth:`step`), every row it keeps among ``rows``,
-    from which the index is built whole. Until then it holds only those first rows, and
-    :attr:`counted` says how many it kept so far.
+    """The index of a filter while its pass over the rows is underway, and once done.
 
-    ``rows`` (ascending time) are the rows as they were when the pass began: the changes
-    since are taken once it is done (:meth:`TaskRows.sync
+    The pass reads ``rows``, the rows of an index of the same order as they were when it
+    began, in display order; so the rows it keeps come in display order, final: the
+    first :data:`FIRST_ROWS` of them are the table's rows while it counts (the screen
+    fills as they are found, none ever moves), and each one goes straight into the blocks
+    of the index of that order (:class:`_Parts`), which is whole once the last row is
+    searched, without a sort. It searches up to :data:`FIRST_SCAN` rows when made (a
+    screen at once where many match), the rest a chunk at a time between frames
+    (:meth:`step`); :attr:`counted` says how many rows it kept so far.
+
+    The changes since the pass began are taken once it is done (:meth:`TaskRows.sync
     <evtop.view.taskrows.TaskRows.sync>`), so an event that came meanwhile is not lost.
     ``keep`` gives the rows of a list that the filter keeps, in their order.
+
+    ``selected``: the row the user has selected, as the pass began. While the filter
+    keeps it and it is not among the first rows, it is shown just after them (where it
+    comes in display order: the pass has not reached it, or it is further down), so the
+    selection stays on it while the rest is counted.
 
     At a million rows, reading each row once more after the pass (to build the index,
     or only to drop a reference to it) is a pause of a tenth of a second: the rows sit
     all over memory. So each row is done with while the pass has just read it: let go
-    of in ``rows``, and, in time order, put in the blocks the index is made of."""
+    of in ``rows`` (when a list), and put in the blocks the index is made of."""
 
     def __init__(
         self,
         column: str,
         descending: bool,
-        rows: list[TaskItem],
-        first: list[TaskItem],
+        rows: list[TaskItem] | Iterator[TaskItem],
         keep: Callable[[list[TaskItem]], list[TaskItem]],
+        selected: TaskItem | None = None,
     ) -> None:
-        super().__init__(column, descending, [], first)
+        super().__init__(column, descending, [], [])
         self._keep = keep
-        #: The rows to search, each set to None once searched.
-        self._unsearched = cast(list[TaskItem | None], rows)
+        #: The rows to search: a list of them, each set to None once searched; or read
+        #: from an index as the pass goes.
+        self._list = cast(list[TaskItem | None], rows) if isinstance(rows, list) else None
+        self._reading = None if isinstance(rows, list) else rows
         self._searched = 0
-        #: The rows kept: in time order, blocks of a time index and their times; else
-        #: one list (:func:`build_index` sorts it).
-        self._blocks: list[list[TaskItem]] = []
-        self._times: list[list[TimeKey]] = []
-        self._kept: list[TaskItem] = []
+        self._exhausted = False
+        self._parts = _parts(column, descending)
         self._counted = 0
-        self._positions = {row.uuid: position for position, row in enumerate(first)}
+        self._positions: dict[str, int] = {}
+        self._selected = selected if selected is not None and keep([selected]) else None
+        while not self._exhausted and self._searched < FIRST_SCAN and len(self._first) < FIRST_ROWS:
+            self._search_chunk(FIRST_CHUNK)
 
     @property
     def counted(self) -> int:
@@ -475,56 +607,70 @@ class Counting(Partial):
 
     def step(self, deadline: float) -> bool:
         """Search the rows a chunk at a time while another chunk, as long as the last,
-        still ends before ``deadline`` (``time.perf_counter``), then build the index;
-        True once it is built."""
+        still ends before ``deadline`` (``time.perf_counter``); True once every row is
+        searched (the index then whole)."""
         while self._whole is None:
             started = time.perf_counter()
-            if self._searched < len(self._unsearched):
-                self._search_chunk()
-            else:
+            self._search_chunk(COUNT_CHUNK)
+            if self._exhausted:
                 self.whole()
-            now = time.perf_counter()
-            if 2 * now - started >= deadline or self._searched == len(self._unsearched):
-                break  # building the index is a step of its own
+            elif 2 * time.perf_counter() - started >= deadline:
+                break
         return self._whole is not None
 
-    def _search_chunk(self) -> None:
-        start, end = self._searched, self._searched + COUNT_CHUNK
-        chunk = cast(list[TaskItem], self._unsearched[start:end])
-        self._unsearched[start:end] = repeat(None, len(chunk))
+    def _search_chunk(self, size: int) -> None:
+        start = self._searched
+        if self._list is not None:
+            chunk = cast(list[TaskItem], self._list[start : start + size])
+            self._list[start : start + size] = repeat(None, len(chunk))
+            self._exhausted = start + len(chunk) == len(self._list)
+        else:
+            assert self._reading is not None
+            chunk = list(islice(self._reading, size))
+            self._exhausted = len(chunk) < size
         kept = self._keep(chunk)
         self._searched += len(chunk)
         self._counted += len(kept)
-        if self._column != "time":
-            self._kept += kept
-            return
-        times = list(map(TIME, kept))
-        load = SortedList.DEFAULT_LOAD_FACTOR
-        while kept:
-            if not self._blocks or len(self._blocks[-1]) >= load:
-                self._blocks.append([])
-                self._times.append([])
-            room = load - len(self._blocks[-1])
-            self._blocks[-1] += kept[:room]
-            self._times[-1] += times[:room]
-            kept, times = kept[room:], times[room:]
+        shown = len(self._first)
+        if shown < FIRST_ROWS:
+            first = kept[: FIRST_ROWS - shown]
+            self._positions.update(zip(map(UUID, first), range(shown, shown + len(first)), strict=True))
+            self._first += first
+        self._parts.take(kept)
 
     def _build(self) -> Index:
-        while self._searched < len(self._unsearched):  # the rest of the pass at once
-            self._search_chunk()
-        blocks, times, kept = self._blocks, self._times, self._kept
-        self._blocks, self._times, self._kept, self._unsearched, self._positions = [], [], [], [], {}
-        if self._column != "time":
-            return build_index(self._column, self.descending, kept)
+        while not self._exhausted:  # the rest of the pass at once
+            self._search_chunk(COUNT_CHUNK)
+        self._list, self._reading, self._positions, self._selected = None, None, {}, None
         with collection_paused():
-            return TimeIndex.of_blocks(blocks, times)
+            return self._parts.index()
+
+    def _after_first(self) -> TaskItem | None:
+        """The selected row, where it is shown after the first rows."""
+        selected = self._selected
+        return None if selected is None or selected.uuid in self._positions else selected
 
     def __len__(self) -> int:
-        return len(self._first) if self._whole is None else len(self._whole)
+        if self._whole is not None:
+            return len(self._whole)
+        return len(self._first) + (self._after_first() is not None)
+
+    def at(self, index: int, descending: bool) -> TaskItem:
+        if self._whole is None and descending == self.descending:
+            if index < len(self._first):
+                return self._first[index]
+            selected = self._after_first()
+            if selected is not None and index == len(self._first):
+                return selected
+        return self.whole().at(index, descending)
 
     def locate(self, row: TaskItem, descending: bool) -> int | None:
         if self._whole is None and descending == self.descending:
-            return self._positions.get(row.uuid)
+            position = self._positions.get(row.uuid)
+            selected = self._after_first()
+            if position is None and selected is not None and selected.uuid == row.uuid:
+                return len(self._first)
+            return position
         return self.whole().locate(row, descending)
 
     def in_time(self) -> list[TaskItem]:
@@ -580,5 +726,5 @@ def build_index(column: str, descending: bool, rows: Iterable[TaskItem], *, part
         if column == "time":
             return TimeIndex(rows if isinstance(rows, list) else list(rows), ordered=True)
         if column in TEXT_COLUMNS:
-            return GroupIndex(column, rows)
-        return ValueIndex(column, descending, rows)
+            return GroupIndex.of_rows(column, rows)
+        return ValueIndex.of_rows(column, descending, rows)

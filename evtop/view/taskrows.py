@@ -14,10 +14,9 @@ Under a flood a sync can be given a time budget: it moves the changed rows a chu
 time and leaves the rest for the next call (:attr:`TaskRows.behind`), so the TUI draws
 and answers keys in between. A filter is searched a term at a time over the rows in C
 loops, and among the rows of a kept filter it narrows (typed one letter further) rather
-than among all. Over many rows that most of the filter keeps (the first letters typed at
-a million tasks), its first screen is found at once among the rows of the order shown,
-and the rest of the pass is done between frames (:class:`Counting`), cancelled by the
-next letter.
+than among all. Over many rows (a million tasks), the pass is done in the order shown, a
+chunk at a time between frames (:class:`Counting`), cancelled by the next letter: the
+first screen at once where many rows match, else filling as they are found.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import math
 import operator
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import compress
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
@@ -40,7 +39,6 @@ from evtop.view.orderings import (
     TimeIndex,
     build_index,
     collection_paused,
-    first_kept,
     holds_both_directions,
 )
 from evtop.view.query import Query, narrows, parse
@@ -60,8 +58,8 @@ CHUNK = 128
 #: Indexes of orders and filters shown before, kept for going back to them (cycling
 #: through the sort columns): each is brought up to date when shown again.
 KEPT_INDEXES = 8
-#: A filter over more rows than this is searched between frames (:class:`Counting`)
-#: when its first screen is found quickly (:func:`first_kept`); else at once.
+#: A filter over more rows than this is searched between frames (:class:`Counting`),
+#: in the order shown, where an index of that order is kept; else at once.
 COUNT_AT_ONCE = 16_384
 
 
@@ -153,6 +151,9 @@ class TaskRows:
         self._logged = 0
         #: What Health found as of the last refresh (set by the TUI): rows are shown through it.
         self.trust = Trust()
+        #: The key of the row the user has selected (set by the TUI; None while the view
+        #: follows the newest rows): a filter's pass shows it while it counts (:class:`Counting`).
+        self.selected: str | None = None
         with self._mutex:
             self._base = state.event_count
             self._full = bool(state.tasks.data)  # tasks no event of ours told us about
@@ -418,15 +419,19 @@ class TaskRows:
     def _build(self, sheet: TaskSheet, column: str, descending: bool, query: Query) -> Index:
         if not query:
             return build_index(column, descending, self.by_time.in_time(), partial=True)
-        source = self._narrowest(query)
         search = partial(_search, sheet, query)
-        if len(source) > COUNT_AT_ONCE:
-            first = self._first_rows(column, descending, query, search)
-            if first is not None:
-                with collection_paused():  # else the next collection reads every row in it
-                    rows = source.in_time()
-                return Counting(column, descending, rows, first, search)
-        return build_index(column, descending, search(source.in_time()), partial=True)
+        source = self._narrowest(query)
+        shown = self._shown(column, descending, query) if len(source) > COUNT_AT_ONCE else None
+        if shown is None:
+            return build_index(column, descending, search(source.in_time()), partial=True)
+        rows: list[TaskItem] | Iterator[TaskItem] = shown.display(descending)
+        if shown is self.by_time:  # the rows as they are now: every sync changes it
+            with collection_paused():  # else the next collection reads every row in it
+                rows = list(rows)
+        # Else a kept index, read as the pass goes: it takes changes only when shown or
+        # narrowed (:meth:`_index`), each of which drops the pass first.
+        selected = None if self.selected is None else self.rows.get(self.selected)
+        return Counting(column, descending, rows, search, selected)
 
     def _narrowest(self, query: Query) -> Index:
         """The fewest rows ``query`` is sure to be found among: those of a filter it
@@ -438,19 +443,17 @@ class TaskRows:
                 source = self._catch_up(kept).index
         return source
 
-    def _first_rows(
-        self, column: str, descending: bool, query: Query, search: Callable[[list[TaskItem]], list[TaskItem]]
-    ) -> list[TaskItem] | None:
-        """The first rows a screen shows of ``query`` in this order (:func:`first_kept`),
-        read from the index of the same order kept for a filter it narrows (or for none);
-        None where there is none."""
+    def _shown(self, column: str, descending: bool, query: Query) -> Index | None:
+        """The fewest rows in this order ``query`` is sure to be found among: the index
+        of the order kept for a filter it narrows (or for none); None where none is
+        kept whole."""
         shown: Index | None = self.by_time if column == "time" else None
         for (kind, direction, _), kept in list(self._kept.items()):
             index = kept.value.index
             fits = kind == column and direction in (None, descending) and not _unbuilt(index)
             if fits and (shown is None or len(index) < len(shown)) and narrows(query, kept.value.query):
                 shown = self._catch_up(kept).index
-        return None if shown is None else first_kept(shown.display(descending), search)
+        return shown
 
 
 def _unbuilt(index: Index) -> TypeGuard[Partial]:

@@ -731,6 +731,44 @@ def test_a_filter_over_many_tasks_shows_its_first_rows_then_counts_the_rest_betw
         assert app.view.selection == "t02" and not app.rows.counting
 
 
+def test_the_selection_stays_on_its_row_while_a_filter_that_keeps_it_is_counted():
+    """The selected row, kept by the filter typed, stays selected while the rest is
+    counted (shown after the rows found so far, then where it comes), as it does once the
+    count is done; a selected row the filter hides gives way as after a filter done at once."""
+    state = State(clock=lambda: T0 + 100)
+    names = ("proj.add", "proj.mul", "proj.slow")
+    for i in range(60):
+        state.event(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=names[i % 3]))
+    app = make_app(state=state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "COUNT_AT_ONCE", 0)
+        patch.setattr(orderings, "FIRST_ROWS", 2)
+        patch.setattr(orderings, "FIRST_SCAN", 1)
+        patch.setattr(orderings, "FIRST_CHUNK", 1)
+        patch.setattr(orderings, "COUNT_CHUNK", 4)
+        press(app, *"j" * 10)
+        assert app.view.selection == "t49"  # a proj.mul task
+        text = press(app, "/", *"proj.m")
+        places = []
+        while True:
+            assert "counting…" in text or not app.rows.counting
+            assert app.view.selection == "t49"
+            places.append(app.listbox.focus_position)
+            assert app.table.key(places[-1]) == "t49"
+            if not app.rows.counting:
+                break
+            app.rows.sync(0.0)
+            app.show_counting()
+            text = screen(app)
+        assert places[:2] == [0, 2] and places[-1] == 3  # alone, after t58 t55, then its place
+        assert "[Tasks] 20/60" in text
+        press(app, "enter", "/", *"proj.s")  # hides t49: the selection gives way
+        while app.rows.counting:
+            app.rows.sync(0.0)
+            app.show_counting()
+        assert app.view.selection != "t49" and app.table.index_of(app.view.selection) is not None
+
+
 def test_search_moves_the_selection_and_n_wraps_around():
     app = make_app()
     press(app, "f3", *"proj.add", "enter")

@@ -159,6 +159,44 @@ def test_a_filter_over_many_tasks_shows_its_first_rows_before_the_count_is_done(
     assert shown[0].startswith(f"00000000-0000-4000-8000-{total - 1:012d}")  # the newest first
 
 
+def test_a_filter_that_leaves_few_of_many_tasks_is_counted_between_frames(tmp_path):
+    """Over more tasks than a filter is searched at once, while few match: the frame drawn
+    just after the letters shows the rows found among the newest (not a pause over every
+    row first), with the count still rising; the rest joins them, and the count ends right."""
+    total = COUNT_AT_ONCE + 4000
+    rare = range(7, total, 500)
+    events = [
+        task_event("task-received", f"00000000-0000-4000-8000-{i:012d}", T0 + i / 100, i + 1,
+                   name="proj.rare" if i % 500 == 7 else "proj.add", args="(1, 2)", kwargs="{}")
+        for i in range(total)
+    ]  # fmt: skip
+    path = write_recording(tmp_path / "few.jsonl", events)
+    with Terminal("--replay", path, "--speed", "max", "--max-tasks", str(total), cols=170, rows=60) as term:
+        term.wait_for("replay finished", f"[Tasks] {total}/{total}", timeout=60)
+        mark = len(term.raw)
+        term.send("/rare")
+        text = term.wait_for(f"[Tasks] {len(rare)}/{total}", "filter: rare", timeout=30)
+        shown = [line.split()[0] for line in text.splitlines() if "proj.rare" in line]
+        newest = [f"00000000-0000-4000-8000-{i:012d}" for i in reversed(rare)]
+        assert shown == newest[: len(shown)] and len(shown) >= 40, text  # all that fit, newest first
+        term.send("\r")
+        term.wait_gone("Enter:accept")
+        term.send("q")
+        status, err = term.wait_exit()
+    assert status == 0, err
+    # The frame drawn just after the letters, up to where the next one rewrites the view line.
+    after = bytes(term.raw[mark:])
+    counting = after.find("counting…".encode())
+    assert counting > 0, after
+    end = after.find(b"[Tasks]", counting)
+    screen = pyte.Screen(term.cols, term.rows)
+    pyte.ByteStream(screen).feed(bytes(term.raw[:mark]) + after[: end if end > 0 else len(after)])
+    found = re.search(r"\[Tasks\] counting… (\d+)\+/" + str(total), screen.display[2])
+    assert found and 0 < int(found[1]) < len(rare), screen.display[2]
+    shown = [line.split()[0] for line in screen.display if "proj." in line]
+    assert shown == newest[: int(found[1])], "\n".join(screen.display)  # those found, newest first
+
+
 def test_keys_open_details_traceback_and_filter(recording):
     with Terminal("--replay", recording, "--speed", "max") as term:
         term.wait_for("finished, showing the final state")

@@ -12,6 +12,8 @@ import operator
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from itertools import pairwise
 
 import pytest
 from hypothesis import example, given, settings
@@ -73,14 +75,9 @@ def events(draw, clocked=True):
 
 def reference(rows: TaskRows, order: Order, filter_text: str) -> list[str]:
     """The uuids a from-scratch sort shows: newest first, filtered, stable-sorted."""
-    newest_first = sorted(rows.rows.values(), key=operator.attrgetter("time"), reverse=True)
     query = parse(filter_text, SHEET.fields)
-    shown = [row for row in newest_first if query.matches(SHEET.search(row))]
-    if order.column == "time":
-        shown = shown if order.descending else shown[::-1]
-    else:
-        shown = sort_items(shown, operator.attrgetter(order.column), order.descending)
-    return [row.uuid for row in shown]
+    shown = [row for row in rows.rows.values() if query.matches(SHEET.search(row))]
+    return [row.uuid for row in in_order(shown, order)]
 
 
 def type_stats(state: State) -> dict[str, tuple]:
@@ -133,13 +130,25 @@ def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
 
 
 def check_counting(rows: TaskRows, table) -> None:
-    """The first rows of a filter being counted: each one the filter keeps, found by key."""
+    """The first rows of a filter being counted (as many as found so far, maybe none, and
+    the selected row after them): each one the filter keeps, in the table's order, found
+    by key."""
     assert rows.counting and rows.behind
     first = list(table.items)
-    assert first and all(table.query.matches(SHEET.search(row)) for row in first)
+    assert all(table.query.matches(SHEET.search(row)) for row in first)
+    assert len({row.uuid for row in first}) == len(first)
+    assert first == in_order(first, table.order)
     for position, row in enumerate(first):
         if row.uuid in rows.rows:
             assert table.index_of(row.uuid) == position
+
+
+def in_order(items: list[TaskItem], order: Order) -> list[TaskItem]:
+    """``items`` as the table shows them in ``order``: newest first, then stable-sorted."""
+    newest_first = sorted(items, key=operator.attrgetter("time"), reverse=True)
+    if order.column == "time":
+        return newest_first if order.descending else newest_first[::-1]
+    return sort_items(newest_first, operator.attrgetter(order.column), order.descending)
 
 
 AT_ONCE = taskrows.COUNT_AT_ONCE
@@ -149,7 +158,12 @@ steps = st.lists(
         events(clocked=False),
         st.just("refresh"),
         st.just("sync"),
-        st.tuples(st.sampled_from(SHEET.sort_columns), st.booleans(), st.sampled_from(FILTERS)),
+        st.tuples(
+            st.sampled_from(SHEET.sort_columns),
+            st.booleans(),
+            st.sampled_from(FILTERS),
+            st.one_of(st.none(), st.sampled_from(UUIDS)),  # the row selected
+        ),
         st.just("bypass"),
     ),
     max_size=150,
@@ -177,7 +191,8 @@ def test_rows_and_every_order_match_a_fresh_sort(
     refreshes that move a few rows each (``budget`` 0: one chunk), where the orders must
     still match the rows as held; with new orders shown by their first few rows; with
     every filter counted between refreshes a few rows at a time while events come
-    (``count_at_once`` 0), once counted the same rows as a filter searched at once."""
+    (``count_at_once`` 0), once counted the same rows as a filter searched at once, and
+    meanwhile its rows found so far in order (the row selected after them, if kept)."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     order, filter_text = Order("time", True), ""
@@ -202,7 +217,7 @@ def test_rows_and_every_order_match_a_fresh_sort(
                 bypass = False
             else:
                 if step != "refresh":
-                    column, descending, filter_text = step
+                    column, descending, filter_text, rows.selected = step
                     order = Order(column, descending)
                 rows.sync(budget)
                 if rows.behind:  # a chunk moved: the rest waits, what is held is consistent
@@ -350,14 +365,16 @@ def counted_between_refreshes(first_rows: int = 1, scan: int = 4) -> Iterator[li
     typed=st.sampled_from(["add (1", "state:success", "!state:success mul", "u01", "proj w1", "state:s,f"]),
     steps=st.lists(st.one_of(st.sampled_from(["letter", "sync"]), events(False), events(False)), max_size=80),
     max_tasks=st.sampled_from([8, 1000]),
+    selected=st.one_of(st.none(), st.sampled_from(UUIDS)),
 )
 def test_a_filter_counted_between_refreshes_ends_as_one_searched_at_once(
-    before, column, descending, typed, steps, max_tasks
+    before, column, descending, typed, steps, max_tasks, selected
 ):
     """Typed a letter at a time over the order shown, each letter counted a chunk per
     refresh while events come (new tasks, changed ones, evictions): the first rows each
-    match, a newer letter cancels the pass before it (no chunk of it is searched after),
-    and once counted the table is the rows as held, filtered and sorted afresh."""
+    match, in order, the ``selected`` row after them if kept, a newer letter cancels the
+    pass before it (no chunk of it is searched after), and once counted the table is the
+    rows as held, filtered and sorted afresh."""
     state = State(max_tasks_in_memory=max_tasks, clock=lambda: T0)
     rows = TaskRows(state)
     for event in before:
@@ -366,6 +383,7 @@ def test_a_filter_counted_between_refreshes_ends_as_one_searched_at_once(
     order = Order(column, descending)
     letters = [typed[:end] for end in range(1, len(typed) + 1)]
     shown = ""
+    rows.selected = selected
     with counted_between_refreshes() as searched:
         SHEET.table(rows, T0, order, shown)  # the order shown before the filter is typed
         rows.sync()
@@ -419,6 +437,141 @@ def test_a_filter_over_many_rows_shows_its_first_rows_and_counts_the_rest_betwee
         index.whole()._rows._check()  # the time index made of those blocks is sound
     table = SHEET.table(rows, T0, order, "proj.a")
     assert len(table.items) == 20
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stream=st.lists(events(clocked=False), min_size=1, max_size=60),
+    column=st.sampled_from(SHEET.sort_columns),
+    descending=st.booleans(),
+    typed=st.sampled_from(["a", "add", "add (1", "state:success", "!state:success", "u01", "w1", "zzz"]),
+    scan=st.integers(1, 8),
+    chunk=st.integers(1, 5),
+    load=st.sampled_from([4, 6, 1000]),
+    listed=st.booleans(),
+)
+def test_a_filters_pass_in_display_order_ends_as_the_one_shot_search(
+    stream, column, descending, typed, scan, chunk, load, listed
+):
+    """A filter's pass over the rows of an order, a chunk at a time: the rows it shows
+    meanwhile are always the first rows of the final table, in its order (a screen that
+    fills, never a row out of place or one the filter does not keep); the index it ends
+    with, made from its blocks without a sort, is the one-shot search's, row for row and
+    position for position, and a valid sorted list. The rows it reads are a list of them
+    (``listed``, as the time index gives them) or an index read as the pass goes."""
+    state = State(clock=lambda: T0)
+    rows = TaskRows(state)
+    for event in stream:
+        rows.feed(event)
+    rows.sync()
+    query = parse(typed, SHEET.fields)
+    search = partial(taskrows._search, SHEET, query)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SortedList, "DEFAULT_LOAD_FACTOR", load)
+        patch.setattr(orderings, "FIRST_ROWS", 3)
+        patch.setattr(orderings, "FIRST_SCAN", scan)
+        patch.setattr(orderings, "FIRST_CHUNK", 1)
+        patch.setattr(orderings, "COUNT_CHUNK", chunk)
+        shown = orderings.build_index(column, descending, rows.by_time.in_time())
+        once = orderings.build_index(column, descending, search(rows.by_time.in_time()))
+        display = shown.display(descending)
+        counting = orderings.Counting(column, descending, list(display) if listed else display, search)
+        expected = [once.at(position, descending) for position in range(len(once))]
+        assert counting.counted <= len(expected)
+        while True:
+            first = [counting.at(position, descending) for position in range(len(counting))]
+            assert first == expected[: len(first)]
+            assert len(first) == min(3, counting.counted)
+            for position, row in enumerate(first):
+                assert counting.locate(row, descending) == position
+            if counting.step(0.0):
+                break
+    made = counting.whole()
+    assert [made.at(position, descending) for position in range(len(made))] == expected
+    for position, row in enumerate(expected):
+        assert made.locate(row, descending) == position
+    assert made.in_time() == once.in_time()
+    lists = (
+        [made._rows]
+        if column == "time"
+        else [*made._groups.values(), made._values]
+        if column in orderings.TEXT_COLUMNS
+        else [made._known, made._unknown._rows]
+    )
+    for each in lists:
+        each._check()
+    late = TaskItem("late", "proj.add", "", "", None, None, 1.0, "", "", (-1, "", -1))
+    made.add(late)  # the index takes changes as one built at once does
+    assert made.locate(late, descending) is not None
+
+
+def test_a_filter_that_leaves_few_rows_is_counted_between_refreshes_the_screen_filling():
+    """Few rows match among the first rows of the order shown: the letter searches those
+    only (none, or a few, on screen at once) and the rest between refreshes, the rows
+    found joining the screen in order as they are found; the next letter drops it."""
+    state = State(clock=lambda: T0)
+    rows = TaskRows(state)
+    for i in range(60):
+        rows.feed(
+            task("task-received", f"t{i:02d}", T0 + i, i + 1, name="proj.rare" if i % 10 == 3 else "proj.add")
+        )
+    rows.sync()
+    order = Order("time", True)
+    with counted_between_refreshes(first_rows=5, scan=4) as searched:
+        table = SHEET.table(rows, T0, order, "rare")
+        assert searched == ["rare"] * 2  # the first four rows at once, two at a time
+        assert rows.counting and table.counting == 0 and len(table.items) == 0
+        shown = []
+        while rows.counting:
+            rows.sync(0.0)
+            table = SHEET.table(rows, T0, order, "rare")
+            shown.append([row.uuid for row in table.items])
+        assert shown[0] == [] and ["t53"] in shown and ["t53", "t43"] in shown
+        assert shown[-1] == ["t53", "t43", "t33", "t23", "t13", "t03"]
+        assert all(earlier == later[: len(earlier)] for earlier, later in pairwise(shown))
+        check_orders(rows, order, "rare")
+        searched.clear()
+        SHEET.table(rows, T0, order, "add")
+        assert rows.counting
+        SHEET.table(rows, T0, order, "ad")  # a letter taken back: that pass is dropped
+        rows.sync(0.0)
+        assert searched.count("add") == 2 and "ad" in searched and rows.counting
+        while rows.behind:
+            rows.sync(0.0)
+        assert searched.count("add") == 2  # nothing more of the dropped pass
+    check_orders(rows, order, "ad")
+
+
+@pytest.mark.parametrize(("column", "descending"), [("time", True), ("name", False), ("runtime", True)])
+def test_the_selected_row_stays_shown_while_a_filter_that_keeps_it_is_counted(column, descending):
+    """The row the user selected, kept by the filter typed but not among the rows found
+    so far, is shown after them (where it comes) until its place is known; one the
+    filter hides is not."""
+    state = State(clock=lambda: T0)
+    rows = TaskRows(state)
+    for i in range(60):
+        rows.feed(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=NAMES[i % 3]))
+        rows.feed(task("task-succeeded", f"t{i:02d}", T0 + i, i + 1, runtime=float(i)))
+    rows.sync()
+    order = Order(column, descending)
+    SHEET.table(rows, T0, order, "")
+    rows.sync()  # the order shown whole
+    expected = reference(rows, order, "mul")
+    selected = expected[-1]  # far down: its place is the last the pass finds
+    rows.selected = selected
+    with counted_between_refreshes(first_rows=3, scan=2):
+        table = SHEET.table(rows, T0, order, "mul")
+        while rows.counting:
+            found = len(table.items) - 1
+            assert found <= 3 and [row.uuid for row in table.items] == [*expected[:found], selected]
+            assert table.index_of(selected) == found
+            rows.sync(0.0)
+            table = SHEET.table(rows, T0, order, "mul")
+        assert table.index_of(selected) == len(expected) - 1
+        rows.selected = hidden = reference(rows, order, "add")[-1]
+        table = SHEET.table(rows, T0, order, "mul w")
+        assert rows.counting and hidden not in [row.uuid for row in table.items]
+        assert table.index_of(hidden) is None
 
 
 TERMS = [
