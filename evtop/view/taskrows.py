@@ -67,8 +67,8 @@ KEPT_INDEXES = 8
 #: at once: as many as the time index and the indexes kept hold at most (two per row in
 #: time order: the row and its key), so the memory of indexes at most doubles, and a flood
 #: that drops them all at once (:data:`REBUILD_SHARE`) is freed in steps all the same. The
-#: steps free a million entries of a number order in about a second while a filter counts,
-#: in a third of that otherwise: the bound is reached only by dropping whole indexes of
+#: steps free a million entries of a number order (0.15 s of freeing) in 30 steps while a
+#: filter counts, 8 otherwise: the bound is reached only by dropping whole indexes of
 #: every row faster than that, for seconds.
 DROPPED_MOST = 2 * (KEPT_INDEXES + 1)
 #: A filter over more rows than this is searched between frames (:class:`Counting`),
