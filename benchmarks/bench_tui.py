@@ -25,7 +25,8 @@ out of clock order) and cached under /tmp.
    again sorted by runtime), each letter applied and drawn: the time to its first
    screen, then to its whole count (a filter over many rows is counted in steps between
    keys, as the live loop does them, without the pauses it leaves to the event thread;
-   each step is timed with its redraw).
+   each step is timed with its redraw), and the steps freeing what the letter dropped
+   (an index kept before, let go of a piece at a time between keys).
 
 Prints medians and ranges; nothing here asserts a target.
 """
@@ -320,6 +321,10 @@ settle = getattr(mode, "settle_garbage", lambda: None)
 #: one (the old implementation has none).
 budget = getattr(mode, "SYNC_BUDGET", None)
 step = getattr(mode, "CATCH_UP_BUDGET", None)
+#: A step of that catching up, as the loop does it (implementations before: the pass
+#: only, freeing nothing between keys).
+catch_up = getattr(app, "catch_up", None)
+dropped = getattr(rows, "dropped", ())
 clock = 0
 start = time.time() - 3600
 
@@ -387,18 +392,30 @@ def type_letters(text, label=""):
         held = app.render(size)
         shown = time.perf_counter()
         # Then the rest of its pass, as the live loop does it between keys (the old
-        # implementation does it whole before drawing): steps, each redrawing the count.
+        # implementation does it whole before drawing): steps, each redrawing the count;
+        # then the steps freeing what the letter dropped (an index kept before).
         steps, longest = 0, 0.0
         while getattr(rows, "counting", False):
             started = time.perf_counter()
-            rows.sync(step)
-            app.show_counting()
+            if catch_up is None:
+                rows.sync(step)
+                app.show_counting()
+            else:
+                catch_up(step)
             held = app.render(size)
             settle()
             steps, longest = steps + 1, max(longest, time.perf_counter() - started)
         counted = time.perf_counter()
+        frees, free_longest = 0, 0.0
+        while len(dropped):
+            started = time.perf_counter()
+            catch_up(step)
+            held = app.render(size)
+            settle()
+            frees, free_longest = frees + 1, max(free_longest, time.perf_counter() - started)
         typed[text[:end] + label] = [
-            (shown - began) * 1e3, (counted - began) * 1e3, len(app.table.items), steps, longest * 1e3
+            (shown - began) * 1e3, (counted - began) * 1e3, len(app.table.items), steps, longest * 1e3,
+            frees, free_longest * 1e3
         ]
         settle()
     apply_filter(app, "")
@@ -509,13 +526,15 @@ def main() -> None:
                     )
             print(
                 f"  filter typed at {args.big:,} tasks, per letter: ms to the first screen / "
-                "to the whole count (rows matching; steps between keys, the longest in ms)"
+                "to the whole count (rows matching; steps between keys, the longest in ms; then "
+                "steps freeing what it dropped)"
             )
             for text, values in measured["typed"].items():
-                shown, counted, matching, steps, longest = values
+                shown, counted, matching, steps, longest, frees, free_longest = values
+                freed = f"; freed in {frees:.0f} steps, longest {free_longest:.1f} ms" if frees else ""
                 print(
                     f"    {text!r:<23} {shown:7.1f} / {counted:7.1f} ms  ({matching:,.0f}; "
-                    f"{steps:.0f} steps, longest {longest:.1f} ms)"
+                    f"{steps:.0f} steps, longest {longest:.1f} ms{freed})"
                 )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 

@@ -174,7 +174,8 @@ def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
     screen = urwid.display.raw.Screen(input=env.stdin, output=env.stdout)
     if not options.color:
         screen.set_terminal_properties(colors=1)
-    settler = _Settler(app, lambda: catch_up_after(0.0))
+    catching = _CatchingUp(app)
+    settler = _Settler(app, lambda: catching.after(0.0))
     loop = urwid.MainLoop(
         app.root,
         PALETTE,
@@ -183,7 +184,7 @@ def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
         handle_mouse=options.mouse,
         input_filter=_keys(app, screen, options.mouse, lambda: after_keys()),
     )
-    settler.loop = loop
+    settler.loop = catching.loop = loop
     app.bridge.attach(loop.watch_pipe(lambda _data: _drain(app)))
 
     def tick(loop: urwid.MainLoop, _data: object) -> None:
@@ -195,38 +196,14 @@ def _loop(app: App, env: Environment, options: Options, turns: Turns) -> None:
         settle_garbage()
         spent = time.monotonic() - started
         loop.set_alarm_in(max(REFRESH, spent / REFRESH_SHARE), tick)
-        catch_up_after(spent)
-
-    step: object = None  # the alarm of the next catch_up, if one is set
-
-    def catch_up_after(spent: float) -> None:
-        nonlocal step
-        if step is not None:
-            loop.remove_alarm(step)
-            step = None
-        if app.rows.behind and not app.view.paused:
-            step = loop.set_alarm_in(max(_pause_after(spent), DRAW_FIRST), catch_up)
-
-    def catch_up(loop: urwid.MainLoop, _data: object) -> None:
-        """Rows left behind by a budgeted refresh, a chunk at a time (keys come first: the
-        loop reads input before it runs an alarm); the next refresh shows them."""
-        nonlocal step
-        step = None
-        started = time.monotonic()
-        counting = app.rows.counting
-        with _survive("refreshing the screen"):
-            app.rows.sync(CATCH_UP_BUDGET)
-            if counting:
-                app.show_counting()
-        settle_garbage()
-        catch_up_after(time.monotonic() - started)
+        catching.after(spent)
 
     def after_keys() -> None:
         """What the keys left: the filter typed (once the typing pauses), the rest of an
         order shown by its first rows (once the screen is drawn)."""
         if app.deferred:
             settler.soon()
-        catch_up_after(0.0)
+        catching.after(0.0)
 
     loop.set_alarm_in(0, tick)
     # Ctrl-C is a key while urwid has the terminal; a SIGINT from elsewhere (kill -INT)
@@ -272,6 +249,39 @@ def _drain(app: App) -> bool:
 
 
 Keys = list[str | tuple[str, int, int, int]]
+
+
+class _CatchingUp:
+    """Steps of the work refreshes and keys left (:meth:`App.catch_up`: rows left behind
+    by a budgeted refresh, a filter's pass, freeing what the rows dropped), each an alarm,
+    so the loop reads keys before each step; the next refresh shows the rows. A step is
+    set only while work waits (:attr:`App.behind`): once none does, the loop sleeps until
+    the next refresh, and an idle screen costs no CPU. After a step the loop leaves the
+    event thread its share of the time (:func:`_pause_after`). Leaving the loop leaves
+    what waits: the process lets go of everything at its exit anyway."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.loop: urwid.MainLoop | None = None
+        self._alarm: object | None = None
+
+    def after(self, spent: float) -> None:
+        """Set the next step, if work waits, after ``spent`` seconds of work just done."""
+        loop = self.loop
+        assert loop is not None
+        if self._alarm is not None:
+            loop.remove_alarm(self._alarm)
+            self._alarm = None
+        if self.app.behind:
+            self._alarm = loop.set_alarm_in(max(_pause_after(spent), DRAW_FIRST), self._step)
+
+    def _step(self, _loop: urwid.MainLoop, _data: object) -> None:
+        self._alarm = None
+        started = time.monotonic()
+        with _survive("refreshing the screen"):
+            self.app.catch_up(CATCH_UP_BUDGET)
+        settle_garbage()
+        self.after(time.monotonic() - started)
 
 
 class _Settler:

@@ -65,6 +65,10 @@ class Index(Protocol):
     def display(self, descending: bool) -> Iterator[TaskItem]:
         """Every row here in display order, lazily (the first ones cost no more than they)."""
 
+    def blocks(self) -> list[list[Any]]:
+        """The blocks of the sorted lists this index is made of, for freeing a few at a
+        time once it is dropped (:class:`~evtop.view.dropped.Dropped`)."""
+
 
 @contextmanager
 def collection_paused() -> Iterator[None]:
@@ -109,6 +113,13 @@ def _filled(made: SortedList, lists: list[list[Any]], keys: list[list[Any]] | No
         made._maxes = [part[-1] for part in keys]
     made._len = sum(map(len, lists))
     return made
+
+
+def _blocks(made: SortedList) -> list[list[Any]]:
+    """The blocks of ``made`` (and of its keys, for a key list)."""
+    if isinstance(made, SortedKeyList):
+        return [*made._lists, *made._keys]
+    return list(made._lists)
 
 
 def _find(rows: SortedKeyList, row: TaskItem) -> int | None:
@@ -162,6 +173,9 @@ class TimeIndex:
 
     def display(self, descending: bool) -> Iterator[TaskItem]:
         return reversed(self._rows) if descending else iter(self._rows)
+
+    def blocks(self) -> list[list[Any]]:
+        return _blocks(self._rows)
 
 
 class GroupIndex:
@@ -257,6 +271,9 @@ class GroupIndex:
         values = reversed(self._values) if descending else iter(self._values)
         return chain.from_iterable(reversed(self._groups[value]) for value in values)
 
+    def blocks(self) -> list[list[Any]]:
+        return [block for group in self._groups.values() for block in _blocks(group)]
+
 
 class ValueIndex:
     """Rows by a number column in one direction (``descending`` is fixed when it is built),
@@ -329,6 +346,9 @@ class ValueIndex:
 
     def display(self, descending: bool) -> Iterator[TaskItem]:
         return chain(map(THIRD, reversed(self._known)), self._unknown.display(True))
+
+    def blocks(self) -> list[list[Any]]:
+        return [*_blocks(self._known), *self._unknown.blocks()]
 
 
 #: Rows of a new order found before its index is built whole: more than a screen shows.
@@ -422,6 +442,11 @@ class Partial:
     def display(self, descending: bool) -> Iterator[TaskItem]:
         return self.whole().display(descending)
 
+    def blocks(self) -> list[list[Any]]:
+        """Before it is built, none: the rows it holds are a list of references to rows
+        the time index holds (a million let go of in 3 ms)."""
+        return [] if self._whole is None else self._whole.blocks()
+
 
 #: Rows a filter's pass searches between two looks at the clock: a few ms for a word
 #: looked for in every column.
@@ -460,6 +485,10 @@ class _Blocks:
                 self._keys[-1] += keys[start:end]
             start = end
 
+    def blocks(self) -> list[list[Any]]:
+        """The blocks filled so far (and their keys)."""
+        return [*self._lists, *self._keys]
+
     def sorted_list(self) -> SortedList:
         """The list of every item taken (taking them from here)."""
         lists, keys = self._lists, self._keys
@@ -487,6 +516,9 @@ class _Parts(Protocol):
     def index(self) -> Index:
         """The index of every row taken."""
 
+    def blocks(self) -> list[list[Any]]:
+        """The blocks filled so far (:meth:`Index.blocks`)."""
+
 
 class _TimeParts:
     def __init__(self, descending: bool) -> None:
@@ -497,6 +529,9 @@ class _TimeParts:
 
     def index(self) -> Index:
         return TimeIndex.holding(self._rows.sorted_list())
+
+    def blocks(self) -> list[list[Any]]:
+        return self._rows.blocks()
 
 
 class _GroupParts:
@@ -521,6 +556,9 @@ class _GroupParts:
         groups = {value: group.sorted_list() for value, group in self._groups.items()}
         return GroupIndex(self._column, groups)
 
+    def blocks(self) -> list[list[Any]]:
+        return [block for group in self._groups.values() for block in group.blocks()]
+
 
 class _ValueParts:
     def __init__(self, column: str, descending: bool) -> None:
@@ -541,6 +579,9 @@ class _ValueParts:
     def index(self) -> Index:
         unknown = TimeIndex.holding(self._unknown.sorted_list())
         return ValueIndex(self._column, self._descending, self._known.sorted_list(), unknown)
+
+    def blocks(self) -> list[list[Any]]:
+        return [*self._known.blocks(), *self._unknown.blocks()]
 
 
 def _parts(column: str, descending: bool) -> _Parts:
@@ -675,6 +716,11 @@ class Counting(Partial):
 
     def in_time(self) -> list[TaskItem]:
         return self.whole().in_time()
+
+    def blocks(self) -> list[list[Any]]:
+        """Underway, the blocks filled so far (the rows it reads are references to rows
+        held elsewhere, or None where searched: a million let go of in 3 ms)."""
+        return self._parts.blocks() if self._whole is None else self._whole.blocks()
 
 
 class Ordered:

@@ -23,7 +23,7 @@ from evtop.tui.bridge import Bridge
 from evtop.tui.control_runner import ControlRunner
 from evtop.tui.dialogs import ScrollBox
 from evtop.tui.keymap import KEYMAP, TABLE, bindings, help_lines, hints, keys_label
-from evtop.view import orderings, taskrows
+from evtop.view import dropped, orderings, taskrows
 from evtop.view.taskrows import TaskRows
 from tests.support.cluster import T0, cluster, cluster_events, task
 from tests.support.events import worker_event
@@ -893,6 +893,45 @@ def test_typed_keys_settle_once_after_a_pause_as_long_as_the_last_settling_took(
     settler.soon()
     assert loop.fire() == mode.SETTLE_MOST and applied == ["st", "sta", "stat", "state"]  # 5 s: capped
     assert after == [1, 2, 3, 4]
+
+
+def test_steps_between_keys_free_what_the_rows_dropped_a_piece_each_then_stop():
+    """An index dropped (the oldest kept, when a ninth order is shown) is freed by steps of
+    the loop between keys, a piece each when a step has no time left, also while paused;
+    once nothing waits, no step is set: the idle loop sleeps until the next refresh."""
+    state = State(clock=lambda: T0 + 100)
+    for i in range(60):
+        state.event(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=("a", "b", "c")[i % 3]))
+    app = make_app(state=state)
+    catching = mode._CatchingUp(app)
+    catching.loop = loop = AlarmLoop()
+    catching.after(0.0)
+    assert not loop.alarms
+
+    def steps() -> int:
+        count = 0
+        while loop.alarms:
+            assert count < 100, "steps set while nothing waits"
+            loop.fire()
+            count += 1
+        return count
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "KEPT_INDEXES", 1)
+        patch.setattr(dropped, "PIECE", 8)
+        patch.setattr(mode, "CATCH_UP_BUDGET", 0.0)
+        press(app, "s")  # TASK: shown from its first rows...
+        catching.after(0.0)
+        assert steps() == 1 and not app.rows.dropped  # ... built whole by the next step
+        press(app, "s", "p")  # STATE, then paused: the TASK order is dropped
+        assert len(app.rows.dropped) == 2 * 60  # in three groups of 20 rows and 20 time keys
+        catching.after(0.0)
+        assert steps() == 3 * 2 * 3  # pieces of 8, 8 and 4 entries
+    assert not app.rows.dropped and not app.behind and not loop.alarms
+    assert app.rows.behind  # the STATE order waits for the resume, with no step set meanwhile
+    press(app, "p")  # resumed: refreshed whole
+    catching.after(0.0)
+    assert not loop.alarms and "sort: STATE" in screen(app)
 
 
 # --- many tasks at once, workflow trees, running tasks (#13) ----------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from sortedcontainers import SortedList
 
 from evtop.events import states
 from evtop.events.state import State
-from evtop.view import orderings, taskrows
+from evtop.view import dropped, orderings, taskrows
 from evtop.view.query import narrows, parse
 from evtop.view.sheet import Order, sort_items
 from evtop.view.taskrows import TaskRows
@@ -207,11 +208,14 @@ def test_rows_and_every_order_match_a_fresh_sort(
         patch.setattr(orderings, "COUNT_CHUNK", 2)
         patch.setattr(orderings, "FIRST_SCAN", 4)
         patch.setattr(orderings, "FIRST_CHUNK", 2)
+        patch.setattr(dropped, "PIECE", 2)  # what is dropped is freed a step at a time...
+        patch.setattr(taskrows, "PIECE", 2)
         for step in steps:
             if step == "bypass":
                 bypass = True  # the next event reaches State some other way
             elif step == "sync":
                 rows.sync(budget)  # what is not on screen falls behind
+                rows.dropped.free(-math.inf)  # ... meanwhile
             elif isinstance(step, dict):
                 (state.event if bypass else rows.feed)(step)
                 bypass = False
@@ -226,6 +230,9 @@ def test_rows_and_every_order_match_a_fresh_sort(
                     check(rows, state, order, filter_text)
         while rows.behind:
             rows.sync(budget)
+        check(rows, state, order, filter_text)
+        while not rows.dropped.free(-math.inf):
+            pass
         check(rows, state, order, filter_text)
 
 
@@ -334,6 +341,88 @@ def test_a_new_order_shows_its_first_rows_then_is_built_whole_by_the_next_sync()
         rows.sync()
     assert not rows.behind
     check_orders(rows, Order("runtime", False), "")
+
+
+def held(count: int) -> TaskRows:
+    """Rows of ``count`` succeeded tasks of three names, runtimes 0 to 6 s."""
+    rows = TaskRows(State(clock=lambda: T0))
+    for i in range(count):
+        rows.feed(task("task-received", f"t{i:02d}", T0 + i, 2 * i + 1, name=NAMES[i % 3]))
+        rows.feed(task("task-succeeded", f"t{i:02d}", T0 + i, 2 * i + 2, runtime=float(i % 7)))
+    rows.sync()
+    return rows
+
+
+def free_in_steps(rows: TaskRows) -> int:
+    """Steps of the live loop until what ``rows`` dropped is freed, one piece each."""
+    steps = 1
+    while not rows.dropped.free(-math.inf):
+        steps += 1
+    return steps
+
+
+def test_the_oldest_index_kept_is_dropped_whole_then_freed_a_piece_at_a_time():
+    """A ninth index kept (here a second) drops the oldest: its entries wait to be freed
+    between keys, not at once, a piece per step, and none is held once freed."""
+    rows = held(50)
+    row = rows.rows["t10"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(taskrows, "KEPT_INDEXES", 1)
+        patch.setattr(dropped, "PIECE", 8)
+        SHEET.table(rows, T0, Order("time", True), "")
+        unindexed = sys.getrefcount(row)
+        SHEET.table(rows, T0, Order("runtime", False), "")
+        rows.sync()  # built whole: an entry (-runtime, time, row) for each row
+        indexed = sys.getrefcount(row)
+        assert indexed > unindexed and not rows.dropped
+        SHEET.table(rows, T0, Order("runtime", False), "zzz")  # keeps no row
+        assert len(rows.dropped) == 50 and sys.getrefcount(row) == indexed
+        assert free_in_steps(rows) == 7  # 50 entries in pieces of 8 at most
+    assert len(rows.dropped) == 0 and sys.getrefcount(row) == unindexed
+    check_orders(rows, Order("runtime", False), "zzz")
+
+
+def test_a_filters_pass_dropped_by_the_next_letter_is_freed_between_keys():
+    rows = held(50)
+    with counted_between_refreshes(first_rows=5, scan=16), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dropped, "PIECE", 4)
+        SHEET.table(rows, T0, Order("time", True), "proj")
+        assert rows.counting and not rows.dropped
+        (index,) = [kept.value.index for kept in rows._kept.values()]
+        found = index.counted  # the rows found so far
+        SHEET.table(rows, T0, Order("time", True), "zzz")  # narrows nothing: that pass is dropped
+        assert len(rows.dropped) == 2 * found > 0  # those rows and their time keys
+        free_in_steps(rows)
+        while rows.behind:
+            rows.sync(0.0)
+    assert not rows.dropped
+    check_orders(rows, Order("time", True), "zzz")
+
+
+def test_what_a_flood_lets_go_of_is_freed_between_keys():
+    """Changes no index needs any more, and every index when a flood has them rebuilt."""
+    rows = held(50)
+    runtime = Order("runtime", True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dropped, "PIECE", 4)
+        patch.setattr(taskrows, "PIECE", 4)
+        SHEET.table(rows, T0, runtime, "")
+        rows.sync()
+        SHEET.table(rows, T0, Order("time", True), "")  # the runtime order is not shown...
+        for i in range(10):  # ... and falls 10 changes behind, in the log
+            rows.feed(task("task-started", f"t{i:02d}", T0 + 100, 200 + i))
+        rows.sync()
+        assert not rows.dropped
+        SHEET.table(rows, T0, runtime, "")  # shown: the changes it took are let go of
+        assert len(rows.dropped) == 10
+        free_in_steps(rows)
+        for i in range(20):  # more than a quarter of the rows changed: every index rebuilt
+            rows.feed(task("task-started", f"t{i:02d}", T0 + 200, 300 + i))
+        rows.sync()
+        # The time index of 50 rows (rows and keys), the runtime order's entries
+        assert len(rows.dropped) == 2 * 50 + 50
+        free_in_steps(rows)
+    check_orders(rows, runtime, "")
 
 
 @contextmanager
