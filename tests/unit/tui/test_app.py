@@ -7,7 +7,9 @@ in tests/integration/test_tui_live.py.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -697,18 +699,30 @@ def test_typing_in_the_filter_prompt_narrows_once_per_batch_of_keys():
     assert app.view.filter_text == "" and "[Tasks] 6/6" in screen(app)
 
 
-def test_a_filter_over_many_tasks_shows_its_first_rows_then_counts_the_rest_between_frames():
+def sixty_tasks_of_three_types() -> App:
     state = State(clock=lambda: T0 + 100)
     names = ("proj.add", "proj.mul", "proj.slow")
     for i in range(60):
         state.event(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=names[i % 3]))
-    app = make_app(state=state)
+    return make_app(state=state)
+
+
+@contextlib.contextmanager
+def small_passes(first_rows: int, first_scan: int, first_chunk: int) -> Iterator[None]:
+    """A filter over any number of rows counted between frames, in chunks of 4, its first
+    rows found as told: what a million rows make happen, over a few."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(taskrows, "COUNT_AT_ONCE", 0)
-        patch.setattr(orderings, "FIRST_ROWS", 5)
-        patch.setattr(orderings, "FIRST_SCAN", 16)
-        patch.setattr(orderings, "FIRST_CHUNK", 4)
+        patch.setattr(orderings, "FIRST_ROWS", first_rows)
+        patch.setattr(orderings, "FIRST_SCAN", first_scan)
+        patch.setattr(orderings, "FIRST_CHUNK", first_chunk)
         patch.setattr(orderings, "COUNT_CHUNK", 4)
+        yield
+
+
+def test_a_filter_over_many_tasks_shows_its_first_rows_then_counts_the_rest_between_frames():
+    app = sixty_tasks_of_three_types()
+    with small_passes(first_rows=5, first_scan=16, first_chunk=4):
         text = press(app, "/", *"proj.m")
         counted = re.search(r"\[Tasks\] counting… (\d+)\+/60", text)
         assert counted and int(counted[1]) < 20
@@ -735,17 +749,8 @@ def test_the_selection_stays_on_its_row_while_a_filter_that_keeps_it_is_counted(
     """The selected row, kept by the filter typed, stays selected while the rest is
     counted (shown after the rows found so far, then where it comes), as it does once the
     count is done; a selected row the filter hides gives way as after a filter done at once."""
-    state = State(clock=lambda: T0 + 100)
-    names = ("proj.add", "proj.mul", "proj.slow")
-    for i in range(60):
-        state.event(task("task-received", f"t{i:02d}", T0 + i, i + 1, name=names[i % 3]))
-    app = make_app(state=state)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(taskrows, "COUNT_AT_ONCE", 0)
-        patch.setattr(orderings, "FIRST_ROWS", 2)
-        patch.setattr(orderings, "FIRST_SCAN", 1)
-        patch.setattr(orderings, "FIRST_CHUNK", 1)
-        patch.setattr(orderings, "COUNT_CHUNK", 4)
+    app = sixty_tasks_of_three_types()
+    with small_passes(first_rows=2, first_scan=1, first_chunk=1):
         press(app, *"j" * 10)
         assert app.view.selection == "t49"  # a proj.mul task
         text = press(app, "/", *"proj.m")

@@ -144,14 +144,7 @@ def test_a_filter_over_many_tasks_shows_its_first_rows_before_the_count_is_done(
         term.send("q")
         status, err = term.wait_exit()
     assert status == 0, err
-    # The screen as it was when the first frame of the filter was drawn: what came before
-    # it, then that frame up to where the next one rewrites the view line.
-    after = bytes(term.raw[mark:])
-    counting = after.find("counting…".encode())
-    assert counting > 0, after
-    end = after.find(b"[Tasks]", counting)
-    screen = pyte.Screen(term.cols, term.rows)
-    pyte.ByteStream(screen).feed(bytes(term.raw[:mark]) + after[: end if end > 0 else len(after)])
+    screen = counting_frame(term, mark)
     view = screen.display[2]
     assert re.search(r"\[Tasks\] counting… \d+\+/" + str(total), view), view
     shown = [line for line in screen.display if "proj." in line]
@@ -184,17 +177,24 @@ def test_a_filter_that_leaves_few_of_many_tasks_is_counted_between_frames(tmp_pa
         term.send("q")
         status, err = term.wait_exit()
     assert status == 0, err
-    # The frame drawn just after the letters, up to where the next one rewrites the view line.
+    screen = counting_frame(term, mark)
+    found = re.search(r"\[Tasks\] counting… (\d+)\+/" + str(total), screen.display[2])
+    assert found and 0 < int(found[1]) < len(rare), screen.display[2]
+    shown = [line.split()[0] for line in screen.display if "proj." in line]
+    assert shown == newest[: int(found[1])], "\n".join(screen.display)  # those found, newest first
+
+
+def counting_frame(term: Terminal, mark: int) -> pyte.Screen:
+    """The screen as it was when the first frame after ``mark`` that says ``counting…``
+    was drawn: what came before it, then that frame up to where the next one rewrites
+    the view line."""
     after = bytes(term.raw[mark:])
     counting = after.find("counting…".encode())
     assert counting > 0, after
     end = after.find(b"[Tasks]", counting)
     screen = pyte.Screen(term.cols, term.rows)
     pyte.ByteStream(screen).feed(bytes(term.raw[:mark]) + after[: end if end > 0 else len(after)])
-    found = re.search(r"\[Tasks\] counting… (\d+)\+/" + str(total), screen.display[2])
-    assert found and 0 < int(found[1]) < len(rare), screen.display[2]
-    shown = [line.split()[0] for line in screen.display if "proj." in line]
-    assert shown == newest[: int(found[1])], "\n".join(screen.display)  # those found, newest first
+    return screen
 
 
 def test_keys_open_details_traceback_and_filter(recording):
