@@ -51,7 +51,8 @@ def run_doctor(options: Options, env: Environment) -> int:
     if options.json:
         env.stdout.write(dumps(found.to_json()) + "\n")
     else:
-        lines = report(found, time.time(), options.shown_zone(env.environ))
+        # A recording's times are of then: "s ago" against today's clock would be wrong.
+        lines = report(found, None if replay else time.time(), options.shown_zone(env.environ))
         env.stdout.write("".join(f"{line}\n" for line in lines))
     env.stdout.flush()
     return ExitStatus.OK if found.healthy else ExitStatus.ERROR
@@ -62,15 +63,16 @@ def _say(env: Environment, message: str) -> None:
     env.stderr.flush()
 
 
-def _ago(then: float, now: float, zone: Zone) -> str:
-    seconds = max(0.0, now - then)
-    if seconds < 120:
+def _ago(then: float, now: float | None, zone: Zone) -> str:
+    seconds = None if now is None else max(0.0, now - then)
+    if seconds is not None and seconds < 120:
         return f"{seconds:.1f} s ago"
     return f"{zone.at(then).strftime('%Y-%m-%d %H:%M:%S')} {zone.name}"
 
 
-def report(found: Findings, now: float, zone: Zone) -> list[str]:
-    """The text report, times in ``zone`` (named with each); every string in ``found`` is
+def report(found: Findings, now: float | None, zone: Zone) -> list[str]:
+    """The text report, times in ``zone`` (named with each); recent ones as "s ago" from
+    ``now``, all as times of day when None (a recording). Every string in ``found`` is
     already sanitized."""
     lines = [f"broker:   {found.url} ({'reached' if found.reached else 'NOT reached'})"]
     dropped = sum(found.dropped.values())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,17 @@ def test_the_text_report_shows_times_in_the_zone_of_tz_and_names_it(tmp_path):
     status, out, _ = run("--replay", path, "--tz", "Asia/Kolkata", "doctor")
     assert status == 0, out
     assert "heard 2026-11-23 12:52:26 Asia/Kolkata" in out and "UTC" not in out
+
+
+def test_a_recent_recording_shows_when_its_workers_were_heard_not_how_long_ago(tmp_path):
+    """A recording's times are of then: a replay never reads them against today's clock,
+    even when it was made a moment ago."""
+    start = time.time() - 30
+    path = write_recording(tmp_path / "r.jsonl", heartbeats(W1, start, start + 4))
+    status, out, _ = run("--replay", path, "--tz", "UTC", "doctor")
+    assert status == 0, out
+    heard = datetime.datetime.fromtimestamp(start + 4, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"heard {heard} UTC" in out and " s ago" not in out, out
 
 
 def test_without_tz_the_text_report_shows_local_time(tmp_path):
