@@ -620,7 +620,8 @@ consume it (from their active_queues; not asked with --read-only) and the change
 second. On Redis every queue kombu has bound is found, priority sub-queues included; on
 RabbitMQ name the queues, or give --management-url (a global option) to list them all,
 with their unacknowledged messages. Nothing is declared, purged or published to a queue.
-Exit status 1 when a named queue does not exist."""
+A line on stderr says where the depths come from. Exit status 1 when a named queue does
+not exist."""
 
 #: Prefix of the argparse destinations of ``evtop queues``'s own options.
 QUEUES_DEST = "queues_"

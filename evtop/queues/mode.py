@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 
-from evtop.broker.queues import QueueDepth, QueueRow, queue_rows, sample
+from evtop.broker.queues import QueueDepth, QueueRow, queue_rows, sample, sampled_from
 from evtop.control.client import Control
 from evtop.control.queuewatch import worker_queues
 from evtop.env import Environment
@@ -29,6 +29,9 @@ def run_queues(options: Options, env: Environment) -> int:
     # One pidbox broadcast asks the workers; --read-only sends none (consumers on Redis unknown).
     workers = None if options.read_only else worker_queues(Control(options.broker))
     names = list(call.names) or sorted(workers or ())
+    # Where the numbers come from, as the TUI's queue screen says it (stdout keeps the table).
+    env.stderr.write(f"evtop queues: depths from {sampled_from(options.broker)}\n")
+    env.stderr.flush()
     first, missing = sample(options.broker, names)
     names = [depth.name for depth in first]
     later: dict[str, QueueDepth] = {}

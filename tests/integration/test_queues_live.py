@@ -38,6 +38,7 @@ def test_a_queue_nobody_consumes_and_its_priority_lists_on_redis(redis_server):
         send_task(url, "evtop_test.add", (1, 2), queue=idle, priority=priority)
     status, rows, err = queues(url, "--json")
     assert status == 0, err
+    assert "evtop queues: depths from Redis LLEN\n" in err, err
     (row,) = [r for r in rows if r["name"] == idle]
     # The base list holds 3; the priority-9 list the other 2: both are the queue's backlog.
     assert row["messages"] == 5 and row["consumers"] == 0 and row["workers"] == []
@@ -53,6 +54,8 @@ def test_the_workers_of_a_queue_and_a_missing_name(broker_url, start_worker):
         send_task(broker_url, "evtop_test.sleep", (0.2,), queue=busy)
     status, rows, err = queues(broker_url, busy, "--json")
     assert status == 0, err
+    source = "Redis LLEN" if broker_url.startswith("redis") else "AMQP passive queue.declare"
+    assert f"evtop queues: depths from {source}\n" in err, err
     (row,) = rows
     assert row["name"] == busy and row["workers"] == [worker.nodename] and row["consumers"] == 1
     wait_until(
@@ -126,6 +129,7 @@ def test_management_url_lists_every_queue_with_its_unacknowledged_messages(rabbi
         # --read-only: no worker is asked; the queues come from the management API alone.
         status, rows, err = queues(url, "--management-url", api, "--json", "--interval", "0", read_only=True)
         assert status == 0, err
+        assert "evtop queues: depths from the RabbitMQ management API at http://guest:**@" in err, err
         found.clear()
         found.update({row["name"]: row for row in rows})
         return (
