@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pyte
 import pytest
@@ -125,29 +126,35 @@ def test_a_flood_beyond_the_cap_ends_with_the_newest_tasks_in_every_order(tmp_pa
     assert status == 0, err
 
 
+@contextlib.contextmanager
+def replayed_received(
+    tmp_path, total: int, rare: str, *, every: int, offset: int = 0, rows: int
+) -> Iterator[Terminal]:
+    """The TUI on ``total`` received tasks, all held, once their replay is finished: task
+    ``i`` (its uuid ends in ``i``) is a ``rare`` one every ``every`` from ``offset``, else
+    a ``proj.add``."""
+    events = [
+        task_event("task-received", f"00000000-0000-4000-8000-{i:012d}", T0 + i / 100, i + 1,
+                   name=rare if i % every == offset else "proj.add", args="(1, 2)", kwargs="{}")
+        for i in range(total)
+    ]  # fmt: skip
+    path = write_recording(tmp_path / "received.jsonl", events)
+    with Terminal("--replay", path, "--speed", "max", "--max-tasks", str(total), cols=170, rows=rows) as term:
+        term.wait_for("replay finished", f"[Tasks] {total}/{total}", timeout=60)
+        yield term
+
+
 def test_a_filter_over_many_tasks_shows_its_first_rows_before_the_count_is_done(tmp_path):
     """Over more tasks than a filter is searched at once (:data:`COUNT_AT_ONCE`), while
     most match: the frame drawn just after the letters shows the filter's first rows,
     newest first, with the count still rising; the count ends right."""
     total = COUNT_AT_ONCE + 4000
-    events = [
-        task_event("task-received", f"00000000-0000-4000-8000-{i:012d}", T0 + i / 100, i + 1,
-                   name="proj.mul" if i % 10 == 0 else "proj.add", args="(1, 2)", kwargs="{}")
-        for i in range(total)
-    ]  # fmt: skip
-    path = write_recording(tmp_path / "many.jsonl", events)
-    with Terminal("--replay", path, "--speed", "max", "--max-tasks", str(total), cols=170, rows=40) as term:
-        term.wait_for("replay finished", f"[Tasks] {total}/{total}", timeout=60)
+    with replayed_received(tmp_path, total, "proj.mul", every=10, rows=40) as term:
         mark = len(term.raw)
         term.send("/add")
         adds = total - len(range(0, total, 10))
         term.wait_for(f"[Tasks] {adds}/{total}", "filter: add", timeout=30)
-        term.send("\r")
-        term.wait_gone("Enter:accept")
-        term.send("q")
-        status, err = term.wait_exit()
-    assert status == 0, err
-    screen = counting_frame(term, mark)
+        screen = accepted_counting_frame(term, mark)
     view = screen.display[2]
     assert re.search(r"\[Tasks\] counting… \d+\+/" + str(total), view), view
     shown = [line for line in screen.display if "proj." in line]
@@ -161,36 +168,29 @@ def test_a_filter_that_leaves_few_of_many_tasks_is_counted_between_frames(tmp_pa
     row first), with the count still rising; the rest joins them, and the count ends right."""
     total = COUNT_AT_ONCE + 4000
     rare = range(7, total, 500)
-    events = [
-        task_event("task-received", f"00000000-0000-4000-8000-{i:012d}", T0 + i / 100, i + 1,
-                   name="proj.rare" if i % 500 == 7 else "proj.add", args="(1, 2)", kwargs="{}")
-        for i in range(total)
-    ]  # fmt: skip
-    path = write_recording(tmp_path / "few.jsonl", events)
-    with Terminal("--replay", path, "--speed", "max", "--max-tasks", str(total), cols=170, rows=60) as term:
-        term.wait_for("replay finished", f"[Tasks] {total}/{total}", timeout=60)
+    with replayed_received(tmp_path, total, "proj.rare", every=500, offset=7, rows=60) as term:
         mark = len(term.raw)
         term.send("/rare")
         text = term.wait_for(f"[Tasks] {len(rare)}/{total}", "filter: rare", timeout=30)
         shown = [line.split()[0] for line in text.splitlines() if "proj.rare" in line]
         newest = [f"00000000-0000-4000-8000-{i:012d}" for i in reversed(rare)]
         assert shown == newest[: len(shown)] and len(shown) >= 40, text  # all that fit, newest first
-        term.send("\r")
-        term.wait_gone("Enter:accept")
-        term.send("q")
-        status, err = term.wait_exit()
-    assert status == 0, err
-    screen = counting_frame(term, mark)
+        screen = accepted_counting_frame(term, mark)
     found = re.search(r"\[Tasks\] counting… (\d+)\+/" + str(total), screen.display[2])
     assert found and 0 < int(found[1]) < len(rare), screen.display[2]
     shown = [line.split()[0] for line in screen.display if "proj." in line]
     assert shown == newest[: int(found[1])], "\n".join(screen.display)  # those found, newest first
 
 
-def counting_frame(term: Terminal, mark: int) -> pyte.Screen:
-    """The screen as it was when the first frame after ``mark`` that says ``counting…``
-    was drawn: what came before it, then that frame up to where the next one rewrites
-    the view line."""
+def accepted_counting_frame(term: Terminal, mark: int) -> pyte.Screen:
+    """Accept the filter typed and quit; then the screen as it was when the first frame
+    after ``mark`` that says ``counting…`` was drawn: what came before it, then that
+    frame up to where the next one rewrites the view line."""
+    term.send("\r")
+    term.wait_gone("Enter:accept")
+    term.send("q")
+    status, err = term.wait_exit()
+    assert status == 0, err
     after = bytes(term.raw[mark:])
     counting = after.find("counting…".encode())
     assert counting > 0, after
