@@ -275,6 +275,21 @@ class GroupIndex:
         return [block for group in self._groups.values() for block in _blocks(group)]
 
 
+def _numbered(
+    value: Callable[[TaskItem], float | None], descending: bool, rows: list[TaskItem]
+) -> tuple[list[tuple[float, Any, TaskItem]], list[TaskItem]]:
+    """:class:`ValueIndex` entries ``(number, time, row)`` of the rows with a number (the
+    number negated for lowest first), and the rows without one, each in the order of
+    ``rows``: in C loops."""
+    values = list(map(value, rows))
+    has = list(map(operator.is_not, values, repeat(None)))
+    known = list(compress(rows, has))
+    numbers = cast(Iterator[float], compress(values, has))  # the Nones left out
+    keys = numbers if descending else map(operator.neg, numbers)
+    unknown = list(compress(rows, map(operator.not_, has)))
+    return list(zip(keys, map(TIME, known), known, strict=True)), unknown
+
+
 class ValueIndex:
     """Rows by a number column in one direction (``descending`` is fixed when it is built),
     then the rows without a number, newest first."""
@@ -290,18 +305,11 @@ class ValueIndex:
     @classmethod
     def of_rows(cls, column: str, descending: bool, rows: Iterable[TaskItem]) -> ValueIndex:
         """From rows in ascending time."""
-        # In C loops: split off the rows without a number, make the entries in time order
-        # (rows near each other in memory), then a stable sort by number alone keeps
-        # equal numbers in time order, which is the entries' order.
+        # Entries made in time order (rows near each other in memory), then a stable
+        # sort by number alone keeps equal numbers in time order, the entries' order.
         rows = rows if isinstance(rows, list) else list(rows)
-        value = operator.attrgetter(column)
-        values = list(map(value, rows))
-        known = list(compress(rows, map(operator.is_not, values, repeat(None))))
-        numbers = map(value, known)
-        keys = numbers if descending else map(operator.neg, numbers)
-        entries = list(zip(keys, map(TIME, known), known, strict=True))
+        entries, unknown = _numbered(operator.attrgetter(column), descending, rows)
         entries.sort(key=FIRST)
-        unknown = list(compress(rows, map(operator.is_, values, repeat(None))))
         return cls(column, descending, _presorted(entries), TimeIndex(unknown, ordered=True))
 
     def _entry(self, row: TaskItem) -> tuple[float, Any, TaskItem]:
@@ -568,13 +576,9 @@ class _ValueParts:
         self._unknown = _Blocks(True, TIME)
 
     def take(self, rows: list[TaskItem]) -> None:
-        values = list(map(self._value, rows))
-        has = list(map(operator.is_not, values, repeat(None)))
-        known = list(compress(rows, has))
-        numbers = cast(Iterator[float], compress(values, has))  # the Nones left out
-        keys = numbers if self._descending else map(operator.neg, numbers)
-        self._known.extend(list(zip(keys, map(TIME, known), known, strict=True)))
-        self._unknown.extend(list(compress(rows, map(operator.not_, has))))
+        entries, unknown = _numbered(self._value, self._descending, rows)
+        self._known.extend(entries)
+        self._unknown.extend(unknown)
 
     def index(self) -> Index:
         unknown = TimeIndex.holding(self._unknown.sorted_list())
