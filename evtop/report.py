@@ -16,12 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from evtop.broker.status import ConnectionStatus, Outage
+from evtop.broker.status import ConnectionStatus, EndedOutages, Outage
 from evtop.events.health import WITHOUT_TASK_EVENTS, Gap, Health
 from evtop.events.pipeline import Ingest
 from evtop.events.silence import SilenceWatch
 from evtop.events.stats import IngestStats
-from evtop.record.recorder import EndedOutages
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import clock_text
 from evtop.zones import UTC, Zone

@@ -50,6 +50,21 @@ class StatusSnapshot:
 Listener = Callable[[StatusSnapshot], None]
 
 
+class EndedOutages:
+    """Status listener calling ``on_outage`` once for each outage, when it has ended."""
+
+    def __init__(self, on_outage: Callable[[Outage], object]) -> None:
+        self._on_outage = on_outage
+        self._last: float | None = None
+
+    def __call__(self, snapshot: StatusSnapshot) -> None:
+        for outage in snapshot.outages:
+            if outage.ended is None or (self._last is not None and outage.started <= self._last):
+                continue
+            self._last = outage.started
+            self._on_outage(outage)
+
+
 class ConnectionStatus:
     """Thread-safe holder of the receiver's connection state; listeners hear transitions."""
 

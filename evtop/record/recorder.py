@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from evtop.broker.status import ConnectionStatus, Outage, StatusSnapshot
+from evtop.broker.status import ConnectionStatus, EndedOutages, Outage
 from evtop.events.pipeline import Event, Handler
 from evtop.files import open_private
 from evtop.linewriter import FdSink, GzipSink, LineWriter, Sink
@@ -40,21 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: How long exit waits for the recording to reach the disk.
 CLOSE_TIMEOUT = 10.0
-
-
-class EndedOutages:
-    """Status listener calling ``on_outage`` once for each outage, when it has ended."""
-
-    def __init__(self, on_outage: Callable[[Outage], object]) -> None:
-        self._on_outage = on_outage
-        self._last: float | None = None
-
-    def __call__(self, snapshot: StatusSnapshot) -> None:
-        for outage in snapshot.outages:
-            if outage.ended is None or (self._last is not None and outage.started <= self._last):
-                continue
-            self._last = outage.started
-            self._on_outage(outage)
 
 
 def outage_markers(emit: Callable[[str], object], secrets: Iterable[str]) -> EndedOutages:
