@@ -124,6 +124,8 @@ def wire_values(depth: int = 0) -> st.SearchStrategy[tuple[bytes, object]]:
     return st.one_of(wire_scalars(), aggregate(b"*"), aggregate(b">"), aggregate(b"~"), maps)
 
 
+# The nested strategies' repr (only ever printed with a failing example) runs to megabytes.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @with_each_parser
 @settings(max_examples=300, deadline=None)
 @given(
