@@ -41,6 +41,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import statistics
 import struct
 import subprocess
@@ -439,12 +440,24 @@ def frames(source: Path, tasks: int) -> dict[str, dict[str, list[float]]]:
 
 
 def export(revision: str) -> Path:
-    """The tree of ``revision`` in a temporary directory (the implementation to compare)."""
-    target = CACHE / f"tree-{revision}"
+    """The tree of ``revision`` in a temporary directory (the implementation to compare).
+
+    Cached by commit, not by the name given: a branch moves, and a tree exported under
+    its name earlier would be measured in place of the branch as it is now.
+    """
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=REPO, capture_output=True, text=True
+    )
+    if commit.returncode:
+        raise SystemExit(f"bench_tui: --old {revision}: not a git revision of {REPO}")
+    target = CACHE / f"tree-{commit.stdout.strip()}"
     if not target.exists():
-        target.mkdir(parents=True)
+        partial = CACHE / f"partial-{commit.stdout.strip()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
         archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
+        partial.rename(target)  # whole or not at all: an interrupted export is never reused
     return target
 
 
