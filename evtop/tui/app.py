@@ -426,7 +426,7 @@ class App:
         status = self.status.snapshot()
         left = source_text(status, now, replay=self.replay, ended=self.ended)
         self.source_line.show(f" evtop  {left}")
-        found = trust_text(self.rows.trust)
+        found = trust_text(self.rows.trust, self.rows.lost)
         self.counts_line.show(f" {counts_text(counts, self.stats)}{'  ' + found if found else ''}")
         self.view_line.show(self._view_markup())
 

@@ -57,11 +57,13 @@ def source_text(status: StatusSnapshot, now: float, *, replay: bool, ended: bool
     return f"{verb} to {url}{when}{error}"
 
 
-def trust_text(trust: Trust) -> str:
+def trust_text(trust: Trust, lost: int = 0) -> str:
     """What the stream shows evtop missed, for the counts line ("" when nothing): the
-    newest outage window by the worker's own clock, task starts no event showed, and
-    workers that send no task events at all (the same finding and hint in every mode)."""
-    parts = []
+    tasks ``lost`` on workers gone offline (a few among a million rows are found here,
+    not by scrolling), the newest outage window by the worker's own clock, task starts no
+    event showed, and workers that send no task events at all (the same finding and hint
+    in every mode)."""
+    parts = [f"{lost:,} lost on offline workers"] if lost else []
     if trust.gaps:
         gap = trust.gaps[-1]
         more = f" (+{len(trust.gaps) - 1} more)" if len(trust.gaps) > 1 else ""

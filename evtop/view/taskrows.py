@@ -34,6 +34,7 @@ from functools import partial
 from itertools import compress
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
+from evtop.events.health import WAITING
 from evtop.events.state import State, Task
 from evtop.view.dropped import PIECE, Dropped
 from evtop.view.orderings import (
@@ -164,6 +165,9 @@ class TaskRows:
         self._logged = 0
         #: What Health found as of the last refresh (set by the TUI): rows are shown through it.
         self.trust = Trust()
+        #: hostname -> rows received or started there (what reads LOST once it goes
+        #: offline), kept by every change, so the lost count costs the workers, not the rows.
+        self._waiting: dict[str, int] = {}
         #: The key of the row the user has selected (set by the TUI; None while the view
         #: follows the newest rows): a filter's pass shows it while it counts (:class:`Counting`).
         self.selected: str | None = None
@@ -274,8 +278,28 @@ class TaskRows:
         first rows, searching or tagging them) cannot wait for it."""
         self._count(math.inf)
 
+    @property
+    def lost(self) -> int:
+        """Rows that read LOST as of the last sync: received or started on a worker that
+        :attr:`trust` finds offline (:func:`~evtop.events.health.is_lost`)."""
+        waiting = self._waiting
+        return sum(waiting.get(hostname, 0) for hostname in self.trust.offline)
+
+    def _count_waiting(self, changes: list[Change]) -> None:
+        waiting = self._waiting
+        for old, new in changes:
+            if old is not None and old.state in WAITING:
+                left = waiting[old.worker] - 1
+                if left:
+                    waiting[old.worker] = left
+                else:
+                    del waiting[old.worker]
+            if new is not None and new.state in WAITING:
+                waiting[new.worker] = waiting.get(new.worker, 0) + 1
+
     def _take(self, changes: list[Change]) -> None:
         """Move the changed rows in the time index; log them for what is kept."""
+        self._count_waiting(changes)
         if len(changes) > REBUILD_SHARE * len(self.rows):
             self._drop(self.by_time, *(kept.value.index for kept in self._kept.values()))
             with collection_paused():

@@ -40,7 +40,7 @@ def test_a_worker_killed_with_a_task_running_leaves_the_task_lost(broker_url, st
         os.killpg(worker.proc.pid, signal.SIGKILL)  # gone without a word: no worker-offline
         line = term.wait_line(stuck, "LOST", timeout=30)
         assert "STARTED" not in line
-        term.wait_for("workers 0/1 online")
+        term.wait_for("workers 0/1 online", "1 lost on offline workers")
         term.send("2")
         term.wait_line(worker.nodename, "offline")
         term.send("i")

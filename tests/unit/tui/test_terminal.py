@@ -376,7 +376,7 @@ def test_what_health_found_shows_lost_tasks_missed_tasks_and_the_workers_clock(t
     events.append(worker_event("worker-heartbeat", slow, T0 + 18.6, sent=T0 + 18.6 - hour, processed=1))
     recording = write_recording(tmp_path / "r.jsonl", sorted(events, key=lambda e: e["local_received"]))
     with Terminal("--replay", recording, "--speed", "max", cols=140) as term:
-        term.wait_for("replay finished", "4 task starts never seen")
+        term.wait_for("replay finished", "1 lost on offline workers", "4 task starts never seen")
         slow_row = term.wait_line("slow-tas", "STARTED")
         assert "18.0s" in slow_row and time.strftime("%H:%M:%S", time.gmtime(T0 + 0.5)) in slow_row
         gone_row = term.wait_line("gone-tas", "LOST")

@@ -29,6 +29,7 @@ from evtop.view.sheet import Order, sort_items
 from evtop.view.taskrows import TaskRows
 from evtop.view.tasks import TaskItem, TaskSheet
 from evtop.view.tasktypes import TypeSheet
+from evtop.view.trust import Trust
 from tests.support.cluster import T0, task, worker
 
 SHEET = TaskSheet()
@@ -116,7 +117,12 @@ def check(rows: TaskRows, state: State, order: Order, filter_text: str) -> None:
 
 def check_orders(rows: TaskRows, order: Order, filter_text: str) -> None:
     """The table in ``order``, read row by row (first rows before the whole index, when
-    the order is new) and then searched by key, is a fresh sort of the rows as held."""
+    the order is new) and then searched by key, is a fresh sort of the rows as held;
+    and the rows that read LOST are counted as held (on every worker, offline or not)."""
+    for host in HOSTS:
+        rows.trust = Trust(offline=frozenset({host}))
+        assert rows.lost == sum(1 for row in rows.rows.values() if rows.trust.lost(row.state, row.worker))
+    rows.trust = Trust()
     table = SHEET.table(rows, T0, order, filter_text)
     if table.counting is not None:  # a filter's pass underway: its first rows, as it began
         check_counting(rows, table)

@@ -130,6 +130,24 @@ def test_tasks_on_a_worker_gone_quiet_read_lost_while_celerys_state_stays():
     assert pane["runtime"] == "-"  # not "running for": it is not running any more
     worker = dict(details.worker_info(state, SLOW, T0 + 20, rows.trust).rows)
     assert worker["lost tasks"] == "2 (received or started here, never finished)"
+    assert rows.lost == 2 and trust_text(rows.trust, rows.lost) == "2 lost on offline workers"
+
+
+def test_the_lost_count_follows_the_rows_as_tasks_end_leave_and_workers_come_back():
+    state, rows = lost_cluster()
+    rows.feed(task_event("task-succeeded", "stuck", T0 + 21, 8, hostname=SLOW, runtime=1.0))
+    rows.sync()
+    assert rows.lost == 1  # "queued" is still lost
+    state.tasks.limit = len(state.tasks)  # full: each new task evicts the oldest
+    for i, uuid in enumerate(("new1", "new2", "new3")):  # evicting "done", "stuck", "queued"
+        rows.feed(task_event("task-received", uuid, T0 + 22 + i / 10, 9 + i, hostname=OTHER, name="proj.a"))
+    rows.sync()
+    assert "queued" not in state.tasks.data and rows.lost == 0  # evicted: nothing left to find
+    rows.feed(task_event("task-received", "again", T0 + 23, 12, hostname=SLOW, name="proj.a"))
+    rows.sync()
+    assert rows.lost == 1  # its worker is still offline as of the last refresh's findings
+    rows.trust = Trust()  # ... and once it is heard again, nothing is lost
+    assert rows.lost == 0 and trust_text(rows.trust, rows.lost) == ""
 
 
 def test_worker_offline_makes_its_unfinished_tasks_lost_at_once():
