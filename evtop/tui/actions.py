@@ -771,13 +771,14 @@ def open_worker(app: App, hostname: str) -> None:
         detail.cannot_ask = "--read-only sends nothing to the workers"
     elif runner is None:
         detail.cannot_ask = app.no_control
-    content = detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone)
+    content = detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone, app.rows.lost_on(hostname))
     widget, listbox = pane(content.title, content.lines())
     layer = Layer("worker-pane", widget, "body", {"pane-close": app.pop}, listbox, subject=hostname)
     asked = [0]  # which round of questions the answers belong to (R starts another)
 
     def redraw() -> None:
-        listbox.replace(detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone).lines())
+        content = detail.pane(app.state, app.shown_at(), app.rows.trust, app.zone, app.rows.lost_on(hostname))
+        listbox.replace(content.lines())
 
     def answered(method: str, round_: int) -> Callable[[Outcome], None]:
         def take(outcome: Outcome) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from evtop.events import states
-from evtop.events.health import lost_tasks
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text, percent_text, progress
@@ -170,12 +169,15 @@ def _skew_text(skew: float) -> str:
 
 
 def worker_info(
-    state: State, hostname: str, now: float, trust: Trust | None = None, zone: Zone = UTC
+    state: State, hostname: str, now: float, trust: Trust | None = None, zone: Zone = UTC, lost: int = 0
 ) -> Pane:
-    return state.freeze_while(_worker_info, state, hostname, now, trust or Trust(), zone)
+    """``lost``: the worker's tasks that read LOST (:attr:`TaskRows.lost_on
+    <evtop.view.taskrows.TaskRows.lost_on>`: counted as rows change, where a scan of a
+    million tasks would hold the events up on every redraw), shown once it is offline."""
+    return state.freeze_while(_worker_info, state, hostname, now, trust or Trust(), zone, lost)
 
 
-def _worker_info(state: State, hostname: str, now: float, trust: Trust, zone: Zone) -> Pane:
+def _worker_info(state: State, hostname: str, now: float, trust: Trust, zone: Zone, lost: int) -> Pane:
     worker: Worker | None = state.workers.data.get(hostname)
     title = f"Worker {sanitize(hostname)}"
     if worker is None:
@@ -199,8 +201,5 @@ def _worker_info(state: State, hostname: str, now: float, trust: Trust, zone: Zo
     if skew is not None:
         rows.append(("clock", _skew_text(skew) if abs(skew) >= SKEW_SHOWN else "in step with evtop's"))
     if hostname in trust.offline:
-        # Every task, not tasks_by_worker: celery's index files a task under the client
-        # that sent it when a task-sent came first. A key press's cost, offline workers only.
-        lost = len(lost_tasks(state.tasks, {hostname}))
         rows.append(("lost tasks", f"{lost} (received or started here, never finished)"))
     return Pane(title, tuple(rows))

@@ -282,8 +282,11 @@ class TaskRows:
     def lost(self) -> int:
         """Rows that read LOST as of the last sync: received or started on a worker that
         :attr:`trust` finds offline (:func:`~evtop.events.health.is_lost`)."""
-        waiting = self._waiting
-        return sum(waiting.get(hostname, 0) for hostname in self.trust.offline)
+        return sum(map(self.lost_on, self.trust.offline))
+
+    def lost_on(self, hostname: str) -> int:
+        """The rows of :attr:`lost` on ``hostname``."""
+        return self._waiting.get(hostname, 0) if hostname in self.trust.offline else 0
 
     def _count_waiting(self, changes: list[Change]) -> None:
         waiting = self._waiting

@@ -73,8 +73,10 @@ class WorkerDetail:
             return f"asking through the pidbox: {replied} of {total} replied so far..."
         return f"{replied} of {total} replied within {self.timeout:g} s (R asks again)"
 
-    def pane(self, state: State, now: float, trust: Trust | None = None, zone: Zone = UTC) -> Pane:
-        known = worker_info(state, self.hostname, now, trust, zone)
+    def pane(
+        self, state: State, now: float, trust: Trust | None = None, zone: Zone = UTC, lost: int = 0
+    ) -> Pane:
+        known = worker_info(state, self.hostname, now, trust, zone, lost)
         rows: list[tuple[str, str]] = [*known.rows, ("", ""), ("asked", self.progress())]
         if not self.cannot_ask:
             for method, heading in INQUIRIES:

@@ -128,9 +128,10 @@ def test_tasks_on_a_worker_gone_quiet_read_lost_while_celerys_state_stays():
     pane = dict(details.task_info(state, "stuck", rows.trust, T0 + 20).rows)
     assert pane["state"] == "LOST (was STARTED when its worker went offline; no final event came)"
     assert pane["runtime"] == "-"  # not "running for": it is not running any more
-    worker = dict(details.worker_info(state, SLOW, T0 + 20, rows.trust).rows)
+    worker = dict(details.worker_info(state, SLOW, T0 + 20, rows.trust, lost=rows.lost_on(SLOW)).rows)
     assert worker["lost tasks"] == "2 (received or started here, never finished)"
     assert rows.lost == 2 and trust_text(rows.trust, rows.lost) == "2 lost on offline workers"
+    assert rows.lost_on(SLOW) == 2 and rows.lost_on(OTHER) == 0
 
 
 def test_the_lost_count_follows_the_rows_as_tasks_end_leave_and_workers_come_back():
