@@ -145,7 +145,7 @@ def _hints(found: Findings, without_e: set[str]) -> list[str]:
             hints.append(f"{name}: its clock is {abs(worker.clock_skew):.0f} s {ahead} evtop's")
     if found.lost_count:
         hints.append(
-            f"{found.lost_count} tasks were received or started on a worker that went offline "
+            f"{found.lost_count} tasks were received or running on a worker that went offline "
             "and never finished"
         )
     for gap in found.gaps:

@@ -14,8 +14,9 @@ about what it lost, and this module reads it once for every mode:
   gone, not when events stopped reaching it: Redis drops a subscriber that fell behind
   silently. So after a reconnect, for each worker, the newest time it stamped before and
   the first one after bound what was really missed.
-* **Lost tasks.** A task last seen received or started on a worker that went offline
-  (``worker-offline``, or no event for twice its heartbeat interval) with no final event.
+* **Lost tasks.** A task last seen received or running (started, or in a custom state
+  such as ``PROGRESS``) on a worker that went offline (``worker-offline``, or no event
+  for twice its heartbeat interval) with no final event.
 * **Sender clocks.** Sender time minus receive time, per worker: a worker whose clock is
   off shows it here, and times shown from its clock can be corrected.
 
@@ -260,18 +261,22 @@ class Health:
         return [s.hostname for s in self.workers() if s.missed_tasks and not s.task_events]
 
 
-#: The states a task is lost in when its worker goes offline: it never finished.
+#: The celery states of a task its worker has yet to finish.
 WAITING = frozenset({states.RECEIVED, states.STARTED})
 
 
-def is_lost(state: object, hostname: object, offline: AbstractSet[str]) -> bool:
-    """A task in ``state`` on worker ``hostname`` is lost: the worker went offline while
-    the task was received or started, and no final event came."""
-    return state in WAITING and hostname in offline
+def unfinished(task: Any) -> bool:
+    """Whether ``task`` (a Task) is yet to finish on its worker: received, started, or
+    in a custom state (``PROGRESS``: events a running task sends). celery ranks a custom
+    state above REVOKED and REJECTED, so such a task ended only if it was revoked or
+    rejected meanwhile; SUCCESS and FAILURE replace it. A task that never finished on a
+    worker that went offline is lost."""
+    state = task.state
+    return state in WAITING or (state not in states.ALL_STATES and not (task.revoked or task.rejected))
 
 
 def lost_tasks(tasks: Any, offline: AbstractSet[str]) -> list[str]:
-    """Uuids of tasks last seen received or started on an offline worker, oldest first.
+    """Uuids of the :func:`unfinished` tasks of offline workers, oldest first.
 
     ``tasks`` is ``State.tasks`` (or any mapping of uuid to Task); call with the State
     frozen. A task that reached a final state, or moved on to another worker, is not lost.
@@ -281,6 +286,6 @@ def lost_tasks(tasks: Any, offline: AbstractSet[str]) -> list[str]:
     found = []
     for uuid, task in getattr(tasks, "data", tasks).items():  # .data: no LRU refresh
         worker = task.worker
-        if worker is not None and is_lost(task.state, worker.hostname, offline):
+        if worker is not None and worker.hostname in offline and unfinished(task):
             found.append((task.timestamp or 0.0, uuid))
     return [uuid for _, uuid in sorted(found)]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from evtop.events import states
+from evtop.events.health import unfinished
 from evtop.events.state import State, Task, Worker
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE, datetime_text, duration_text, load_text, percent_text, progress
@@ -86,7 +86,8 @@ def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[
     worker = task.worker
     hostname = worker.hostname if worker is not None else None
     shown = _value(task.state)
-    lost = trust.lost(task.state, hostname)
+    running = unfinished(task)
+    lost = trust.lost(running, hostname)
     if lost:
         shown = f"{LOST} (was {shown} when its worker went offline; no final event came)"
     rows: list[tuple[str, str]] = [
@@ -101,7 +102,7 @@ def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[
     if skew is not None and abs(skew) >= SKEW_SHOWN:
         rows.append(("worker clock", f"{_skew_text(skew)}: the times above are the worker's"))
     started = task.started
-    if not lost and task.runtime is None and task.state == states.STARTED and now is not None and started:
+    if not lost and task.runtime is None and running and now is not None and started:
         since = trust.on_receive_clock(started, hostname)
         rows.append(("running for", duration_text(max(now - since, 0.0))))
     else:
@@ -201,5 +202,5 @@ def _worker_info(state: State, hostname: str, now: float, trust: Trust, zone: Zo
     if skew is not None:
         rows.append(("clock", _skew_text(skew) if abs(skew) >= SKEW_SHOWN else "in step with evtop's"))
     if hostname in trust.offline:
-        rows.append(("lost tasks", f"{lost} (received or started here, never finished)"))
+        rows.append(("lost tasks", f"{lost} (received or running here, never finished)"))
     return Pane(title, tuple(rows))

@@ -34,7 +34,6 @@ from functools import partial
 from itertools import compress
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar
 
-from evtop.events.health import WAITING
 from evtop.events.state import State, Task
 from evtop.view.dropped import PIECE, Dropped
 from evtop.view.orderings import (
@@ -165,7 +164,7 @@ class TaskRows:
         self._logged = 0
         #: What Health found as of the last refresh (set by the TUI): rows are shown through it.
         self.trust = Trust()
-        #: hostname -> rows received or started there (what reads LOST once it goes
+        #: hostname -> rows not finished there (what reads LOST once it goes
         #: offline), kept by every change, so the lost count costs the workers, not the rows.
         self._waiting: dict[str, int] = {}
         #: The key of the row the user has selected (set by the TUI; None while the view
@@ -280,8 +279,8 @@ class TaskRows:
 
     @property
     def lost(self) -> int:
-        """Rows that read LOST as of the last sync: received or started on a worker that
-        :attr:`trust` finds offline (:func:`~evtop.events.health.is_lost`)."""
+        """Rows that read LOST as of the last sync: :attr:`TaskItem.unfinished
+        <evtop.view.tasks.TaskItem.unfinished>` on a worker that :attr:`trust` finds offline."""
         return sum(map(self.lost_on, self.trust.offline))
 
     def lost_on(self, hostname: str) -> int:
@@ -291,13 +290,13 @@ class TaskRows:
     def _count_waiting(self, changes: list[Change]) -> None:
         waiting = self._waiting
         for old, new in changes:
-            if old is not None and old.state in WAITING:
+            if old is not None and old.unfinished:
                 left = waiting[old.worker] - 1
                 if left:
                     waiting[old.worker] = left
                 else:
                     del waiting[old.worker]
-            if new is not None and new.state in WAITING:
+            if new is not None and new.unfinished:
                 waiting[new.worker] = waiting.get(new.worker, 0) + 1
 
     def _take(self, changes: list[Change]) -> None:

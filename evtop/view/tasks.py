@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from evtop.events import states
+from evtop.events.health import unfinished
 from evtop.events.state import Task
 from evtop.view.cells import NONE, clock_text, duration_text, percent_text, progress, text
 from evtop.view.columns import Align, Column
@@ -70,6 +71,8 @@ class TaskItem(NamedTuple):
     time: TimeKey
     #: ``current / total`` from the task's custom events while it is unfinished, else None.
     progress: float | None = None
+    #: Its worker has yet to finish it (:func:`~evtop.events.health.unfinished`).
+    unfinished: bool = False
 
     @classmethod
     def of(cls, task: Task, time: TimeKey) -> TaskItem:
@@ -94,16 +97,21 @@ class TaskItem(NamedTuple):
                 kwargs if type(kwargs) is str else _str(kwargs),
                 time,
                 _progress(task, extra) if extra else None,
+                unfinished(task),
             ),
         )
+
+    @property
+    def running(self) -> bool:
+        """Started, or in a custom state since (``PROGRESS``), and not finished."""
+        return self.runtime is None and self.unfinished and self.started is not None
 
     def elapsed(self, now: float) -> float | None:
         """Runtime when known; for a running task, how long it has been running."""
         if self.runtime is not None:
             return self.runtime
-        if self.state == states.STARTED and self.started is not None:
-            return max(now - self.started, 0.0)
-        return None
+        started = self.started
+        return max(now - started, 0.0) if started is not None and self.unfinished else None
 
 
 #: What the filter searches, per field: these attributes, a space between them.
@@ -191,6 +199,6 @@ class TaskSheet:
         return replace(table, items=TrustedRows(table.items, rows.trust))
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
-        running = "state.started" if item.runtime is None and item.state == states.STARTED else None
+        running = "state.started" if item.running else None
         style = STYLE_BY_STATE.get(item.state, "state.custom")
         return (None, None, style, style if item.progress is not None else None, None, None, running, None)

@@ -4,7 +4,7 @@ Detection lives in :class:`~evtop.events.health.Health`, once for every mode. Ea
 refresh takes a :class:`Trust` snapshot of its findings (a few values per worker), and
 the task table reads its rows through it:
 
-* a row received or started on a worker that went offline reads ``LOST``: a view-level
+* a row received or running on a worker that went offline reads ``LOST``: a view-level
   state, while the Task's ``state`` that scripts read stays celery's;
 * times a worker stamped (RECEIVED, and the start a running task's RUNTIME counts from)
   are moved onto evtop's receive clock by that worker's clock skew, so a worker an hour
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evtop.events.health import Gap, Health, is_lost
+from evtop.events.health import Gap, Health
 
 if TYPE_CHECKING:
     from evtop.view.sheet import Rows
@@ -58,8 +58,9 @@ class Trust:
     def missed_tasks(self) -> int:
         return sum(self.missed.values())
 
-    def lost(self, state: object, hostname: object) -> bool:
-        return is_lost(state, hostname, self.offline)
+    def lost(self, unfinished: bool, hostname: object) -> bool:
+        """An ``unfinished`` task of ``hostname`` is lost once that worker is offline."""
+        return unfinished and hostname in self.offline
 
     def on_receive_clock(self, stamp: float, hostname: object) -> float:
         """A time ``hostname`` stamped, as evtop's receive clock read it then."""
@@ -70,14 +71,16 @@ class Trust:
         """The task row as shown: LOST, and the worker's times on the receive clock."""
         worker = item.worker
         skew = self.skew.get(worker)
-        lost = is_lost(item.state, worker, self.offline)
+        lost = item.unfinished and worker in self.offline
         if skew is None and not lost:
             return item
         received, started = item.received, item.started
         if skew is not None:
             received = None if received is None else received - skew
             started = None if started is None else started - skew
-        return item._replace(state=LOST if lost else item.state, received=received, started=started)
+        if lost:  # no longer running: how long it ran is unknown
+            return item._replace(state=LOST, received=received, started=started, unfinished=False)
+        return item._replace(received=received, started=started)
 
 
 @dataclass(frozen=True)

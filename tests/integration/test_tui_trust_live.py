@@ -44,7 +44,7 @@ def test_a_worker_killed_with_a_task_running_leaves_the_task_lost(broker_url, st
         term.send("2")
         term.wait_line(worker.nodename, "offline")
         term.send("i")
-        term.wait_for("lost tasks", "1 (received or started here, never finished)")
+        term.wait_for("lost tasks", "1 (received or running here, never finished)")
         term.send("\x03")
         status, err = term.wait_exit()
     assert status == 130, err

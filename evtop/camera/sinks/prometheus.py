@@ -283,7 +283,7 @@ def _health(snapshot: Snapshot, now: float) -> Iterator[Any]:
     yield missed
     yield GaugeMetricFamily(
         "evtop_lost_tasks",
-        "Tasks last seen received or started on a worker that went offline",
+        "Tasks last seen received or running on a worker that went offline",
         value=trust.lost_count,
     )
     gaps = CounterMetricFamily(

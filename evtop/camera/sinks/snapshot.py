@@ -227,7 +227,7 @@ class Trust:
 
     #: Task starts a worker's heartbeats counted that no event showed, per worker (non-zero).
     missed_tasks: Mapping[str, int] = field(default_factory=dict)
-    #: Tasks last seen received or started on a worker that went offline (uuids, capped).
+    #: Tasks last seen received or running on a worker that went offline (uuids, capped).
     lost_tasks: tuple[str, ...] = ()
     lost_count: int = 0
     gaps: tuple[GapRow, ...] = ()

@@ -73,7 +73,7 @@ def test_tasks_on_a_worker_that_went_silent_are_lost(tmp_path):
     online = {w["hostname"]: w["online"] for w in found["workers"]}
     assert online == {W1: False, W2: True}
     assert (
-        "2 tasks were received or started on a worker that went offline and never finished" in found["hints"]
+        "2 tasks were received or running on a worker that went offline and never finished" in found["hints"]
     )
 
 

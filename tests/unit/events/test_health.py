@@ -176,9 +176,17 @@ def test_lost_tasks_were_received_or_started_on_an_offline_worker():
         task_event("task-received", "c", T0 + 4, 4, hostname=W, name="p.c"),
         task_event("task-succeeded", "c", T0 + 5, 5, hostname=W, result="1"),
         task_event("task-received", "d", T0 + 6, 6, hostname="celery@w2", name="p.d"),
+        # Running in a custom state (celery's PROGRESS recipe): lost too...
+        task_event("task-started", "e", T0 + 7, 7, hostname=W, name="p.e"),
+        task_event("task-progress", "e", T0 + 8, 8, hostname=W, current=1, total=3),
+        # ... unless revoked meanwhile (the custom state stays: celery ranks it above REVOKED)
+        task_event("task-started", "f", T0 + 9, 9, hostname=W, name="p.f"),
+        task_event("task-progress", "f", T0 + 10, 10, hostname=W, current=1, total=3),
+        task_event("task-revoked", "f", T0 + 11, 11, hostname=W, terminated=True),
     ]:
         state.event(event)
-    assert lost_tasks(state.tasks, {W}) == ["a", "b"]
+    assert state.tasks["f"].state == "PROGRESS"
+    assert lost_tasks(state.tasks, {W}) == ["a", "b", "e"]
     assert lost_tasks(state.tasks, set()) == []
     assert lost_tasks(state.tasks, {"celery@w2"}) == ["d"]
 

@@ -99,12 +99,13 @@ def test_progress_of_custom_events_in_the_table_and_the_task_pane(recording):
     with Terminal("--replay", recording, "--speed", "max", cols=140) as term:
         term.wait_for("replay finished")
         line = term.wait_line(PROGRESS[:8], "proj.resize")
-        assert "PROGRESS" in line and " 40% " in line
+        # Running since its start: for how long, by the recording's last receive time.
+        assert "PROGRESS" in line and " 40% " in line and " 0.110s " in line
         assert "DONE" in term.text
         only(term, PROGRESS)
         term.send("i")
-        text = term.wait_for(f"Task {PROGRESS}", "progress  2 of 5 (40%)")
-        assert "step      thumbnails" in text and "state     PROGRESS" in text
+        text = term.wait_for(f"Task {PROGRESS}", "progress     2 of 5 (40%)", "running for  0.110s")
+        assert "step         thumbnails" in text and "state        PROGRESS" in text
         term.send("q")
         term.wait_gone(f"Task {PROGRESS}")
         term.send("q")

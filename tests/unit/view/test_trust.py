@@ -129,9 +129,33 @@ def test_tasks_on_a_worker_gone_quiet_read_lost_while_celerys_state_stays():
     assert pane["state"] == "LOST (was STARTED when its worker went offline; no final event came)"
     assert pane["runtime"] == "-"  # not "running for": it is not running any more
     worker = dict(details.worker_info(state, SLOW, T0 + 20, rows.trust, lost=rows.lost_on(SLOW)).rows)
-    assert worker["lost tasks"] == "2 (received or started here, never finished)"
+    assert worker["lost tasks"] == "2 (received or running here, never finished)"
     assert rows.lost == 2 and trust_text(rows.trust, rows.lost) == "2 lost on offline workers"
     assert rows.lost_on(SLOW) == 2 and rows.lost_on(OTHER) == 0
+
+
+def test_a_task_running_in_a_custom_state_shows_its_runtime_and_is_lost_with_its_worker():
+    """celery's PROGRESS recipe: a running task's own events put it in a custom state."""
+    events = [
+        *beats(SLOW, T0, T0 + 4),
+        task_event("task-started", "busy", T0 + 1, 1, hostname=SLOW, name="proj.a"),
+        task_event("task-progress", "busy", T0 + 2, 2, hostname=SLOW, current=1, total=4),
+        task_event("task-started", "ended", T0 + 1.5, 3, hostname=SLOW, name="proj.a"),
+        task_event("task-progress", "ended", T0 + 2.5, 4, hostname=SLOW, current=1, total=4),
+        task_event("task-revoked", "ended", T0 + 3, 5, hostname=SLOW, terminated=True),
+    ]
+    _state, rows = feed(*events)
+    assert rows.trust.offline == frozenset() and rows.lost == 0
+    cells, styles = task_row(rows, T0 + 4, "busy")
+    assert cells[AT["state"]] == "PROGRESS" and cells[AT["progress"]] == "25%"
+    assert cells[AT["runtime"]] == "3.010s" and styles[AT["runtime"]] == "state.started"  # running
+    cells, styles = task_row(rows, T0 + 4, "ended")
+    assert cells[AT["state"]] == "PROGRESS" and cells[AT["runtime"]] == "-"  # revoked: not running
+    _state, rows = feed(*events, *beats(OTHER, T0, T0 + 20))  # SLOW silent since T0 + 4
+    assert rows.trust.offline == {SLOW} and rows.lost == rows.lost_on(SLOW) == 1
+    cells, _styles = task_row(rows, T0 + 20, "busy")
+    assert cells[AT["state"]] == LOST and cells[AT["runtime"]] == "-"
+    assert task_row(rows, T0 + 20, "ended")[0][AT["state"]] == "PROGRESS"
 
 
 def test_the_lost_count_follows_the_rows_as_tasks_end_leave_and_workers_come_back():
