@@ -52,6 +52,11 @@ def _runtime(row: TaskItem) -> float | None:
     return runtime if row.state == states.SUCCESS and runtime is not None and runtime >= 0 else None
 
 
+def _running(row: TaskItem) -> bool:
+    """Counted under RUN: started, or in a custom state since, and not finished."""
+    return row.unfinished and row.state != states.RECEIVED
+
+
 def _exact(value: float) -> int:
     numerator, denominator = value.as_integer_ratio()
     return numerator << (_SCALE + 1 - denominator.bit_length())
@@ -60,11 +65,13 @@ def _exact(value: float) -> int:
 class _Type:
     """The tasks of one name: how many in each state, and the sorted runtimes."""
 
-    __slots__ = ("counts", "runtimes", "sum", "total")
+    __slots__ = ("counts", "running", "runtimes", "sum", "total")
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.total = 0
+        #: Started or in a custom state since (``PROGRESS``), not finished.
+        self.running = 0
         self.runtimes = SortedList()
         #: Sum of ``runtimes`` times 2**_SCALE.
         self.sum = 0
@@ -84,7 +91,7 @@ def summarize(name: str, kind: _Type) -> TypeItem:
         name=name,
         total=kind.total,
         waiting=sum(counts[s] for s in WAITING),
-        running=counts[states.STARTED],
+        running=kind.running,
         succeeded=counts[states.SUCCESS],
         failed=counts[states.FAILURE],
         retried=counts[states.RETRY],
@@ -113,6 +120,7 @@ class TypeStats:
             kind = self._types[name] = _Type()
         kind.counts[row.state] += 1
         kind.total += 1
+        kind.running += _running(row)
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.add(runtime)
@@ -125,6 +133,7 @@ class TypeStats:
             return
         kind.counts[row.state] -= 1
         kind.total -= 1
+        kind.running -= _running(row)
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.remove(runtime)

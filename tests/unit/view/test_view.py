@@ -174,6 +174,19 @@ def test_type_statistics():
     assert table.items[0].name == "proj.add"  # most tasks first
 
 
+def test_type_statistics_count_a_task_running_in_a_custom_state_under_run():
+    state = cluster()
+    for uuid, clock in (("p1", 50), ("p2", 60)):
+        state.event(task("task-received", uuid, T0 + 10, clock, name="proj.slow"))
+        state.event(task("task-started", uuid, T0 + 11, clock + 1))
+        state.event(task("task-progress", uuid, T0 + 12, clock + 2, current=1, total=2))
+    state.event(task("task-revoked", "p2", T0 + 13, 70, terminated=True))  # stays PROGRESS
+    slow = build(TypeSheet(), state, T0 + 100, Order("total", True), "").items
+    item = next(item for item in slow if item.name == "proj.slow")
+    assert state.tasks["p2"].state == "PROGRESS"
+    assert (item.total, item.waiting, item.running) == (3, 0, 2)  # uuid-4 STARTED, p1 PROGRESS
+
+
 def test_worker_table_online_first_and_offline_marked():
     table = build(WorkerSheet(), cluster(), T0 + 100, Order("status", False), "")
     assert [item.hostname for item in table.items] == ["celery@w1", "celery@w2"]
