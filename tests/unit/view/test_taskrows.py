@@ -33,7 +33,16 @@ from evtop.view.trust import Trust
 from tests.support.cluster import T0, task, worker
 
 SHEET = TaskSheet()
-TYPES = ["task-sent", "task-received", "task-started", "task-succeeded", "task-failed", "task-retried"]
+TYPES = [
+    "task-sent",
+    "task-received",
+    "task-started",
+    "task-succeeded",
+    "task-failed",
+    "task-retried",
+    "task-revoked",
+    "task-progress",  # a custom state: celery's PROGRESS recipe
+]
 HOSTS = ["celery@w1", "celery@w2", "celery@w3"]
 NAMES = ["proj.add", "proj.mul", "proj.slow"]
 #: Filters as typed one letter or word at a time (each narrows the one before it),
@@ -69,6 +78,8 @@ def events(draw, clocked=True):
         fields["args"] = f"({draw(st.integers(0, 3))},)"
         if draw(st.booleans()):
             fields["parent_id"] = draw(st.sampled_from(UUIDS))
+    if type_ == "task-progress":
+        fields.update(current=draw(st.integers(0, 4)), total=4)
     if type_ == "task-succeeded":
         fields["runtime"] = draw(st.one_of(st.none(), st.sampled_from([0.5, 1.5, 2.0]), st.floats(0, 5)))
     stamp = T0 + draw(st.integers(0, 30)) / 4
@@ -86,13 +97,23 @@ def type_stats(state: State) -> dict[str, tuple]:
     """Per-type counts and runtimes straight from State, as the screen computed them."""
     counts: dict[str, Counter] = {}
     runtimes: dict[str, list[float]] = {}
+    running: Counter = Counter()
     for each in state.tasks.data.values():
         counts.setdefault(each.name, Counter())[each.state] += 1
+        # Started, or in a custom state (never reached before it started here), not ended.
+        ended = each.revoked or each.rejected
+        running[each.name] += each.state == states.STARTED or (each.state == "PROGRESS" and not ended)
         runtime = each.runtime
         if each.state == states.SUCCESS and isinstance(runtime, float) and runtime >= 0:
             runtimes.setdefault(each.name, []).append(runtime)
     return {
-        name: (sum(c.values()), c[states.SUCCESS], c[states.FAILURE], sorted(runtimes.get(name, [])))
+        name: (
+            sum(c.values()),
+            c[states.SUCCESS],
+            c[states.FAILURE],
+            running[name],
+            sorted(runtimes.get(name, [])),
+        )
         for name, c in counts.items()
         if name
     }
@@ -108,9 +129,9 @@ def check(rows: TaskRows, state: State, order: Order, filter_text: str) -> None:
     items = {item.name: item for item in TypeSheet().table(rows, T0, Order("total", True), "").items}
     stats = type_stats(state)
     assert set(items) == set(stats)
-    for name, (total, succeeded, failed, runtimes) in stats.items():
+    for name, (total, succeeded, failed, running, runtimes) in stats.items():
         item = items[name]
-        assert (item.total, item.succeeded, item.failed) == (total, succeeded, failed)
+        assert (item.total, item.succeeded, item.failed, item.running) == (total, succeeded, failed, running)
         assert item.max == (runtimes[-1] if runtimes else None)
         assert item.mean == (pytest.approx(math.fsum(runtimes) / len(runtimes)) if runtimes else None)
 
