@@ -275,6 +275,12 @@ def unfinished(task: Any) -> bool:
     return state in WAITING or (state not in states.ALL_STATES and not (task.revoked or task.rejected))
 
 
+def running(task: Any) -> bool:
+    """Whether ``task`` runs on its worker: :func:`unfinished` and no longer only received
+    (started, or in a custom state since). A revoke does not stop it; a terminate does."""
+    return task.state != states.RECEIVED and unfinished(task)
+
+
 def lost_tasks(tasks: Any, offline: AbstractSet[str]) -> list[str]:
     """Uuids of the :func:`unfinished` tasks of offline workers, oldest first.
 

@@ -18,6 +18,7 @@ from evtop.control.arguments import is_zero_rate
 from evtop.control.commands import Request, build_request
 from evtop.control.render import render as render_replies
 from evtop.events import states
+from evtop.events.health import running
 from evtop.text.sanitize import sanitize
 from evtop.tui.app import CHROME_ROWS, App
 from evtop.tui.control_runner import Outcome
@@ -538,7 +539,8 @@ class Targets:
     #: ``task 1f3a... (proj.add, STARTED on celery@w1)`` or ``37 tasks (12 STARTED, 25 PENDING)``.
     subject: str
     ids: list[str]
-    #: How many of them are running (STARTED): a revoke does not stop those.
+    #: How many of them are running (started, or in a custom state since): a revoke
+    #: does not stop those.
     running: int
 
 
@@ -578,33 +580,34 @@ def act_on(app: App, terminate: bool, targets: Targets) -> None:
     (ask_terminate if terminate else ask_revoke)(app, targets)
 
 
-def many(app: App, tasks: Iterable[tuple[str, str]], terminate: bool, where: str = "") -> None:
-    """Act on ``(uuid, state)`` pairs, leaving out the finished ones (nothing to stop);
+def many(app: App, tasks: Iterable[tuple[str, str, bool]], terminate: bool, where: str = "") -> None:
+    """Act on ``(uuid, state, running)``, leaving out the finished ones (nothing to stop);
     ``where`` follows the count in the question (`` of the subtree of ...``)."""
     pairs = list(tasks)
-    unfinished = [(uuid, state) for uuid, state in pairs if state not in states.READY_STATES]
+    unfinished = [task for task in pairs if task[1] not in states.READY_STATES]
     left_out = len(pairs) - len(unfinished)
     if not unfinished:
         verb = "terminate" if terminate else "revoke"
         done = "the task has finished" if len(pairs) == 1 else f"these {len(pairs)} tasks have all finished"
         app.say(f"nothing to {verb}: {done}", error=True)
         return
-    counts = Counter(state for _, state in unfinished)
+    counts = Counter(state for _, state, _ in unfinished)
     size = len(unfinished)
     subject = f"{size} task{'s' if size != 1 else ''} ({counts_text(counts)}){where}"
     if left_out:
         subject += f", leaving out {left_out} finished"
-    act_on(app, terminate, Targets(subject, [uuid for uuid, _ in unfinished], counts[states.STARTED]))
+    ids = [uuid for uuid, _, _ in unfinished]
+    act_on(app, terminate, Targets(subject, ids, sum(runs for _, _, runs in unfinished)))
 
 
-def _tagged(app: App) -> list[tuple[str, str]]:
-    """The tagged tasks still in memory, with their states."""
+def _tagged(app: App) -> list[tuple[str, str, bool]]:
+    """The tagged tasks still in memory, with their states and whether they run."""
 
-    def read() -> list[tuple[str, str]]:
+    def read() -> list[tuple[str, str, bool]]:
         data = app.state.tasks.data
-        return [(uuid, str(data[uuid].state)) for uuid in app.tagged if uuid in data]
+        return [(uuid, str(data[uuid].state), running(data[uuid])) for uuid in app.tagged if uuid in data]
 
-    tasks: list[tuple[str, str]] = app.state.freeze_while(read)
+    tasks: list[tuple[str, str, bool]] = app.state.freeze_while(read)
     return tasks
 
 
@@ -621,7 +624,7 @@ def _revoke(terminate: bool) -> Action:
         if task.worker:
             facts[-1] += f" on {sanitize(task.worker)}"
         subject = f"task {sanitize(task.uuid)} ({', '.join(facts)})"
-        act_on(app, terminate, Targets(subject, [task.uuid], int(task.state == states.STARTED)))
+        act_on(app, terminate, Targets(subject, [task.uuid], int(task.running)))
 
     return revoke
 
@@ -678,7 +681,7 @@ def task_tree(app: App) -> None:
         def act() -> None:
             if _control_ready(app):
                 what, nodes = shown.selected()
-                many(app, ((node.uuid, node.state) for node in nodes), terminate, f" of {what}")
+                many(app, ((node.uuid, node.state, node.running) for node in nodes), terminate, f" of {what}")
 
         return act
 

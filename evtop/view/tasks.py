@@ -103,15 +103,16 @@ class TaskItem(NamedTuple):
 
     @property
     def running(self) -> bool:
-        """Started, or in a custom state since (``PROGRESS``), and not finished."""
-        return self.runtime is None and self.unfinished and self.started is not None
+        """As :func:`~evtop.events.health.running`: started, or in a custom state since
+        (``PROGRESS``), and not finished."""
+        return self.unfinished and self.state != states.RECEIVED
 
     def elapsed(self, now: float) -> float | None:
         """Runtime when known; for a running task, how long it has been running."""
         if self.runtime is not None:
             return self.runtime
         started = self.started
-        return max(now - started, 0.0) if started is not None and self.unfinished else None
+        return max(now - started, 0.0) if started is not None and self.running else None
 
 
 #: What the filter searches, per field: these attributes, a space between them.
@@ -199,6 +200,6 @@ class TaskSheet:
         return replace(table, items=TrustedRows(table.items, rows.trust))
 
     def styles(self, item: TaskItem) -> tuple[str | None, ...]:
-        running = "state.started" if item.running else None
+        running = "state.started" if item.running and item.runtime is None else None
         style = STYLE_BY_STATE.get(item.state, "state.custom")
         return (None, None, style, style if item.progress is not None else None, None, None, running, None)

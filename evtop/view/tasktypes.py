@@ -52,11 +52,6 @@ def _runtime(row: TaskItem) -> float | None:
     return runtime if row.state == states.SUCCESS and runtime is not None and runtime >= 0 else None
 
 
-def _running(row: TaskItem) -> bool:
-    """Counted under RUN: started, or in a custom state since, and not finished."""
-    return row.unfinished and row.state != states.RECEIVED
-
-
 def _exact(value: float) -> int:
     numerator, denominator = value.as_integer_ratio()
     return numerator << (_SCALE + 1 - denominator.bit_length())
@@ -120,7 +115,7 @@ class TypeStats:
             kind = self._types[name] = _Type()
         kind.counts[row.state] += 1
         kind.total += 1
-        kind.running += _running(row)
+        kind.running += row.running
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.add(runtime)
@@ -133,7 +128,7 @@ class TypeStats:
             return
         kind.counts[row.state] -= 1
         kind.total -= 1
-        kind.running -= _running(row)
+        kind.running -= row.running
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.remove(runtime)

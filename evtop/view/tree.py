@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evtop.events import states
+from evtop.events.health import running
 from evtop.events.state import State, Task
 from evtop.text.sanitize import sanitize
 from evtop.view.cells import NONE
@@ -34,6 +35,8 @@ class Node:
     prefix: str
     #: Its parent_id names a task not in memory.
     orphan: bool
+    #: It runs on its worker (:func:`~evtop.events.health.running`): a revoke does not stop it.
+    running: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def _workflow(state: State, uuid: str) -> Workflow | None:
                     depth,
                     prefix,
                     depth == 0 and parent_id is not None and parent_id not in members,
+                    running(task),
                 )
             )
             kids = sorted(children.get(task_id, ()), key=_when)

@@ -1009,6 +1009,23 @@ def test_revoking_a_running_task_says_so_and_x_offers_terminate(control):
     assert fake.requests[0]["arguments"] == {"task_id": "uuid-4", "terminate": True, "signal": "SIGTERM"}
 
 
+def test_a_task_running_in_a_custom_state_is_running_to_the_revoke_question(control):
+    """celery's PROGRESS recipe: the task's own events while it runs; a revoke does not stop it."""
+    _fake, runner = control
+    state = cluster()
+    state.event(task("task-received", "p", T0 + 10, 50, name="proj.resize"))
+    state.event(task("task-started", "p", T0 + 11, 51))
+    state.event(task("task-progress", "p", T0 + 12, 52, current=1, total=4))
+    app = make_app(runner, state=state)
+    assert app.selected().uuid == "p" and app.selected().state == "PROGRESS"
+    text = flat(press(app, "c"))
+    assert "Revoke task p (proj.resize, PROGRESS on celery@w1)? It is running" in text
+    press(app, "n", " ", " ")  # p and uuid-5 (RECEIVED) tagged
+    text = flat(press(app, "c"))
+    assert "Revoke 2 tasks (1 PROGRESS, 1 RECEIVED)?" in text
+    assert "1 of them are running, and a revoke does not stop a running task" in text
+
+
 def test_the_tree_pane_and_a_subtree_revoke(control):
     fake, runner = control
     state = workflow_state()
