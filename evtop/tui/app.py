@@ -364,8 +364,8 @@ class App:
             order = self.table.order
             titles = header_markup(sheet.columns, walker.widths, order.column, order.descending)
             self.columns_line.show(titles)
-        if index is not None:
-            self.view = view.select(self.table.key(index))
+        if index is not None:  # following: no row is kept, so the screen follows again when shown
+            self.view = view.select(None if follow else self.table.key(index))
         if not self.layers:
             self.hints_line.show(hints(self.context))
         self._summary(now)
@@ -484,9 +484,11 @@ class App:
         return self.table.items[self.listbox.focus_position]
 
     def follow_focus(self) -> None:
-        """After the focus moved: remember the row, so refreshes keep it selected."""
+        """After the focus moved: remember the row, so refreshes keep it selected; on the
+        top row none, so the screen follows the newest rows (:meth:`show_table`)."""
         if len(self.table.items) and not self.layers:
-            self.view = self.view.select(self.table.key(self.listbox.focus_position))
+            position = self.listbox.focus_position
+            self.view = self.view.select(self.table.key(position) if position else None)
 
     def say(self, text: str, *, error: bool = False) -> None:
         self.message_line.show(("message.error", text) if error else text)

@@ -104,13 +104,28 @@ def test_the_table_shows_tasks_and_selection_follows_the_keys():
     app = make_app()
     text = screen(app)
     assert "[Tasks] 6/6" in text and "uuid-5" in text.splitlines()[4]
-    assert app.view.selection == "uuid-5"
+    assert app.view.selection is None and app.selected().uuid == "uuid-5"  # the top row: following
     press(app, "j", "down")
     assert app.view.selection == "uuid-3"
     press(app, "G")
     assert app.view.selection == "uuid-0"
     press(app, "k", "g")
-    assert app.view.selection == "uuid-5"
+    assert app.view.selection is None and app.selected().uuid == "uuid-5"
+
+
+def test_a_screen_shown_again_follows_the_newest_rows_if_it_did_when_left():
+    state = cluster()
+    app = make_app(state=state)
+    press(app, "2")
+    state.event(task("task-received", "new", T0 + 50, 99, name="proj.add"))  # while away
+    app.refresh()
+    press(app, "1")
+    assert app.selected().uuid == "new"  # not uuid-5, the top row when the screen was left
+    press(app, "j", "2")  # a row chosen off the top stays chosen
+    state.event(task("task-received", "newer", T0 + 51, 100, name="proj.add"))
+    app.refresh()
+    press(app, "1")
+    assert app.selected().uuid == "uuid-5" and app.view.selection == "uuid-5"
 
 
 def test_selection_stays_on_its_task_when_rows_move():
