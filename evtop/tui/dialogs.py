@@ -7,6 +7,7 @@ pushes and pops them as layers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,10 +59,7 @@ class ScrollBox(urwid.ListBox):
         top = self.focus_position if len(self.walker) else 0
         share = top / len(self.walker) if len(self.walker) else 0.0
         self._width = width
-        rows = []
-        for line in self.lines:
-            canvas = urwid.Text(line or " ").render((width,))
-            rows += [RowText(text.decode("utf-8").rstrip() or " ", wrap="clip") for text in canvas.text]
+        rows = [RowText(row, wrap="clip") for line in self.lines for row in _wrapped(line or " ", width)]
         self.walker[:] = rows
         if rows:
             self.change_focus(self.size, min(round(share * len(rows)), len(rows) - 1), offset_inset=0)
@@ -117,6 +115,27 @@ class PaneView(urwid.WidgetWrap[urwid.Frame]):
         self.box.size = (cols, max(rows - 1, 1))
         self.heading.set_text(f" {self.title}  [{self.box.position()}]  j/k PgDn: scroll, q: close")
         return super().render(size, focus)
+
+
+#: The first gap of two or more spaces after text: a pane's ``label  value``, the help's
+#: ``keys  what they do``.
+_GAP = re.compile(r"\S {2,}(?=\S)")
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """``line`` as the rows it takes at ``width``; a value that wraps goes on under its
+    start, not under the label (unless the label takes half the width)."""
+    gap = _GAP.search(line)
+    indent = gap.end() if gap else 0
+    label = urwid.calc_width(line, 0, indent)
+    if not indent or label > width // 2:
+        return _rows(line, width)
+    value = _rows(line[indent:], width - label)
+    return [line[:indent] + value[0], *(" " * label + row for row in value[1:])]
+
+
+def _rows(text: str, width: int) -> list[str]:
+    return [row.decode("utf-8").rstrip() or " " for row in urwid.Text(text).render((width,)).text]
 
 
 def pane(title: str, lines: list[str]) -> tuple[urwid.Widget, ScrollBox]:

@@ -32,3 +32,22 @@ def test_the_title_says_all_when_everything_fits_and_the_share_read_otherwise():
     box.scroll(to=-1)
     assert "[END]" in draw(widget, (40, 5))[0]
     assert draw(widget, (40, 20))[1] == "line 0"  # grown: no blank lines below the end
+
+
+def test_a_wrapped_value_goes_on_under_its_start_not_under_its_label():
+    widget, _box = pane(
+        "Keys",
+        [
+            "  ^C    quit from anywhere with exit status 130",
+            "plain text that wraps at the left edge again",
+            "a-label-as-wide-as-half  the value wraps at the left edge",
+        ],
+    )
+    assert draw(widget, (30, 7))[1:] == [
+        "  ^C    quit from anywhere",
+        "        with exit status 130",
+        "plain text that wraps at the",
+        "left edge again",
+        "a-label-as-wide-as-half  the",
+        "value wraps at the left edge",
+    ]
