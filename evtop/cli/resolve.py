@@ -36,11 +36,20 @@ from evtop.options import (
 )
 
 
+def _names_a_sink(camera: str) -> bool:
+    """``-c jsonl:/tmp/x``: a sink URL short of its ``//`` (the sink says so), not a class."""
+    if ":" not in camera:  # module.Class: no need to look for the sinks
+        return False
+    from evtop.camera.sinks.registry import Registry
+
+    return Registry().named(camera) is not None
+
+
 def _cameras(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
     """``-c module.Class``, or the sink URLs of ``--sink`` and of ``-c URL``."""
     sinks = list(args.sinks)
     camera = args.camera
-    if camera is not None and "://" in camera:
+    if camera is not None and ("://" in camera or _names_a_sink(camera)):
         sinks.insert(0, camera)
         camera = None
     if camera is not None and sinks:

@@ -61,6 +61,13 @@ class Registry:
     def schemes(self) -> list[str]:
         return sorted(self._targets)
 
+    def named(self, text: str) -> str | None:
+        """The sink scheme ``text`` begins with (``jsonl:``, with or without ``//``), if any;
+        never for ``module:Class``, a camera class."""
+        scheme, colon, rest = text.partition(":")
+        known = colon and scheme.lower() in self._targets and not rest.isidentifier()
+        return scheme if known else None
+
     def load(self, scheme: str) -> type[Sink]:
         """The class for ``scheme``; SinkURLError saying what is wrong otherwise."""
         targets = self._targets.get(scheme.lower())
@@ -83,6 +90,9 @@ class Registry:
         """The sink for ``url``, its URL parsed and checked; nothing is opened yet."""
         scheme, sep, _ = url.partition("://")
         if not sep or not scheme:
+            named = self.named(url)
+            if named is not None:  # jsonl:/tmp/x, as a path is often written
+                raise SinkURLError(f"{named}: needs // after the scheme, e.g. {self.load(named).example}")
             raise SinkURLError("expected SCHEME://... (see evtop --list-sinks)")
         sink_class = self.load(scheme)
         problem = _missing(sink_class)

@@ -388,6 +388,15 @@ def test_a_camera_that_cannot_be_loaded_is_a_one_line_usage_error(tmp_path, monk
     assert message in run.err and "Traceback" not in run.err
 
 
+@pytest.mark.parametrize("option", ["-c", "--sink"])
+def test_a_sink_url_short_of_its_slashes_is_named_as_a_sink_not_as_a_class(tmp_path, option):
+    target = tmp_path / "snapshots.jsonl"
+    run = Run("--replay", write_recording(tmp_path / "r.jsonl", lifecycle(1)), option, f"jsonl:{target}")
+    assert run.status == 2 and run.out == "" and run.err.count("\n") == 1
+    assert "jsonl: needs // after the scheme, e.g. jsonl:///" in run.err and "module.Class" not in run.err
+    assert not target.exists()
+
+
 def test_pidfile_is_held_while_running_and_removed_after(tmp_path, monkeypatch):
     pidfile = tmp_path / "evtop.pid"
     name = write_camera(

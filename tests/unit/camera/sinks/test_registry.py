@@ -77,6 +77,17 @@ def test_an_unknown_scheme_suggests_the_nearest(plugins):
         Registry([]).create("just-a-path.db")
 
 
+def test_a_known_scheme_without_its_slashes_says_what_is_missing(plugins):
+    registry = Registry([])
+    with pytest.raises(SinkURLError, match=r"^jsonl: needs // after the scheme, e\.g\. jsonl:///"):
+        registry.create("jsonl:/tmp/snapshots.jsonl")
+    with pytest.raises(SinkURLError, match=r"^SQLite: needs // after the scheme, e\.g\. sqlite:///"):
+        registry.create("SQLite:evtop.db")
+    assert registry.named("jsonl:/tmp/x") == "jsonl" and registry.named("sqlite:") == "sqlite"
+    assert registry.named("sqlite:Camera") is None  # module:Class names a camera class
+    assert registry.named("myapp:Camera") is None and registry.named("nocolon") is None
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
