@@ -145,8 +145,8 @@ def _key_lines() -> list[str]:
             "named on the view line; a worker's times (RECEIVED, the start of a running task's "
             "RUNTIME) are moved onto evtop's receive clock by its clock skew. A task received or "
             "running (started, or in a custom state such as PROGRESS) on a worker that went offline "
-            "reads LOST; MISSED on the Workers screen counts "
-            "task starts no event showed. Control keys ask for confirmation and are refused with "
+            "reads LOST; MISSED on the Workers screen counts task starts no event showed. Control "
+            "keys ask for confirmation and are refused with "
             "--read-only, --replay and --demo."
         ),
     ]

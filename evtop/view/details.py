@@ -86,8 +86,8 @@ def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[
     worker = task.worker
     hostname = worker.hostname if worker is not None else None
     shown = _value(task.state)
-    running = unfinished(task)
-    lost = trust.lost(running, hostname)
+    ongoing = unfinished(task)
+    lost = trust.lost(ongoing, hostname)
     if lost:
         shown = f"{LOST} (was {shown} when its worker went offline; no final event came)"
     rows: list[tuple[str, str]] = [
@@ -102,7 +102,7 @@ def _info_rows(task: Task, trust: Trust, now: float | None, zone: Zone) -> list[
     if skew is not None and abs(skew) >= SKEW_SHOWN:
         rows.append(("worker clock", f"{_skew_text(skew)}: the times above are the worker's"))
     started = task.started
-    if not lost and task.runtime is None and running and now is not None and started:
+    if not lost and task.runtime is None and ongoing and now is not None and started:
         since = trust.on_receive_clock(started, hostname)
         rows.append(("running for", duration_text(max(now - since, 0.0))))
     else:
