@@ -166,7 +166,7 @@ class TaskRows:
         self.trust = Trust()
         #: hostname -> rows not finished there (what reads LOST once it goes
         #: offline), kept by every change, so the lost count costs the workers, not the rows.
-        self._waiting: dict[str, int] = {}
+        self._unfinished: dict[str, int] = {}
         #: The key of the row the user has selected (set by the TUI; None while the view
         #: follows the newest rows): a filter's pass shows it while it counts (:class:`Counting`).
         self.selected: str | None = None
@@ -285,23 +285,23 @@ class TaskRows:
 
     def lost_on(self, hostname: str) -> int:
         """The rows of :attr:`lost` on ``hostname``."""
-        return self._waiting.get(hostname, 0) if hostname in self.trust.offline else 0
+        return self._unfinished.get(hostname, 0) if hostname in self.trust.offline else 0
 
-    def _count_waiting(self, changes: list[Change]) -> None:
-        waiting = self._waiting
+    def _count_unfinished(self, changes: list[Change]) -> None:
+        counts = self._unfinished
         for old, new in changes:
             if old is not None and old.unfinished:
-                left = waiting[old.worker] - 1
+                left = counts[old.worker] - 1
                 if left:
-                    waiting[old.worker] = left
+                    counts[old.worker] = left
                 else:
-                    del waiting[old.worker]
+                    del counts[old.worker]
             if new is not None and new.unfinished:
-                waiting[new.worker] = waiting.get(new.worker, 0) + 1
+                counts[new.worker] = counts.get(new.worker, 0) + 1
 
     def _take(self, changes: list[Change]) -> None:
         """Move the changed rows in the time index; log them for what is kept."""
-        self._count_waiting(changes)
+        self._count_unfinished(changes)
         if len(changes) > REBUILD_SHARE * len(self.rows):
             self._drop(self.by_time, *(kept.value.index for kept in self._kept.values()))
             with collection_paused():
