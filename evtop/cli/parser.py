@@ -122,6 +122,10 @@ class EvtopArgumentParser(argparse.ArgumentParser):
         return super().format_help()
 
     def error(self, message: str) -> NoReturn:
+        if message == "the following arguments are required: COMMAND":  # ``evtop control``
+            names = _commands(self)
+            if names:
+                message = f"which command? {', '.join(names)} ({self.prog} --help says more)"
         raise UsageError(message)
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
@@ -746,6 +750,14 @@ def control_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
 def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     """The parser of ``evtop doctor`` or ``evtop queues`` (the man page reads its options)."""
     return _filled(_subparsers(parser)[name])
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The commands of ``parser``, as its help lists them (without their aliases)."""
+    for action in _filled(parser)._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return [choice.dest for choice in action._get_subactions()]
+    return []
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -103,6 +103,8 @@ BAD = [
     (["--demo", "--sink", "jsonl:///no/such/dir/x"], "directory no/such/dir does not exist"),
     (["--demo", "--sink", "prometheus://127.0.0.1:99999"], "port must be a number"),
     (["--demo", "-c", "postgres://u@h/db"], "did you mean postgresql?"),
+    (["control"], "which command? ping, revoke, terminate, rate-limit, time-limit, enable-events"),
+    (["control"], "query-task (evtop control --help says more)"),
 ]
 
 
