@@ -84,7 +84,7 @@ def test_control_options_are_resolved():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["control"], "required: COMMAND"),
+        (["control"], "which command? ping, revoke"),
         (["control", "explode"], "invalid choice"),
         (["control", "rate-limit", "t", "abc"], "invalid rate"),
         (["control", "rate-limit", "t", "0"], "--remove"),
