@@ -58,9 +58,13 @@ class Delivery:
         self.first_attempt = threading.Event()
         self._merged_said = 0
         self._lost_said = 0
-        self._thread = threading.Thread(target=self._run, name=f"evtop-sink-{sink.name}", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # The thread is made here, not with the delivery: a detached camera makes its
+        # sinks in the foreground (a bad URL fails there) and forks before it starts them,
+        # and Python 3.13.0-3.13.3 cannot start a thread made before a fork (gh-134381).
+        self._thread = threading.Thread(target=self._run, name=f"evtop-sink-{self.sink.name}", daemon=True)
         self._thread.start()
 
     def put(self, snapshot: Snapshot) -> None:
@@ -104,7 +108,8 @@ class Delivery:
             self._deadline = deadline
             self._retry_at = min(self._retry_at, self._clock() + FINISH_RETRY)
             self._cond.notify_all()
-        self._thread.join(max(0.0, deadline - self._clock()) + 0.1)
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - self._clock()) + 0.1)
         return self.pending == 0
 
     # -- the delivery thread -------------------------------------------------------------
