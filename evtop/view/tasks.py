@@ -107,6 +107,12 @@ class TaskItem(NamedTuple):
         (``PROGRESS``), and not finished."""
         return self.unfinished and self.state != states.RECEIVED
 
+    @property
+    def stopped(self) -> bool:
+        """Revoked or rejected in a custom state, which celery keeps (it ranks above
+        REVOKED and REJECTED): ended all the same."""
+        return not self.unfinished and self.state not in states.ALL_STATES
+
     def elapsed(self, now: float) -> float | None:
         """Runtime when known; for a running task, how long it has been running."""
         if self.runtime is not None:

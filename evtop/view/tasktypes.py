@@ -60,13 +60,15 @@ def _exact(value: float) -> int:
 class _Type:
     """The tasks of one name: how many in each state, and the sorted runtimes."""
 
-    __slots__ = ("counts", "running", "runtimes", "sum", "total")
+    __slots__ = ("counts", "running", "runtimes", "stopped", "sum", "total")
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.total = 0
         #: Started or in a custom state since (``PROGRESS``), not finished.
         self.running = 0
+        #: Revoked or rejected in a custom state (counted with the revoked).
+        self.stopped = 0
         self.runtimes = SortedList()
         #: Sum of ``runtimes`` times 2**_SCALE.
         self.sum = 0
@@ -90,7 +92,7 @@ def summarize(name: str, kind: _Type) -> TypeItem:
         succeeded=counts[states.SUCCESS],
         failed=counts[states.FAILURE],
         retried=counts[states.RETRY],
-        revoked=counts[states.REVOKED] + counts[states.REJECTED],
+        revoked=counts[states.REVOKED] + counts[states.REJECTED] + kind.stopped,
         failure_rate=counts[states.FAILURE] / finished if finished else None,
         mean=kind.sum / (len(runtimes) << _SCALE) if runtimes else None,
         p95=_percentile(runtimes, 0.95) if runtimes else None,
@@ -116,6 +118,7 @@ class TypeStats:
         kind.counts[row.state] += 1
         kind.total += 1
         kind.running += row.running
+        kind.stopped += row.stopped
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.add(runtime)
@@ -129,6 +132,7 @@ class TypeStats:
         kind.counts[row.state] -= 1
         kind.total -= 1
         kind.running -= row.running
+        kind.stopped -= row.stopped
         runtime = _runtime(row)
         if runtime is not None:
             kind.runtimes.remove(runtime)

@@ -98,11 +98,15 @@ def type_stats(state: State) -> dict[str, tuple]:
     counts: dict[str, Counter] = {}
     runtimes: dict[str, list[float]] = {}
     running: Counter = Counter()
+    revoked: Counter = Counter()
     for each in state.tasks.data.values():
         counts.setdefault(each.name, Counter())[each.state] += 1
         # Started, or in a custom state (never reached before it started here), not ended.
         ended = each.revoked or each.rejected
         running[each.name] += each.state == states.STARTED or (each.state == "PROGRESS" and not ended)
+        revoked[each.name] += each.state in (states.REVOKED, states.REJECTED) or (
+            each.state == "PROGRESS" and bool(ended)
+        )
         runtime = each.runtime
         if each.state == states.SUCCESS and isinstance(runtime, float) and runtime >= 0:
             runtimes.setdefault(each.name, []).append(runtime)
@@ -112,6 +116,7 @@ def type_stats(state: State) -> dict[str, tuple]:
             c[states.SUCCESS],
             c[states.FAILURE],
             running[name],
+            revoked[name],
             sorted(runtimes.get(name, [])),
         )
         for name, c in counts.items()
@@ -129,9 +134,10 @@ def check(rows: TaskRows, state: State, order: Order, filter_text: str) -> None:
     items = {item.name: item for item in TypeSheet().table(rows, T0, Order("total", True), "").items}
     stats = type_stats(state)
     assert set(items) == set(stats)
-    for name, (total, succeeded, failed, running, runtimes) in stats.items():
+    for name, (total, succeeded, failed, running, revoked, runtimes) in stats.items():
         item = items[name]
-        assert (item.total, item.succeeded, item.failed, item.running) == (total, succeeded, failed, running)
+        assert (item.total, item.succeeded, item.failed) == (total, succeeded, failed)
+        assert (item.running, item.revoked) == (running, revoked)
         assert item.max == (runtimes[-1] if runtimes else None)
         assert item.mean == (pytest.approx(math.fsum(runtimes) / len(runtimes)) if runtimes else None)
 

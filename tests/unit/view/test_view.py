@@ -185,6 +185,7 @@ def test_type_statistics_count_a_task_running_in_a_custom_state_under_run():
     item = next(item for item in slow if item.name == "proj.slow")
     assert state.tasks["p2"].state == "PROGRESS"
     assert (item.total, item.waiting, item.running) == (3, 0, 2)  # uuid-4 STARTED, p1 PROGRESS
+    assert item.revoked == 1  # p2: revoked, though celery keeps its PROGRESS
 
 
 def test_worker_table_online_first_and_offline_marked():
