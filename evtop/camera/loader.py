@@ -37,6 +37,15 @@ def split_path(path: str) -> tuple[str, str]:
     return module, attr
 
 
+def is_class_path(path: str) -> bool:
+    """Whether ``path`` is written as :func:`split_path` takes it."""
+    try:
+        split_path(path)
+    except UsageError:
+        return False
+    return True
+
+
 def cwd_importable() -> None:
     """Put the current directory first on ``sys.path`` unless it is there already."""
     try:
