@@ -752,19 +752,22 @@ def subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Ar
     return _filled(_subparsers(parser)[name])
 
 
-def _commands(parser: argparse.ArgumentParser) -> list[str]:
-    """The commands of ``parser``, as its help lists them (without their aliases)."""
+def _commands_action(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any] | None:
     for action in _filled(parser)._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return [choice.dest for choice in action._get_subactions()]
-    return []
+            return action
+    return None
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The commands of ``parser``, as its help lists them (without their aliases)."""
+    action = _commands_action(parser)
+    return [] if action is None else [choice.dest for choice in action._get_subactions()]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in _filled(parser)._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+    action = _commands_action(parser)
+    return {} if action is None else dict(action.choices)
 
 
 class _VersionAction(argparse._VersionAction):
