@@ -16,7 +16,7 @@ from typing import Any
 from evtop.broker.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
 from evtop.events.health import Health
 from evtop.events.normalize import Normalizer, is_small
-from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
+from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, DROP_REASONS, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger
 
 Event = dict[str, Any]
@@ -38,12 +38,16 @@ class Ingest:
         now: Callable[[], float] = time.time,
         after_message: Callable[[], object] | None = None,
         batch: int = 1,
+        health: Health | None = None,
     ) -> None:
         """``batch``: hand validated events to ``handler`` this many at a time, and whenever
         the source calls :meth:`flush` (it does so each time it has read what was there).
         Decoding and validating a run of events, then applying the run, keeps each
         stage's code and data in the processor's caches: a replay ran a tenth faster in
-        runs of 256 than event by event. 1 hands each event over at once."""
+        runs of 256 than event by event. 1 hands each event over at once.
+
+        ``health``: the stream's judge, made here unless given (a reader process gives
+        one that observes nothing: evtop's own judges the events it applies)."""
         if batch > 1 and after_message is not None:
             raise ValueError("after_message needs each message's events handled as it ends: batch=1")
         self.handler = handler
@@ -57,7 +61,7 @@ class Ingest:
         self.normalizer = Normalizer(self.stats, replay=replay)
         self._now = now
         #: What the stream says it lost (missed tasks, gaps, lost tasks), read by every mode.
-        self.health = Health(clock=None if replay else time.monotonic)
+        self.health = health if health is not None else Health(clock=None if replay else time.monotonic)
 
     def feed_message(
         self,
@@ -113,6 +117,22 @@ class Ingest:
             stats.applied += 1
         if self.after_message is not None:
             self._message_done()
+
+    def feed_forwarded(self, events: list[Event], counts: tuple[int, ...]) -> None:
+        """Events another process decoded and validated (:mod:`evtop.events.process`), and
+        ``counts`` of what its boundary took in and dropped meanwhile, in the order of
+        :func:`~evtop.events.process.child.counts`: the accounting stays whole here."""
+        stats = self.stats
+        messages, received, *dropped, truncated, removed = counts
+        stats.messages += messages
+        stats.received += received
+        for reason, count in zip(DROP_REASONS, dropped, strict=True):
+            if count:
+                stats.drop(reason, count)
+        stats.fields_truncated += truncated
+        stats.fields_removed += removed
+        if events:
+            self._pend(events)
 
     def count_transport_error(self, exc: BaseException) -> None:
         """A message the transport itself could not unpack (e.g. a broken Redis envelope)."""
