@@ -42,6 +42,14 @@ class Source(str, Enum):
     REPLAY = "replay"
 
 
+class Reader(str, Enum):
+    """``--reader``: where the broker's events are read and decoded (see :mod:`evtop.events.process`)."""
+
+    AUTO = "auto"
+    PROCESS = "process"
+    THREAD = "thread"
+
+
 @dataclass(frozen=True)
 class ControlOptions:
     """``evtop control``: the validated request and how to send it."""
@@ -76,6 +84,8 @@ class Options:
     #: Broadcast the ``heartbeat`` wakeup on connect: the TUI's default; dump and camera
     #: modes publish nothing unless asked (least privilege: a read-only broker user works).
     wakeup: bool = False
+    #: ``--reader``: a second process reads and decodes the events, or a thread of this one.
+    reader: Reader = Reader.AUTO
     json: bool = False
     color: bool = True
     #: ``--tz``: the zone times are shown in; None when not given (see :meth:`shown_zone`;

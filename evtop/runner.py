@@ -8,7 +8,9 @@ through :func:`event_stream`, which also wires ``--record`` in, so no mode can f
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,16 +19,21 @@ from enum import Enum
 from typing import Protocol
 
 from evtop.broker.status import ConnectionStatus
-from evtop.broker.urls import url_secrets
+from evtop.broker.urls import REDIS_SCHEMES, broker_scheme, url_secrets
 from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.state import State
-from evtop.options import Options, Source
+from evtop.options import Mode, Options, Reader, Source
 
 #: Events a mode that keeps a State is handed at a time (a source also hands over what
 #: each read brought): decoding and validating a run, then applying it, measured a tenth
 #: faster than event by event on a replay (runs of 64 to 1,024 tried; 256 best).
 INGEST_BATCH = 256
+
+
+#: The modes that keep a State, which a reader process can feed (``--dump`` hands each
+#: message's lines over as it ends).
+_STATE_MODES = frozenset({Mode.TUI, Mode.CAMERA, Mode.DOCTOR})
 
 
 class EventSource(Protocol):
@@ -97,9 +104,48 @@ def open_source(options: Options, ingest: Ingest) -> EventSource:
 
         assert options.replay is not None
         return ReplaySource(options.replay, ingest, speed=options.speed)
+    if reads_in_process(options, ingest):
+        from evtop.events.process.source import ProcessReceiver
+
+        try:
+            return ProcessReceiver(options.broker, ingest, wakeup=options.wakeup)
+        except ValueError:  # the app's transport options hold objects no other process can get
+            if options.reader is Reader.PROCESS:
+                raise EvtopError(
+                    "--reader process: the broker's transport options cannot be handed to another"
+                    " process; use --reader thread"
+                ) from None
     from evtop.events.receiver import Receiver  # kombu: imported only for a live broker
 
     return Receiver(options.broker, ingest, wakeup=options.wakeup)
+
+
+def reads_in_process(options: Options, ingest: Ingest) -> bool:
+    """Whether a second process reads the broker (``--reader``; see :mod:`evtop.events.process`).
+
+    ``auto`` picks one where it was measured to pay: on Redis, whose socket evtop reads
+    itself, with two processors free, for the modes that keep a State. msgpack's
+    extension types cannot cross to evtop (such events would be dropped).
+    """
+    if options.source is not Source.BROKER or options.mode not in _STATE_MODES or ingest.after_message:
+        return False
+    if options.reader is not Reader.AUTO:
+        return options.reader is Reader.PROCESS
+    broker = options.broker
+    return (
+        broker_scheme(broker.url) in REDIS_SCHEMES
+        and broker.durable_queue is None
+        and not broker.accept_msgpack
+        and bool(sys.executable)
+        and usable_processors() >= 2
+    )
+
+
+def usable_processors() -> int:
+    """Processors this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @contextmanager

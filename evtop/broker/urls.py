@@ -34,12 +34,15 @@ from evtop.text.sanitize import sanitize, truncate
 __all__ = [
     "SUPPORTED_SCHEMES",
     "BrokerURLError",
+    "broker_scheme",
     "mask_url",
     "url_secrets",
     "validate_broker_url",
     "validate_management_url",
 ]
 
+#: Schemes of kombu's Redis transports, whose events evtop reads off the socket itself.
+REDIS_SCHEMES: frozenset[str] = frozenset({"redis", "rediss", "sentinel"})
 #: Transports evtop can consume events from. ``memory`` is the in-process demo/test broker.
 SUPPORTED_SCHEMES: frozenset[str] = frozenset(
     {"amqp", "amqps", "pyamqp", "redis", "rediss", "sentinel", "memory"}
@@ -271,6 +274,12 @@ def mask_url(url: str) -> str:
 
 def _shown(part: _Part) -> str:
     return truncate(sanitize(part.masked()), _MAX_SHOWN)
+
+
+def broker_scheme(url: str) -> str:
+    """The first URL's scheme, lower-cased (``redis``, ``amqp``...); empty if it has none."""
+    match = _SCHEME_RE.match(url)
+    return match.group(1).lower() if match else ""
 
 
 def validate_broker_url(url: str) -> str:

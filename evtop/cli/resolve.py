@@ -19,7 +19,7 @@ from evtop.broker.config import (
     BrokerConfig,
     DurableQueue,
 )
-from evtop.broker.urls import BrokerURLError, mask_url, validate_broker_url
+from evtop.broker.urls import BrokerURLError, broker_scheme, mask_url, validate_broker_url
 from evtop.cli.parser import CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST, FromEnvironment
 from evtop.errors import UsageError
 from evtop.options import (
@@ -32,6 +32,7 @@ from evtop.options import (
     Mode,
     Options,
     QueuesOptions,
+    Reader,
     Source,
 )
 
@@ -96,6 +97,19 @@ def _check_combinations(args: argparse.Namespace, mode: Mode, sinks: tuple[str, 
             "--replay already reads a recording: drop --record",
         ),
         (args.speed is not None and args.replay is None, "--speed only applies to --replay"),
+        (
+            args.reader is not None and mode in (Mode.DUMP, Mode.CONTROL, Mode.QUEUES),
+            "--reader applies to the TUI, --camera, --sink and doctor",
+        ),
+        (
+            args.reader == Reader.PROCESS and (args.demo or args.replay is not None),
+            "--reader process reads a broker: --demo and --replay have their events in evtop's own process",
+        ),
+        (
+            args.reader == Reader.PROCESS and args.queue is not None,
+            "--reader process does not combine with --queue: a --queue event is acknowledged once"
+            " applied, in evtop's own process",
+        ),
         (args.wakeup and args.read_only, "--read-only publishes nothing: drop --wakeup"),
         (args.wakeup and args.replay is not None, "--wakeup needs a broker: --replay reads a file"),
         (args.wakeup and mode is Mode.CONTROL, "--wakeup does not apply to control commands"),
@@ -327,6 +341,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], app: Any = Non
         source, broker = Source.REPLAY, BrokerConfig(url="memory://")
     else:
         source, broker = Source.BROKER, _broker(args, environ, taken, app)
+        if args.reader == Reader.PROCESS and broker_scheme(broker.url) == "memory":
+            raise UsageError("--reader process needs a broker of its own: memory:// lives inside one process")
     return Options(
         mode=mode,
         source=source,
@@ -335,6 +351,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str], app: Any = Non
         celery_app=app if not args.app else None,
         read_only=args.read_only,
         wakeup=not args.read_only and (mode is Mode.TUI or args.wakeup),
+        reader=Reader(args.reader or Reader.AUTO),
         json=any(
             getattr(args, f"{prefix}json", False) for prefix in ("", CONTROL_DEST, DOCTOR_DEST, QUEUES_DEST)
         ),

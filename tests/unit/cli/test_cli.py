@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from evtop.cli import main
 from evtop.cli.parser import build_parser, parse
 from evtop.cli.resolve import resolve
 from evtop.env import Environment
+from evtop.errors import EvtopError
+from evtop.events.process.source import ProcessReceiver
 from evtop.events.receiver import Receiver
-from evtop.options import Mode, Source
+from evtop.options import Mode, Reader, Source
 from evtop.pidfile import PidFile
 from evtop.runner import event_stream
 from evtop.tui.mode import NO_TERMINAL
@@ -103,6 +106,13 @@ BAD = [
     (["--demo", "--sink", "jsonl:///no/such/dir/x"], "directory no/such/dir does not exist"),
     (["--demo", "--sink", "prometheus://127.0.0.1:99999"], "port must be a number"),
     (["--demo", "-c", "postgres://u@h/db"], "did you mean postgresql?"),
+    (["--reader", "fork"], "argument --reader: invalid choice: 'fork'"),
+    (["--dump", "--reader", "process"], "--reader applies to the TUI, --camera, --sink and doctor"),
+    (["--reader", "thread", "control", "ping"], "--reader applies to the TUI"),
+    (["--demo", "--reader", "process"], "--demo and --replay have their events in evtop's own process"),
+    (["--replay", "f", "--reader", "process"], "--reader process reads a broker"),
+    (["--queue", "q", "--reader", "process"], "--reader process does not combine with --queue"),
+    (["-b", "memory://", "--reader", "process"], "memory:// lives inside one process"),
     (["control"], "which command? ping, revoke, terminate, rate-limit, time-limit, enable-events"),
     (["control"], "query-task (evtop control --help says more)"),
 ]
@@ -269,6 +279,41 @@ def test_only_the_tui_wakes_workers_unless_asked(argv, wakeup):
     with event_stream(chosen, lambda event: None) as (_, source):
         receiver = getattr(source, "receiver", source)
         assert isinstance(receiver, Receiver) and receiver.wakeup is wakeup
+
+
+@pytest.mark.parametrize(
+    ("argv", "process"),
+    [
+        (("-b", "redis://h:6379/0"), True),
+        (("-b", "rediss://h:6379/0", "-c", "m.C"), True),
+        (("-b", "sentinel://h:26379", "doctor"), True),
+        (("-b", "redis://h:6379/0", "--reader", "thread"), False),
+        (("-b", "redis://h:6379/0", "--dump"), False),  # lines are written as each message ends
+        (("-b", "redis://h:6379/0", "--accept-msgpack"), False),
+        (("-b", "amqp://guest@h//"), False),
+        (("-b", "amqp://guest@h//", "--reader", "process"), True),
+        (("-b", "memory://"), False),
+        (("--demo",), False),
+    ],
+)
+def test_a_reader_process_where_it_pays_or_is_asked_for(argv, process, monkeypatch):
+    monkeypatch.setattr("evtop.runner.usable_processors", lambda: 2)
+    with event_stream(options(*argv), lambda event: None) as (_, source):
+        assert isinstance(source, ProcessReceiver) is process
+    monkeypatch.setattr("evtop.runner.usable_processors", lambda: 1)
+    with event_stream(options(*argv), lambda event: None) as (_, source):  # one processor: no gain
+        assert isinstance(source, ProcessReceiver) is ("process" in argv)
+
+
+def test_a_reader_process_that_cannot_get_the_transport_options_is_refused(monkeypatch):
+    asked = options("-b", "amqp://guest@h//", "--reader", "process")
+    odd = replace(asked, broker=replace(asked.broker, transport_options={"ssl": object()}))
+    with pytest.raises(EvtopError, match="use --reader thread"), event_stream(odd, lambda event: None):
+        pass
+    auto = replace(odd, reader=Reader.AUTO, broker=replace(odd.broker, url="redis://h/0"))
+    monkeypatch.setattr("evtop.runner.usable_processors", lambda: 2)
+    with event_stream(auto, lambda event: None) as (_, source):  # auto falls back to a thread
+        assert isinstance(source, Receiver)
 
 
 @pytest.mark.parametrize(

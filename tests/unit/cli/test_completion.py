@@ -49,7 +49,8 @@ def test_each_script_is_valid_and_names_the_commands_and_options(shell, tmp_path
 
 BASH_CASES = [
     (["evtop", "--max-t"], ["--max-tasks"]),
-    (["evtop", "--read"], ["--read-only"]),
+    (["evtop", "--read"], ["--read-only", "--reader"]),
+    (["evtop", "--reader", ""], ["auto", "process", "thread"]),
     (["evtop", "con"], ["control"]),
     (["evtop", "control", "rate"], ["rate-limit"]),
     (["evtop", "control", "ping", "--ti"], ["--timeout"]),
