@@ -38,10 +38,12 @@ REDIS_ACL = "on >PASSWORD resetchannels &/0.celeryev/* -@all +psubscribe +ping"
 REDIS_ACL_WAKEUP = "+publish &/0.celery.pidbox"
 
 
-def limited(admin_url: str, url: str, *, wakeup: bool = False) -> LiveReceiver:
+def limited(admin_url: str, url: str, *, wakeup: bool = False, reader: str = "thread") -> LiveReceiver:
     """evtop's receiver as the limited user (its probes published as a worker would, by admin)."""
     config = BrokerConfig(url=url)
-    return LiveReceiver(admin_url, config=config, wakeup=wakeup, backoff=Backoff(base=0.1, cap=0.3))
+    return LiveReceiver(
+        admin_url, config=config, wakeup=wakeup, backoff=Backoff(base=0.1, cap=0.3), reader=reader
+    )
 
 
 def warnings_saying(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -249,10 +251,12 @@ def test_a_redis_acl_user_dumps_a_real_workers_events_read_only(redis_server, st
 
 
 @pytest.mark.timeout(60)
-def test_a_redis_acl_refusal_names_the_channel_pattern_once(redis_server, caplog):
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_a_redis_acl_refusal_names_the_channel_pattern_once(redis_server, caplog, reader):
+    """Through a reader process too: its log records reach evtop's log, at the levels set there."""
     caplog.set_level(logging.DEBUG, logger=RECEIVER_LOG)
     with redis_monitor(redis_server, REDIS_ACL.replace("/0.", "/1.")) as (user, _password, url):
-        live = limited(redis_server.url, url)
+        live = limited(redis_server.url, url, reader=reader)
         live.thread.start()
         try:
             wait_said_once(live, caplog, "the channel pattern &/0.celeryev/*")

@@ -59,9 +59,11 @@ def capture(live: LiveReceiver, name: str) -> None:
 
 @pytest.mark.worker
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("pool", ["prefork", "solo"])
-def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool, start_worker):
-    with CeleryOracle(broker_url) as oracle, LiveReceiver(broker_url) as live:
+@pytest.mark.parametrize(
+    ("pool", "reader"), [("prefork", "thread"), ("solo", "thread"), ("prefork", "process")]
+)
+def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool, reader, start_worker):
+    with CeleryOracle(broker_url) as oracle, LiveReceiver(broker_url, reader=reader) as live:
         worker = start_worker(broker_url, pool=pool, concurrency=2 if pool == "prefork" else None)
         app = app_for(broker_url)
         ids = [
@@ -112,15 +114,17 @@ def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool
         stats = live.ingest.stats
         assert stats.balanced and stats.dropped_total == 0
         assert live.status.snapshot().reconnects == 0
-        capture(live, f"{broker_kind}-{pool}")
+        if reader == "thread":
+            capture(live, f"{broker_kind}-{pool}")
 
 
 @pytest.mark.worker
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("reader", ["thread", "process"])
 def test_poison_on_the_wire_is_counted_without_reconnecting(
-    broker_url, broker_kind, broker_server, start_worker
+    broker_url, broker_kind, broker_server, start_worker, reader
 ):
-    with LiveReceiver(broker_url) as live:
+    with LiveReceiver(broker_url, reader=reader) as live:
         start_worker(broker_url, pool="solo")
         with EventPublisher(broker_url) as publisher:
             for _ in range(10):
@@ -145,8 +149,9 @@ def test_poison_on_the_wire_is_counted_without_reconnecting(
 
 
 @pytest.mark.timeout(120)
-def test_reconnects_after_a_broker_restart(broker_url, broker_server):
-    with LiveReceiver(broker_url) as live:
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_reconnects_after_a_broker_restart(broker_url, broker_server, reader):
+    with LiveReceiver(broker_url, reader=reader) as live:
         broker_server.restart()
         wait_until(lambda: live.status.snapshot().reconnects >= 1, 60, "evtop did not reconnect")
         live.wait_flowing(timeout=20)

@@ -17,6 +17,7 @@ from evtop import State
 from evtop.broker.config import BrokerConfig
 from evtop.broker.status import Backoff
 from evtop.events.pipeline import Ingest
+from evtop.events.process.source import ProcessReceiver
 from evtop.events.receiver import Receiver
 from evtop.runner import INGEST_BATCH
 from tests.support.publish import EventPublisher
@@ -53,7 +54,9 @@ class LiveReceiver:
         state: State | None = None,
         config: BrokerConfig | None = None,
         backoff: Backoff | None = None,
+        reader: str = "thread",
     ) -> None:
+        """``reader``: ``process`` reads through evtop's reader process (``--reader process``)."""
         self.url = url
         self.state = state if state is not None else State()
         self.events: list[dict[str, Any]] = []
@@ -63,7 +66,8 @@ class LiveReceiver:
         # when the read is done, which every live test here then relies on.
         self.ingest = Ingest(self._handle, batch=INGEST_BATCH)
         self.config = config if config is not None else BrokerConfig(url=url)
-        self.receiver = Receiver(
+        source = ProcessReceiver if reader == "process" else Receiver
+        self.receiver: Receiver | ProcessReceiver = source(
             self.config, self.ingest, wakeup=wakeup, backoff=backoff or Backoff(base=0.2, cap=1.0)
         )
         self.status = self.receiver.status
