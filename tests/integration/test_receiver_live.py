@@ -59,10 +59,21 @@ def capture(live: LiveReceiver, name: str) -> None:
 
 @pytest.mark.worker
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize(
-    ("pool", "reader"), [("prefork", "thread"), ("solo", "thread"), ("prefork", "process")]
-)
-def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool, reader, start_worker):
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool, start_worker):
+    capture(same_as_celerys(broker_url, pool, "thread", start_worker), f"{broker_kind}-{pool}")
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(150)
+def test_through_the_reader_process_the_same_as_celerys_receiver(redis_server, start_worker):
+    """On Redis, where evtop reads through it by default (RabbitMQ's events go through it in
+    the poison test)."""
+    same_as_celerys(redis_server.url, "prefork", "process", start_worker)
+
+
+def same_as_celerys(broker_url: str, pool: str, reader: str, start_worker) -> LiveReceiver:
+    """A real worker's tasks of every kind, and a revoke: evtop's State ends as celery's."""
     with CeleryOracle(broker_url) as oracle, LiveReceiver(broker_url, reader=reader) as live:
         worker = start_worker(broker_url, pool=pool, concurrency=2 if pool == "prefork" else None)
         app = app_for(broker_url)
@@ -114,8 +125,7 @@ def test_same_tasks_and_fields_as_celerys_receiver(broker_url, broker_kind, pool
         stats = live.ingest.stats
         assert stats.balanced and stats.dropped_total == 0
         assert live.status.snapshot().reconnects == 0
-        if reader == "thread":
-            capture(live, f"{broker_kind}-{pool}")
+    return live
 
 
 @pytest.mark.worker
@@ -149,8 +159,16 @@ def test_poison_on_the_wire_is_counted_without_reconnecting(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("reader", ["thread", "process"])
-def test_reconnects_after_a_broker_restart(broker_url, broker_server, reader):
+def test_reconnects_after_a_broker_restart(broker_url, broker_server):
+    reconnects_after_a_restart(broker_url, broker_server, "thread")
+
+
+@pytest.mark.timeout(120)
+def test_the_reader_process_reconnects_after_a_redis_restart(redis_server):
+    reconnects_after_a_restart(redis_server.url, redis_server, "process")
+
+
+def reconnects_after_a_restart(broker_url: str, broker_server, reader: str) -> None:
     with LiveReceiver(broker_url, reader=reader) as live:
         broker_server.restart()
         wait_until(lambda: live.status.snapshot().reconnects >= 1, 60, "evtop did not reconnect")

@@ -7,7 +7,7 @@ as frames: the validated events with the counts of what was dropped, the connect
 transitions and its log records. evtop applies them as if its own thread had read them.
 
 stdin stays open as long as evtop wants events: its end, whether evtop stopped or died,
-stops the child. Ctrl-C is evtop's to handle, so the child ignores SIGINT.
+ends the child at once. Ctrl-C is evtop's to handle, so the child ignores SIGINT.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import traceback
 from typing import Any
@@ -141,10 +140,13 @@ def _setup(reader: frames.FrameReader) -> tuple[Any, ...] | None:
             return got[0]
 
 
-def _stop_at_end_of_input(stop: threading.Event) -> None:
+def _end_with_input() -> None:
+    """evtop closed our stdin, stopping or dead: nothing this process holds is wanted any
+    more, and ending at once (the kernel closes the broker's connection) spares evtop's
+    exit the wait for the receiver's next look at a stop, up to a second."""
     while os.read(0, 4096):
         pass
-    stop.set()
+    os._exit(0)
 
 
 def main() -> int:
@@ -158,25 +160,21 @@ def main() -> int:
     frame = _setup(frames.FrameReader())
     if frame is None:  # evtop went away before saying what to read
         return 0
-    config, wakeup, accept_msgpack, batch, levels = frames.read_setup(frame)
+    told = frames.read_setup(frame)
     logging.getLogger().handlers[:] = [_LogForwarder(writer)]
-    for name, level in levels.items():
+    for name, level in told.levels.items():
         logging.getLogger(name or None).setLevel(level)
     logging.captureWarnings(True)
-    stop = threading.Event()
-    threading.Thread(target=_stop_at_end_of_input, args=(stop,), name="evtop-input", daemon=True).start()
-    status = ForwardedStatus(config.masked_url, writer)
-    ingest = ForwardingIngest(writer, status, accept_msgpack=accept_msgpack, batch=batch)
+    threading.Thread(target=_end_with_input, name="evtop-input", daemon=True).start()
+    status = ForwardedStatus(told.config.masked_url, writer)
+    ingest = ForwardingIngest(writer, status, accept_msgpack=told.accept_msgpack, batch=told.batch)
+    receiver = Receiver(told.config, ingest, status, wakeup=told.wakeup, backoff=told.backoff)
     try:
-        Receiver(config, ingest, status, wakeup=wakeup).run(stop)
+        receiver.run(threading.Event())  # never set: the input's end ends the process
     except BrokerRefused as exc:
         writer.send((frames.REFUSED, str(exc)))
         return 1
     except Exception:
         writer.send((frames.CRASHED, traceback.format_exc()))
         return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return 0  # not reached: the receiver ends by raising, or the process with its input

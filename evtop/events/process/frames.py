@@ -16,11 +16,12 @@ import os
 import struct
 import threading
 from dataclasses import asdict
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from evtop.broker.config import BrokerConfig, DurableQueue
+from evtop.broker.status import Backoff
 
-#: ``(SETUP, broker config fields, wakeup, accept_msgpack, batch, log levels)``: the one frame
+#: ``(SETUP, broker config fields, wakeup, accept_msgpack, batch, log levels, backoff)``: the one frame
 #: evtop sends the child, on its stdin (see :func:`setup`).
 SETUP: Final = "setup"
 #: ``(EVENTS, events, counts, last_message_at)``: validated events, and :func:`counts`
@@ -39,6 +40,17 @@ _HEADER: Final = struct.Struct("<I")
 #: A frame longer than this is a broken stream, not data: a batch of 256 events at
 #: the normalizer's size caps stays far below it.
 MAX_FRAME: Final = 1 << 30
+
+
+class Setup(NamedTuple):
+    """What the child is told to read, and how (see :func:`setup`)."""
+
+    config: BrokerConfig
+    wakeup: bool
+    accept_msgpack: bool
+    batch: int
+    levels: dict[str, int]
+    backoff: Backoff
 
 
 class FrameError(ValueError):
@@ -107,27 +119,37 @@ class FrameReader:
 
 
 def setup(
-    config: BrokerConfig, *, wakeup: bool, accept_msgpack: bool, batch: int, levels: dict[str, int]
+    config: BrokerConfig,
+    *,
+    wakeup: bool,
+    accept_msgpack: bool,
+    batch: int,
+    levels: dict[str, int],
+    backoff: Backoff,
 ) -> bytes:
     """The frame evtop writes to the child's stdin first: what to read, and how.
 
     ``levels``: logger name (``""`` for the root) -> level, as set in evtop (see
     :func:`log_levels`), so that the child forwards the records evtop would keep.
+    ``backoff``: the child's reconnects follow the same (its random draws are its own).
 
     ValueError when the configuration holds a value marshal cannot carry (an app's
     transport options may hold any Python object): evtop then reads in a thread.
     """
-    return encode((SETUP, asdict(config), wakeup, accept_msgpack, batch, levels))
+    pace = (backoff.base, backoff.factor, backoff.cap, backoff.jitter, backoff.healthy_after)
+    return encode((SETUP, asdict(config), wakeup, accept_msgpack, batch, levels, pace))
 
 
-def read_setup(frame: tuple[Any, ...]) -> tuple[BrokerConfig, bool, bool, int, dict[str, int]]:
-    """(config, wakeup, accept_msgpack, batch, levels) from the :func:`setup` frame."""
-    kind, fields, wakeup, accept_msgpack, batch, levels = frame
+def read_setup(frame: tuple[Any, ...]) -> Setup:
+    """What the :func:`setup` frame says."""
+    kind, fields, wakeup, accept_msgpack, batch, levels, pace = frame
     if kind != SETUP:
         raise FrameError(f"expected the setup frame, got {kind!r}")
     queue = fields.pop("durable_queue")
     config = BrokerConfig(**fields, durable_queue=None if queue is None else DurableQueue(**queue))
-    return config, wakeup, accept_msgpack, batch, levels
+    base, factor, cap, jitter, healthy_after = pace
+    backoff = Backoff(base=base, factor=factor, cap=cap, jitter=jitter, healthy_after=healthy_after)
+    return Setup(config, wakeup, accept_msgpack, batch, levels, backoff)
 
 
 def log_levels() -> dict[str, int]:

@@ -34,8 +34,7 @@ W_ENDED = "The event reader process ended (%s). Starting it again in %.1f s."
 W_CRASHED = "The event reader process failed:\n%s"
 #: Seconds between looks at ``stop`` while the child is quiet.
 POLL: Final = 0.25
-#: Seconds a stopping child gets to finish before it is killed: its receiver looks at
-#: its stop once per second of silence, and a connect under way may take its timeout.
+#: Seconds a stopping child gets to end before it is killed (it ends as its input does).
 STOP_GRACE: Final = 5.0
 _CHUNK: Final = 1 << 20
 #: The status transitions the child tells; it never says when reading stops, evtop does.
@@ -74,6 +73,7 @@ class ProcessReceiver:
             accept_msgpack=ingest.decoder.accept_msgpack,
             batch=ingest.batch,
             levels=frames.log_levels(),
+            backoff=self.backoff,
         )
         #: The running child, for tests and for a look from outside.
         self.child: subprocess.Popen[bytes] | None = None
@@ -176,7 +176,7 @@ class ProcessReceiver:
         return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
 
     def _end(self, child: subprocess.Popen[bytes]) -> None:
-        """Close the child's input, which stops it, and wait for it; kill it if it lingers.
+        """Close the child's input, which ends it, and wait for it; kill it if it lingers.
 
         What it still sends is read and dropped, so that a full pipe cannot hold it up."""
         assert child.stdin is not None and child.stdout is not None

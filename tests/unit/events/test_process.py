@@ -12,7 +12,7 @@ import pytest
 
 from evtop.broker.config import BrokerConfig, DurableQueue
 from evtop.broker.refusals import BrokerRefused
-from evtop.broker.status import ConnectionStatus, Phase
+from evtop.broker.status import Backoff, ConnectionStatus, Phase
 from evtop.events.pipeline import Ingest
 from evtop.events.process import frames
 from evtop.events.process.child import ForwardedStatus, ForwardingIngest, counts
@@ -94,15 +94,21 @@ def test_the_setup_carries_the_whole_broker_configuration():
         event_exchange="ev",
         durable_queue=DurableQueue("celeryev.cam", ttl=60.0, max_length=10),
     )
-    data = frames.setup(config, wakeup=True, accept_msgpack=False, batch=256, levels={"": 30, "kombu": 40})
+    backoff = Backoff(base=0.1, factor=3.0, cap=0.5, jitter=0.0, healthy_after=2.0)
+    data = frames.setup(
+        config, wakeup=True, accept_msgpack=False, batch=256, levels={"": 30, "kombu": 40}, backoff=backoff
+    )
     (frame,) = frames.FrameReader().feed(data)
-    assert frames.read_setup(frame) == (config, True, False, 256, {"": 30, "kombu": 40})
+    told = frames.read_setup(frame)
+    assert told[:5] == (config, True, False, 256, {"": 30, "kombu": 40})
+    assert [told.backoff.next_delay() for _ in range(3)] == [0.1, pytest.approx(0.3), 0.5]
+    assert told.backoff.healthy_after == 2.0
 
 
 def test_a_configuration_marshal_cannot_carry_is_refused_before_any_process_starts():
     config = BrokerConfig(url="redis://h/0", transport_options={"ssl": object()})
     with pytest.raises(ValueError):
-        frames.setup(config, wakeup=False, accept_msgpack=False, batch=1, levels={})
+        frames.setup(config, wakeup=False, accept_msgpack=False, batch=1, levels={}, backoff=Backoff())
 
 
 def test_log_levels_are_the_roots_and_those_set_on_loggers():
