@@ -25,6 +25,7 @@ from evtop.broker.config import BrokerConfig
 from evtop.broker.refusals import BrokerRefused
 from evtop.broker.status import Backoff, ConnectionStatus
 from evtop.broker.urls import mask_url
+from evtop.errors import describe_error
 from evtop.events.pipeline import Ingest
 from evtop.events.process import frames
 
@@ -112,14 +113,17 @@ class ProcessReceiver:
         # The child imports this very evtop, wherever it was found (an installed copy or a
         # checkout on sys.path).
         environ["PYTHONPATH"] = os.pathsep.join(filter(None, (_PACKAGE_ROOT, environ.get("PYTHONPATH"))))
-        child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=environ,
-            bufsize=0,
-        )
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=environ,
+                bufsize=0,
+            )
+        except OSError as exc:  # out of processes or file descriptors: try again later
+            raise _Ended(f"it could not start: {describe_error(exc)}") from None
         self.child = child
         assert child.stdin is not None
         try:

@@ -7,6 +7,7 @@ import json
 import logging
 import marshal
 import os
+import threading
 
 import pytest
 
@@ -257,3 +258,24 @@ def test_a_refusal_from_the_child_ends_the_run():
     source, _ = receiver()
     with pytest.raises(BrokerRefused, match="x-max-length"):
         source._apply((frames.REFUSED, "queue 'q' exists with another x-max-length"))
+
+
+def test_a_reader_that_cannot_start_is_tried_again_as_an_outage(monkeypatch, caplog):
+    source, _ = receiver()
+    source.backoff = Backoff(base=0.01, cap=0.01)
+    stop = threading.Event()
+    tries = []
+
+    def refuse(*args, **kwargs):
+        tries.append(args)
+        if len(tries) == 3:
+            stop.set()
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr("evtop.events.process.source.subprocess.Popen", refuse)
+    source.run(stop)
+    assert len(tries) == 3
+    snapshot = source.status.snapshot()
+    assert snapshot.phase is Phase.STOPPED
+    assert "could not start" in snapshot.last_error and "Too many open files" in snapshot.last_error
+    assert sum("Starting it again" in record.getMessage() for record in caplog.records) == 2
