@@ -16,7 +16,7 @@ from typing import Any
 from evtop.broker.decode import BodyDecodeError, BodyDecoder, DisallowedContent, survey
 from evtop.events.health import Health
 from evtop.events.normalize import Normalizer, is_small
-from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, DROP_REASONS, HANDLER_ERROR, IngestStats
+from evtop.events.stats import DECODE_ERROR, DISALLOWED_CONTENT, HANDLER_ERROR, IngestStats
 from evtop.logs import RateLimitedLogger
 
 Event = dict[str, Any]
@@ -120,17 +120,9 @@ class Ingest:
 
     def feed_forwarded(self, events: list[Event], counts: tuple[int, ...]) -> None:
         """Events another process decoded and validated (:mod:`evtop.events.process`), and
-        ``counts`` of what its boundary took in and dropped meanwhile, in the order of
-        :func:`~evtop.events.process.child.counts`: the accounting stays whole here."""
-        stats = self.stats
-        messages, received, *dropped, truncated, removed = counts
-        stats.messages += messages
-        stats.received += received
-        for reason, count in zip(DROP_REASONS, dropped, strict=True):
-            if count:
-                stats.drop(reason, count)
-        stats.fields_truncated += truncated
-        stats.fields_removed += removed
+        :meth:`~evtop.events.stats.IngestStats.counts` of what its boundary took in and
+        dropped meanwhile: the accounting stays whole here."""
+        self.stats.add(counts)
         if events:
             self._pend(events)
 

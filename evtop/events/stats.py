@@ -55,6 +55,30 @@ class IngestStats:
         """True when every received event is accounted for."""
         return self.received == self.applied + self.dropped_total
 
+    def counts(self) -> tuple[int, ...]:
+        """The counters another boundary adds with :meth:`add` (a reader process's, sent to
+        evtop): messages, received, each reason's drops in ``DROP_REASONS`` order, fields
+        truncated, fields removed. ``applied`` is left out: the adding side counts its own."""
+        dropped = self.dropped
+        return (
+            self.messages,
+            self.received,
+            *(dropped[reason] for reason in DROP_REASONS),
+            self.fields_truncated,
+            self.fields_removed,
+        )
+
+    def add(self, counts: tuple[int, ...]) -> None:
+        """Add what :meth:`counts` gave (or a difference of two of them)."""
+        messages, received, *dropped, truncated, removed = counts
+        self.messages += messages
+        self.received += received
+        for reason, count in zip(DROP_REASONS, dropped, strict=True):
+            if count:
+                self.drop(reason, count)
+        self.fields_truncated += truncated
+        self.fields_removed += removed
+
     def as_dict(self) -> dict[str, object]:
         return {
             "received": self.received,

@@ -25,20 +25,7 @@ from evtop.events.health import Health
 from evtop.events.pipeline import Event, Ingest
 from evtop.events.process import frames
 from evtop.events.receiver import Receiver
-from evtop.events.stats import BAD_FIELD, DROP_REASONS, IngestStats
-
-
-def counts(stats: IngestStats) -> tuple[int, ...]:
-    """What the child's ingest counted, as evtop adds it to its own: messages, received,
-    each reason's drops (in ``DROP_REASONS`` order), fields truncated, fields removed."""
-    dropped = stats.dropped
-    return (
-        stats.messages,
-        stats.received,
-        *(dropped[reason] for reason in DROP_REASONS),
-        stats.fields_truncated,
-        stats.fields_removed,
-    )
+from evtop.events.stats import BAD_FIELD
 
 
 class _Unobserved(Health):
@@ -58,7 +45,7 @@ class ForwardingIngest(Ingest):
         super().__init__(self._out.append, accept_msgpack=accept_msgpack, batch=batch, health=_Unobserved())
         self._writer = writer
         self._status = status
-        self._sent = counts(self.stats)
+        self._sent = self.stats.counts()
 
     def flush(self) -> None:
         super().flush()
@@ -74,7 +61,7 @@ class ForwardingIngest(Ingest):
             self._writer.write(data)
 
     def _frame(self, events: list[Event]) -> bytes:
-        now = counts(self.stats)
+        now = self.stats.counts()
         if not events and now == self._sent:
             return b""
         delta = tuple(a - b for a, b in zip(now, self._sent, strict=True))

@@ -16,7 +16,7 @@ from evtop.broker.refusals import BrokerRefused
 from evtop.broker.status import Backoff, ConnectionStatus, Phase
 from evtop.events.pipeline import Ingest
 from evtop.events.process import frames
-from evtop.events.process.child import ForwardedStatus, ForwardingIngest, counts
+from evtop.events.process.child import ForwardedStatus, ForwardingIngest
 from evtop.events.process.source import ProcessReceiver
 from evtop.events.stats import DROP_REASONS
 
@@ -154,7 +154,7 @@ def test_the_child_sends_each_run_of_valid_events_with_what_it_dropped():
     assert delta[:2] == (4, 4)
     dropped = dict(zip(DROP_REASONS, delta[2:-2], strict=True))
     assert dropped["unknown_type"] == 1 and dropped["decode_error"] == 1 and sum(dropped.values()) == 2
-    assert [a + b for a, b in zip(first[2], delta, strict=True)] == list(counts(ingest.stats))
+    assert [a + b for a, b in zip(first[2], delta, strict=True)] == list(ingest.stats.counts())
     ingest.flush()
     assert pipe.frames() == []  # nothing new: no frame
 
