@@ -133,8 +133,7 @@ def reads_in_process(options: Options, ingest: Ingest) -> bool:
         return options.reader is Reader.PROCESS
     broker = options.broker
     return (
-        broker_scheme(broker.url) in REDIS_SCHEMES
-        and broker.durable_queue is None
+        broker_scheme(broker.url) in REDIS_SCHEMES  # where --queue is refused: it needs RabbitMQ
         and not broker.accept_msgpack
         and bool(sys.executable)
         and usable_processors() >= 2

@@ -24,8 +24,8 @@ from evtop.broker.status import Backoff
 #: ``(SETUP, broker config fields, wakeup, accept_msgpack, batch, log levels, backoff)``: the one frame
 #: evtop sends the child, on its stdin (see :func:`setup`).
 SETUP: Final = "setup"
-#: ``(EVENTS, events, counts, last_message_at)``: validated events, and :func:`counts`
-#: of what the child's ingest counted since the frame before.
+#: ``(EVENTS, events, counts, last_message_at)``: validated events, and what the child's
+#: ingest counted since the frame before (:meth:`~evtop.events.stats.IngestStats.counts`).
 EVENTS: Final = "events"
 #: ``(STATUS, method, args)``: a :class:`~evtop.broker.status.ConnectionStatus` transition.
 STATUS: Final = "status"
