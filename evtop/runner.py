@@ -8,7 +8,6 @@ through :func:`event_stream`, which also wires ``--record`` in, so no mode can f
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -24,6 +23,7 @@ from evtop.errors import EvtopError
 from evtop.events.pipeline import Handler, Ingest
 from evtop.events.state import State
 from evtop.options import Mode, Options, Reader, Source
+from evtop.processors import usable_processors
 
 #: Events a mode that keeps a State is handed at a time (a source also hands over what
 #: each read brought): decoding and validating a run, then applying it, measured a tenth
@@ -138,13 +138,6 @@ def reads_in_process(options: Options, ingest: Ingest) -> bool:
         and bool(sys.executable)
         and usable_processors() >= 2
     )
-
-
-def usable_processors() -> int:
-    """Processors this process may run on (its affinity mask, where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @contextmanager
