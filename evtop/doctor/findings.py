@@ -59,6 +59,8 @@ class Findings:
     lost_count: int
     outages: list[dict[str, Any]]
     gaps: list[dict[str, Any]]
+    #: How the broker was read (``--reader``: "process" or "thread"); None for a recording.
+    reader: str | None = None
     hints: list[str] = field(default_factory=list)
 
     @property
@@ -87,6 +89,7 @@ def examine(
     *,
     listened: float,
     replay: bool,
+    reader: str | None = None,
     wall: Callable[[], float] = time.time,
 ) -> Findings:
     """Everything ``evtop doctor`` reports; call once the source has stopped."""
@@ -122,6 +125,7 @@ def examine(
         lost_count=len(lost),
         outages=[_outage(outage) for outage in status.outages],
         gaps=[_gap(gap) for gap in health.gaps],
+        reader=reader,
     )
     findings.hints.extend(_hints(findings, without_e=set(map(sanitize, health.without_task_events()))))
     return findings

@@ -14,6 +14,7 @@ import time
 from evtop.doctor.findings import Findings, examine
 from evtop.env import Environment
 from evtop.errors import EvtopError, ExitStatus
+from evtop.events.process.source import ProcessReceiver
 from evtop.options import Options, Source
 from evtop.runner import Ending, Liveness, event_stream, new_state, run_source
 from evtop.text.jsonline import dumps
@@ -28,7 +29,11 @@ def run_doctor(options: Options, env: Environment) -> int:
     with event_stream(options, state.event, liveness=liveness) as (ingest, source):
         status = source.status
         where = status.snapshot().url
-        _say(env, f"reading {where}" if replay else f"listening to {where} for {options.listen:g} s")
+        reader = None if replay else "process" if isinstance(source, ProcessReceiver) else "thread"
+        if replay:
+            _say(env, f"reading {where}")
+        else:
+            _say(env, f"listening to {where} for {options.listen:g} s (--reader {reader})")
         timer = None if replay else threading.Timer(options.listen, stop.set)
         began = time.monotonic()
         if timer is not None:
@@ -45,7 +50,9 @@ def run_doctor(options: Options, env: Environment) -> int:
     listened = time.monotonic() - began
     if ending is Ending.INTERRUPTED:
         return ExitStatus.INTERRUPTED
-    found = examine(status.snapshot(), ingest.stats, ingest.health, state, listened=listened, replay=replay)
+    found = examine(
+        status.snapshot(), ingest.stats, ingest.health, state, listened=listened, replay=replay, reader=reader
+    )
     if failure is not None:
         found.hints.insert(0, failure)
     if options.json:
@@ -74,7 +81,8 @@ def report(found: Findings, now: float | None, zone: Zone) -> list[str]:
     """The text report, times in ``zone`` (named with each); recent ones as "s ago" from
     ``now``, all as times of day when None (a recording). Every string in ``found`` is
     already sanitized."""
-    lines = [f"broker:   {found.url} ({'reached' if found.reached else 'NOT reached'})"]
+    how = "" if found.reader is None else f", --reader {found.reader}"
+    lines = [f"broker:   {found.url} ({'reached' if found.reached else 'NOT reached'}{how})"]
     dropped = sum(found.dropped.values())
     lines.append(f"events:   {found.received} received, {found.applied} applied, {dropped} dropped")
     online = sum(worker.online for worker in found.workers)

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from evtop.processors import usable_processors
 from tests.support.live import EvtopProcess
 from tests.support.workers import send_task
 
@@ -53,6 +54,9 @@ def test_a_healthy_cluster_is_healthy(broker_url, start_worker):
     mine = [w for w in found["workers"] if w["hostname"] == worker.nodename]
     assert mine and mine[0]["online"] and mine[0]["missed_tasks"] == 0 and mine[0]["task_events"] > 0
     assert abs(mine[0]["clock_skew"]) < 5
+    # It says how it read: a second process on Redis with two processors (--reader auto).
+    reader = "process" if broker_url.startswith("redis") and usable_processors() >= 2 else "thread"
+    assert found["reader"] == reader and doctor.said(f"(--reader {reader})")
 
 
 @pytest.mark.timeout(120)

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from evtop.cli import main
+from evtop.doctor.findings import Findings
+from evtop.doctor.mode import report
 from evtop.env import Environment
+from evtop.zones import UTC
 from tests.support.events import T0, lifecycle, task_event, worker_event, write_recording
 
 W1, W2 = "celery@w1", "celery@w2"
@@ -55,6 +58,7 @@ def test_a_healthy_recording_exits_0_and_lists_its_worker(tmp_path):
     assert worker["clock_skew"] == 0.0  # from worker events: these heartbeats were heard when sent
     assert found["received"] == found["applied"] == len(events)
     assert err.startswith("evtop doctor: reading replay of ")
+    assert found["reader"] is None  # a recording is read, not a broker
 
 
 def test_tasks_on_a_worker_that_went_silent_are_lost(tmp_path):
@@ -115,6 +119,7 @@ def test_the_text_report_names_each_worker(tmp_path):
     status, out, _ = run("--replay", path, "doctor")
     assert status == 0, out
     assert "workers:  2 (2 online)" in out and W1 in out
+    assert "(reached)\n" in out  # no --reader: a recording
     assert "\x1b" not in out and "␛[2Jevil@h" in out
     assert out.rstrip().endswith("no problems found")
 
@@ -166,3 +171,24 @@ def test_bad_doctor_arguments_are_one_line_exit_2(argv, message):
     status, out, err = run(*argv)
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and message in err
+
+
+def test_the_text_report_says_how_the_broker_was_read():
+    found = Findings(
+        url="redis://h:6379/0",
+        reached=True,
+        error=None,
+        listened=5.0,
+        received=0,
+        applied=0,
+        dropped={},
+        silent=True,
+        workers=[],
+        lost_tasks=[],
+        lost_count=0,
+        outages=[],
+        gaps=[],
+        reader="process",
+    )
+    lines = report(found, time.time(), UTC)
+    assert lines[0] == "broker:   redis://h:6379/0 (reached, --reader process)"
