@@ -4,11 +4,13 @@
 
 A redis-server is started on a free port with the pub/sub output-buffer limit lifted, so
 a consumer that falls behind is buffered instead of disconnected. Each consumer runs in
-its own process and subscribes; this process then PUBLISHes the same pre-encoded kombu
-envelopes (exactly as celery's dispatcher sends them: JSON envelope, base64 body, channel
-``/0.celeryev/<routing key>``, task events in ``task.multi`` batches) in redis-py
-pipelines, far faster than any consumer drains them. Capacity is events applied to
-State per second, from the first event to the last, measured by the consumer.
+its own process group and subscribes, and is stopped (SIGSTOP) while this process
+PUBLISHes the same pre-encoded kombu envelopes (exactly as celery's dispatcher sends
+them: JSON envelope, base64 body, channel ``/0.celeryev/<routing key>``, task events in
+``task.multi`` batches) in redis-py pipelines; redis-server holds them in the
+subscriber's output buffer. Continued, the consumer drains that backlog with the load
+generator idle, as from a cluster on other machines. Capacity is events applied to State
+per second, from the first event to the last, measured by the consumer.
 
 evtop is measured both ways it reads (``--reader``): in a thread of its own process, and
 with a second process reading and decoding while evtop applies (the default on Redis
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -167,6 +171,7 @@ def run_consumer(
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        start_new_session=True,  # its own process group: a reader process stops with it
     )
     assert child.stdout is not None
     client = redis.Redis.from_url(url)
@@ -184,12 +189,20 @@ def run_consumer(
             child.kill()
             raise SystemExit(f"{kind} consumer never subscribed")
         client.publish("/0.celeryev/bench.probe", probe)
-    pipe = client.pipeline(transaction=False)
-    for index, (channel, payload) in enumerate(payloads, 1):
-        pipe.publish(channel, payload)
-        if index % 2000 == 0:
-            pipe.execute()
-    pipe.execute()
+    # The consumer is stopped while the stream is published, so that the load generator
+    # (this process) does not share the processors with what it measures: redis-server
+    # holds the stream in the subscriber's output buffer, and the consumer drains it
+    # once continued, as from a cluster on other machines.
+    os.killpg(child.pid, signal.SIGSTOP)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for index, (channel, payload) in enumerate(payloads, 1):
+            pipe.publish(channel, payload)
+            if index % 2000 == 0:
+                pipe.execute()
+        pipe.execute()
+    finally:
+        os.killpg(child.pid, signal.SIGCONT)
     out, _ = child.communicate(timeout=600)
     result = json.loads(out.strip().splitlines()[-1])
     if result["events"] != total:

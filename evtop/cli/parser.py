@@ -418,8 +418,8 @@ def build_parser(prog: str = "evtop") -> EvtopArgumentParser:
         choices=[reader.value for reader in Reader],
         default=None,
         help="TUI, camera and doctor: read and decode the broker's events in a second process, or in a"
-        " thread of evtop's own; auto (the default) uses a process on Redis when two processors are"
-        " free, which takes in 1.4-1.5x the events per second (README: Performance)",
+        " thread of evtop's own; auto (the default) uses a process on Redis when evtop may use two"
+        " processors (affinity, cgroup CPU quota): 1.5-1.7x the events per second (README: Performance)",
     )
     broker.add_argument(
         "--wakeup",
