@@ -29,10 +29,11 @@ def run_doctor(options: Options, env: Environment) -> int:
     with event_stream(options, state.event, liveness=liveness) as (ingest, source):
         status = source.status
         where = status.snapshot().url
-        reader = None if replay else "process" if isinstance(source, ProcessReceiver) else "thread"
+        reader = None  # a recording is read, not a broker
         if replay:
             _say(env, f"reading {where}")
         else:
+            reader = "process" if isinstance(source, ProcessReceiver) else "thread"
             _say(env, f"listening to {where} for {options.listen:g} s (--reader {reader})")
         timer = None if replay else threading.Timer(options.listen, stop.set)
         began = time.monotonic()
