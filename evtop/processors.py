@@ -78,7 +78,7 @@ def _cgroup_directories(mountinfo: str, cgroups: str) -> Iterator[tuple[str, int
         directory = posixpath.normpath(posixpath.join(mount_point, relative))
         while True:
             yield directory, version
-            if directory == mount_point or len(directory) <= len(mount_point):
+            if len(directory) <= len(mount_point):  # the mount point: the top it shows
                 break
             directory = posixpath.dirname(directory)
 
